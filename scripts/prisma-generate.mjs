@@ -21,4 +21,3 @@ if (!engineIsPresent()) {
 
 const result = spawnSync('npx', ['prisma', 'generate'], { cwd: root, env, stdio: 'inherit' });
 process.exit(result.status ?? 1);
-

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 
@@ -11,7 +11,12 @@ export function writeResults(name: string, figures: Record<string, unknown>): st
   const document = {
     benchmark: name,
     ranAt: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, totalMemGb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      totalMemGb: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+    },
     ...figures,
   };
   writeFileSync(path, `${JSON.stringify(document, null, 2)}\n`);
