@@ -1,0 +1,239 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { GraphQLError } from 'graphql';
+import type { OperationResult } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { createYoga, handleStreamOrSingleExecutionResult, maskError, type Plugin } from 'graphql-yoga';
+import { WebSocketServer } from 'ws';
+import type { Config } from './config.ts';
+import { createDb, type Db } from './db/client.ts';
+import { DomainError, ErrorCode } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { PubSub } from './realtime/pubsub.ts';
+import { connectRedis, createRedis } from './redis.ts';
+import type { Context, Services } from './schema/context.ts';
+import { schema } from './schema/index.ts';
+import { CatalogService } from './services/catalog.ts';
+import { EventService } from './services/events.ts';
+import { FeatureStore } from './services/features.ts';
+import { RecommendationService } from './services/recommendations.ts';
+import { createEventsQueue } from './workers/queues.ts';
+import { startWorkers, type Workers } from './workers/runtime.ts';
+
+/** Deeper than any real query of this schema, including GraphiQL's introspection. */
+const MAX_QUERY_DEPTH = 15;
+
+export interface App {
+  /** Listens on the port (0 picks a free one); resolves with the address. */
+  start(port: number): Promise<{ port: number; url: string }>;
+  /** Closes connections and subscriptions, then workers, Prisma and Redis. */
+  stop(): Promise<void>;
+  readonly services: Services;
+  readonly db: Db;
+}
+
+export interface AppOptions {
+  logger: Logger;
+  /** Run the feature worker and the outbox sweep in this process too (development, demo, single box). */
+  workers: boolean;
+}
+
+/** Turns expected failures into GraphQL errors that carry their code and field; hides everything else. */
+function maskDomainErrors(logger: Logger) {
+  return (error: unknown, message: string, isDev?: boolean): Error => {
+    const original = error instanceof GraphQLError ? error.originalError : error;
+    if (original instanceof DomainError) {
+      const located = error instanceof GraphQLError ? error : undefined;
+      return new GraphQLError(original.message, {
+        nodes: located?.nodes,
+        path: located?.path,
+        extensions: { code: original.code, field: original.field, rule: original.rule },
+      });
+    }
+    logger.error({ err: original ?? error }, 'unexpected error while executing a request');
+    return maskError(error, message, isDev);
+  };
+}
+
+/** graphql-js reports a bad variable value (wrong enum, missing field) without a code; give it one. */
+const codeBadVariables: Plugin = {
+  onExecute: () => ({
+    onExecuteDone: (payload) =>
+      handleStreamOrSingleExecutionResult(payload, ({ result }) => {
+        for (const error of result.errors ?? []) {
+          if (!error.path && !error.extensions.code && error.message.startsWith('Variable "$')) {
+            (error.extensions as Record<string, unknown>).code = ErrorCode.INVALID_INPUT;
+          }
+        }
+      }),
+  }),
+};
+
+export async function buildApp(config: Config, options: AppOptions): Promise<App> {
+  const { logger } = options;
+  const db = createDb(config.DATABASE_URL);
+  const command = createRedis(config.REDIS_URL, 'command');
+  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
+  await Promise.all([connectRedis(command, config.REDIS_URL), connectRedis(subscriber, config.REDIS_URL)]);
+  for (const redis of [command, subscriber]) {
+    redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+  }
+
+  const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
+  const features = new FeatureStore(command, {
+    prefix: config.REDIS_PREFIX,
+    halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
+  });
+  const queue = createEventsQueue(command, config.REDIS_PREFIX);
+  queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
+  const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
+  await catalog.start();
+  const services: Services = {
+    catalog,
+    events: new EventService({ db, queue, logger, maxBatch: config.MAX_BATCH_SIZE }),
+    recommendations: new RecommendationService({ features, catalog, pubsub, logger }),
+  };
+  const workers: Workers | undefined = options.workers ? await startWorkers(config, { db, logger }) : undefined;
+
+  const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
+    schema,
+    context: () => ({ db, services }),
+    maskedErrors: { maskError: maskDomainErrors(logger), isDev: false },
+    plugins: [maxDepthPlugin({ n: MAX_QUERY_DEPTH, ignoreIntrospection: false }), codeBadVariables],
+    graphiql: { subscriptionsProtocol: 'WS' },
+    logging: false,
+  });
+
+  const rest = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    if (url.pathname === '/health') return send(200, { status: 'ok' });
+    if (url.pathname === '/ready') {
+      const [postgres, redis] = await Promise.all([
+        db.$queryRaw`SELECT 1`.then(
+          () => 'ok',
+          () => 'unavailable',
+        ),
+        command.ping().then(
+          () => 'ok',
+          () => 'unavailable',
+        ),
+      ]);
+      const ready = postgres === 'ok' && redis === 'ok';
+      return send(ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', postgres, redis });
+    }
+    if (url.pathname === '/api/recommendations' && req.method === 'GET') {
+      const userId = url.searchParams.get('user_id');
+      if (!userId) {
+        return send(400, {
+          error: { code: ErrorCode.INVALID_INPUT, field: 'user_id', message: 'user_id is required' },
+        });
+      }
+      const kParam = url.searchParams.get('k') ?? '10';
+      try {
+        const list = await services.recommendations.recommend(
+          userId,
+          /^\d+$/.test(kParam) ? Number(kParam) : Number.NaN,
+        );
+        return send(200, {
+          user_id: list.userId,
+          recommendation_id: list.recommendationId,
+          strategy: list.strategy,
+          recommendations: list.items.map(({ item, score }) => ({
+            product_id: item.id,
+            score,
+            name: item.name,
+            price: item.price?.toFixed(2) ?? null,
+            currency: item.currency,
+          })),
+        });
+      } catch (error) {
+        if (error instanceof DomainError) {
+          const field = error.field === 'k' ? 'k' : error.field;
+          const status = error.code === ErrorCode.UNAVAILABLE ? 503 : 400;
+          return send(status, { error: { code: error.code, field, message: error.message } });
+        }
+        logger.error({ err: error }, 'plain recommendations endpoint failed');
+        return send(500, { error: { code: 'INTERNAL', message: 'Unexpected error' } });
+      }
+    }
+    if (url.pathname === '/') {
+      res.writeHead(302, { location: '/graphql' }).end();
+      return;
+    }
+    send(404, { error: { code: ErrorCode.NOT_FOUND, message: `no route ${url.pathname}` } });
+  };
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === yoga.graphqlEndpoint) {
+      void yoga.requestListener(req, res);
+      return;
+    }
+    rest(req, res, url).catch((error) => {
+      logger.error({ err: error }, 'request failed');
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+
+  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const wsDisposable = useServer(
+    {
+      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
+      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+        });
+        const args = {
+          schema,
+          operationName: params.operationName,
+          document: parse(params.query),
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length) return errors;
+        return args;
+      },
+    },
+    wsServer,
+  );
+
+  return {
+    services,
+    db,
+    start: (port) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '0.0.0.0', () => {
+          const address = server.address() as AddressInfo;
+          resolve({ port: address.port, url: `http://127.0.0.1:${address.port}` });
+        });
+      }),
+    async stop() {
+      await wsDisposable.dispose();
+      wsServer.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await workers?.stop();
+      await catalog.stop();
+      await queue.close();
+      await db.$disconnect();
+      command.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
+
+/** What onSubscribe puts in rootValue: Yoga's enveloped execute/subscribe for the operation. */
+interface EnvelopedRoot {
+  execute: (args: unknown) => OperationResult;
+  subscribe: (args: unknown) => OperationResult;
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+const booleanFromEnv = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+/**
+ * Every setting of the gateway and its workers, read from the environment once at start-up.
+ * README's configuration table and `.env.example` list the same keys.
+ */
+const Env = z.object({
+  /** HTTP and WebSocket port of the gateway. */
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  /** Postgres holding the catalogue, shoppers and the event log; created on start if missing. */
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgresql://postgres@127.0.0.1:5432/personalization'),
+  /** Redis for queues, online features and pub/sub between gateway replicas. */
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  /** Namespace of every Redis key, queue and channel, so several deployments (or test runs) share one Redis. */
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, dot, dash and underscore only')
+    .default('pgw'),
+  /** Load the bundled Online Retail II slice when the catalogue is empty. */
+  DEMO_DATA: booleanFromEnv.default(true),
+  /** Half-life of an interaction's weight in the trending (time-decayed popularity) ranking. */
+  POPULARITY_HALF_LIFE_HOURS: z.coerce.number().positive().default(168),
+  /** Largest batch `trackEvents` and `upsertItems` accept. */
+  MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+  /** Parallel jobs per feature-worker process. */
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /** How long a worker holds a job before another may take it over; bounds redelivery after a crash. */
+  WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(5000),
+  /** How often the outbox sweep re-queues stored events that no worker has processed yet. */
+  OUTBOX_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(2000),
+  /** How old an unprocessed event must be before the sweep re-queues it (normal delivery is faster). */
+  OUTBOX_GRACE_MS: z.coerce.number().int().min(0).default(5000),
+  /** Log level of the process (pino levels). */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = Readonly<z.infer<typeof Env>>;
+
+/** Reads and validates the configuration; throws one readable list of every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) throw new Error(`Invalid configuration:\n${z.prettifyError(parsed.error)}`);
+  return Object.freeze(parsed.data);
+}

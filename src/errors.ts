@@ -1,0 +1,43 @@
+/**
+ * Stable codes of the failures a client can act on. They appear as `extensions.code` of GraphQL errors and
+ * as `error.code` of the plain HTTP endpoints.
+ */
+export const ErrorCode = {
+  /** The input breaks a rule; `field` names where, `rule` says which. */
+  INVALID_INPUT: 'INVALID_INPUT',
+  NOT_FOUND: 'NOT_FOUND',
+  /** A backing service (Postgres, Redis) did not answer; nothing was acknowledged. */
+  UNAVAILABLE: 'UNAVAILABLE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** An expected failure: carries a stable code and, for bad input, the field and the rule it broke. */
+export class DomainError extends Error {
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+  readonly rule: string | undefined;
+
+  constructor(code: ErrorCode, message: string, details: { field?: string; rule?: string } = {}) {
+    super(message);
+    this.name = 'DomainError';
+    this.code = code;
+    this.field = details.field;
+    this.rule = details.rule;
+  }
+}
+
+/** Bad input: the message names the field and the rule so a developer can fix the call. */
+export class InvalidInputError extends DomainError {
+  constructor(field: string, rule: string, message: string) {
+    super(ErrorCode.INVALID_INPUT, `${field}: ${message}`, { field, rule });
+    this.name = 'InvalidInputError';
+  }
+}
+
+export class UnavailableError extends DomainError {
+  constructor(service: string, cause?: unknown) {
+    super(ErrorCode.UNAVAILABLE, `${service} is unavailable; nothing was acknowledged, retry later`);
+    this.name = 'UnavailableError';
+    this.cause = cause;
+  }
+}

@@ -1,0 +1,78 @@
+import type { Redis } from 'ioredis';
+
+/** Published by the feature worker after it applied an event: the shopper's lists may have changed. */
+export interface UserChanged {
+  userId: string;
+  /** The event that caused the change. */
+  eventId: string;
+  /** When the gateway received that event (ISO-8601), to measure freshness end to end. */
+  receivedAt: string;
+}
+
+/** Published by whichever gateway changed the catalogue, so every replica refreshes its cache. */
+export interface CatalogChanged {
+  itemIds: string[];
+}
+
+type Listener = (message: string) => void;
+
+/**
+ * Typed topics over Redis pub/sub, shared by every gateway replica and worker. One subscriber connection per
+ * process carries all channels; a channel is subscribed while at least one local listener wants it.
+ */
+export class PubSub {
+  readonly #publisher: Redis;
+  readonly #subscriber: Redis;
+  readonly #prefix: string;
+  readonly #channels = new Map<string, { listeners: Set<Listener>; subscribed: Promise<unknown> }>();
+
+  constructor(options: { publisher: Redis; subscriber: Redis; prefix: string }) {
+    this.#publisher = options.publisher;
+    this.#subscriber = options.subscriber;
+    this.#prefix = `${options.prefix}:ps`;
+    this.#subscriber.on('message', (channel: string, message: string) => {
+      for (const listener of this.#channels.get(channel)?.listeners ?? []) listener(message);
+    });
+  }
+
+  #userChannel(userId: string): string {
+    return `${this.#prefix}:user:${userId}`;
+  }
+
+  get #catalogChannel(): string {
+    return `${this.#prefix}:catalog`;
+  }
+
+  async publishUserChanged(change: UserChanged): Promise<void> {
+    await this.#publisher.publish(this.#userChannel(change.userId), JSON.stringify(change));
+  }
+
+  onUserChanged(userId: string, listener: (change: UserChanged) => void): Promise<() => Promise<void>> {
+    return this.#listen(this.#userChannel(userId), (message) => listener(JSON.parse(message) as UserChanged));
+  }
+
+  async publishCatalogChanged(change: CatalogChanged): Promise<void> {
+    await this.#publisher.publish(this.#catalogChannel, JSON.stringify(change));
+  }
+
+  onCatalogChanged(listener: (change: CatalogChanged) => void): Promise<() => Promise<void>> {
+    return this.#listen(this.#catalogChannel, (message) => listener(JSON.parse(message) as CatalogChanged));
+  }
+
+  /** Resolves once Redis confirmed the subscription, so no message published afterwards is missed. */
+  async #listen(channel: string, listener: Listener): Promise<() => Promise<void>> {
+    let entry = this.#channels.get(channel);
+    if (!entry) {
+      entry = { listeners: new Set(), subscribed: this.#subscriber.subscribe(channel) };
+      this.#channels.set(channel, entry);
+    }
+    entry.listeners.add(listener);
+    await entry.subscribed;
+    return async () => {
+      const current = this.#channels.get(channel);
+      if (!current?.listeners.delete(listener) || current.listeners.size > 0) return;
+      this.#channels.delete(channel);
+      await this.#subscriber.unsubscribe(channel).catch(() => undefined);
+    };
+  }
+}

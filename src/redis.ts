@@ -1,0 +1,33 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * The Redis connections a process opens, one per role:
+ * - `command`: request-path reads and writes; fails fast while Redis is down instead of queueing commands,
+ *   so a request answers with an error rather than hanging.
+ * - `subscriber`: pub/sub only (a subscribed connection can do nothing else).
+ * - `blocking`: BullMQ workers, which block on Redis and must retry forever.
+ */
+export type RedisRole = 'command' | 'subscriber' | 'blocking';
+
+export function createRedis(url: string, role: RedisRole): Redis {
+  const options: RedisOptions = {
+    connectionName: `pgw-${role}`,
+    lazyConnect: true,
+    ...(role === 'command' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1 } : {}),
+    ...(role === 'blocking' ? { maxRetriesPerRequest: null } : {}),
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+  };
+  return new Redis(url, options);
+}
+
+/** Connects, or throws a message that says which Redis did not answer. */
+export async function connectRedis(redis: Redis, url: string): Promise<void> {
+  try {
+    await redis.connect();
+  } catch (error) {
+    const where = new URL(url);
+    throw new Error(`Redis at ${where.host} did not answer (${(error as Error).message}); is REDIS_URL right?`, {
+      cause: error,
+    });
+  }
+}

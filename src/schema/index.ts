@@ -1,0 +1,7 @@
+import { builder } from './builder.ts';
+import './types/item.ts';
+import './types/event.ts';
+import './types/recommendation.ts';
+
+/** The gateway's GraphQL schema. */
+export const schema = builder.toSchema();

@@ -1,0 +1,152 @@
+import type { Db } from '../db/client.ts';
+import { InvalidInputError } from '../errors.ts';
+import type { Item } from '../generated/prisma/client.ts';
+import type { Logger } from '../logger.ts';
+import type { PubSub } from '../realtime/pubsub.ts';
+import { checkBatchSize, checkId, checkJson, checkLength, MAX_TEXT_LENGTH } from './validation.ts';
+
+/** A catalogue entry as the shop sends it. Optional fields left out keep their stored value. */
+export interface ItemInput {
+  id: string;
+  name: string;
+  description?: string | null;
+  category?: string | null;
+  /** Decimal amount; up to two decimals are kept. */
+  price?: number | null;
+  currency?: string | null;
+  inStock?: boolean | null;
+  imageUrl?: string | null;
+  attributes?: unknown;
+}
+
+const MAX_PRICE = 1e10;
+
+function checkItem(input: ItemInput, path: string): ItemInput {
+  const field = (name: string) => `${path}.${name}`;
+  checkId(field('id'), input.id);
+  if (input.name.trim().length === 0) throw new InvalidInputError(field('name'), 'required', 'must not be empty');
+  checkLength(field('name'), input.name, MAX_TEXT_LENGTH);
+  if (input.description != null) checkLength(field('description'), input.description, MAX_TEXT_LENGTH);
+  if (input.category != null) checkId(field('category'), input.category);
+  if (input.price != null && !(Number.isFinite(input.price) && input.price >= 0 && input.price < MAX_PRICE)) {
+    throw new InvalidInputError(field('price'), 'range', `must be a non-negative amount below ${MAX_PRICE}`);
+  }
+  if (input.currency != null && !/^[A-Z]{3}$/.test(input.currency)) {
+    throw new InvalidInputError(field('currency'), 'format', 'must be an ISO 4217 code such as EUR');
+  }
+  if (input.imageUrl != null) {
+    checkLength(field('imageUrl'), input.imageUrl, MAX_TEXT_LENGTH);
+    if (!URL.canParse(input.imageUrl))
+      throw new InvalidInputError(field('imageUrl'), 'format', 'must be an absolute URL');
+  }
+  if (input.attributes != null && (typeof input.attributes !== 'object' || Array.isArray(input.attributes))) {
+    throw new InvalidInputError(field('attributes'), 'type', 'must be a JSON object');
+  }
+  checkJson(field('attributes'), input.attributes);
+  return input;
+}
+
+/**
+ * The catalogue: stored in Postgres, mirrored in memory so that recommendations hydrate items without a
+ * query. Every replica's mirror follows changes through pub/sub.
+ */
+export class CatalogService {
+  readonly #db: Db;
+  readonly #pubsub: PubSub;
+  readonly #logger: Logger;
+  readonly #maxBatch: number;
+  /** Declared items by id (placeholders never enter). */
+  readonly #items = new Map<string, Item>();
+  #stopListening: (() => Promise<void>) | undefined;
+
+  constructor(deps: { db: Db; pubsub: PubSub; logger: Logger; maxBatch: number }) {
+    this.#db = deps.db;
+    this.#pubsub = deps.pubsub;
+    this.#logger = deps.logger;
+    this.#maxBatch = deps.maxBatch;
+  }
+
+  /** Loads the mirror and starts following other replicas' changes. */
+  async start(): Promise<void> {
+    this.#stopListening = await this.#pubsub.onCatalogChanged(({ itemIds }) => {
+      this.#reload(itemIds).catch((error) => this.#logger.error({ err: error }, 'catalogue refresh failed'));
+    });
+    const items = await this.#db.item.findMany({ where: { placeholder: false } });
+    for (const item of items) this.#items.set(item.id, item);
+  }
+
+  async stop(): Promise<void> {
+    await this.#stopListening?.();
+  }
+
+  get size(): number {
+    return this.#items.size;
+  }
+
+  get(id: string): Item | undefined {
+    return this.#items.get(id);
+  }
+
+  /** Whether the item may be shown to shoppers: declared by the shop and in stock. */
+  isRecommendable(id: string): boolean {
+    return this.#items.get(id)?.inStock === true;
+  }
+
+  /** Recommendable items in catalogue order, for filling a list when there is too little signal. */
+  *recommendable(): Iterable<Item> {
+    for (const item of this.#items.values()) if (item.inStock) yield item;
+  }
+
+  /** Creates or updates items in one statement; returns them as stored. */
+  async upsert(inputs: readonly ItemInput[]): Promise<Item[]> {
+    checkBatchSize('items', inputs.length, this.#maxBatch);
+    const seen = new Set<string>();
+    inputs.forEach((input, index) => {
+      checkItem(input, `items[${index}]`);
+      if (seen.has(input.id)) throw new InvalidInputError(`items[${index}].id`, 'unique', `${input.id} appears twice`);
+      seen.add(input.id);
+    });
+    if (inputs.length === 0) return [];
+    const items = await this.#db.$queryRawUnsafe<Item[]>(
+      `INSERT INTO "Item" ("id", "name", "description", "category", "price", "currency", "inStock", "imageUrl",
+                           "attributes", "placeholder", "updatedAt")
+       SELECT "id", "name", "description", "category", "price", "currency", COALESCE("inStock", true), "imageUrl",
+              COALESCE("attributes", '{}'), false, now()
+       FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::boolean[],
+                   $8::text[], $9::jsonb[])
+         AS t("id", "name", "description", "category", "price", "currency", "inStock", "imageUrl", "attributes")
+       ON CONFLICT ("id") DO UPDATE SET
+         "name" = EXCLUDED."name",
+         "description" = COALESCE(EXCLUDED."description", "Item"."description"),
+         "category" = COALESCE(EXCLUDED."category", "Item"."category"),
+         "price" = COALESCE(EXCLUDED."price", "Item"."price"),
+         "currency" = COALESCE(EXCLUDED."currency", "Item"."currency"),
+         -- inStock and attributes got defaults for new rows above; for existing rows an omitted value keeps its own.
+         "inStock" = COALESCE(($7::boolean[])[array_position($1::text[], EXCLUDED."id")], "Item"."inStock"),
+         "imageUrl" = COALESCE(EXCLUDED."imageUrl", "Item"."imageUrl"),
+         "attributes" = COALESCE(($9::jsonb[])[array_position($1::text[], EXCLUDED."id")], "Item"."attributes"),
+         "placeholder" = false,
+         "updatedAt" = now()
+       RETURNING *`,
+      inputs.map((i) => i.id),
+      inputs.map((i) => i.name),
+      inputs.map((i) => i.description ?? null),
+      inputs.map((i) => i.category ?? null),
+      inputs.map((i) => (i.price == null ? null : i.price.toFixed(2))),
+      inputs.map((i) => i.currency ?? null),
+      inputs.map((i) => i.inStock ?? null),
+      inputs.map((i) => i.imageUrl ?? null),
+      inputs.map((i) => (i.attributes == null ? null : JSON.stringify(i.attributes))),
+    );
+    for (const item of items) this.#items.set(item.id, item);
+    await this.#pubsub
+      .publishCatalogChanged({ itemIds: items.map((item) => item.id) })
+      .catch((error) => this.#logger.warn({ err: error }, 'announcing a catalogue change failed'));
+    return items;
+  }
+
+  async #reload(ids: readonly string[]): Promise<void> {
+    const items = await this.#db.item.findMany({ where: { id: { in: [...ids] }, placeholder: false } });
+    for (const item of items) this.#items.set(item.id, item);
+  }
+}

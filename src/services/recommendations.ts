@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import { Repeater } from '@repeaterjs/repeater';
+import type { Item } from '../generated/prisma/client.ts';
+import type { Logger } from '../logger.ts';
+import type { PubSub, UserChanged } from '../realtime/pubsub.ts';
+import type { CatalogService } from './catalog.ts';
+import type { FeatureStore } from './features.ts';
+import { checkK } from './validation.ts';
+
+export interface Recommendation {
+  item: Item;
+  score: number;
+  /** Why the item is on the list, for display and debugging. */
+  reason: string;
+}
+
+export interface RecommendationList {
+  /** Identifies this list; storefronts send it back on events for attribution. */
+  recommendationId: string;
+  userId: string;
+  items: Recommendation[];
+  /** Which ranking produced the list. */
+  strategy: string;
+  generatedAt: Date;
+  /** The event whose processing triggered this list, on pushed lists. */
+  causedBy: UserChanged | null;
+}
+
+/** Ranks products for a shopper. For now: time-decayed popularity of in-stock items the shopper has not bought. */
+export class RecommendationService {
+  readonly #features: FeatureStore;
+  readonly #catalog: CatalogService;
+  readonly #pubsub: PubSub;
+  readonly #logger: Logger;
+
+  constructor(deps: { features: FeatureStore; catalog: CatalogService; pubsub: PubSub; logger: Logger }) {
+    this.#features = deps.features;
+    this.#catalog = deps.catalog;
+    this.#pubsub = deps.pubsub;
+    this.#logger = deps.logger;
+  }
+
+  async recommend(userId: string, k: number, causedBy: UserChanged | null = null): Promise<RecommendationList> {
+    checkK('k', k);
+    const bought = await this.#features.boughtItems(userId);
+    const items: Recommendation[] = [];
+    const chosen = new Set<string>();
+    const eligible = (id: string) => !bought.has(id) && !chosen.has(id) && this.#catalog.isRecommendable(id);
+
+    // Page down the trending ranking until k items survive the filters.
+    const page = Math.max(4 * k, k + bought.size);
+    for (let offset = 0; items.length < k; offset += page) {
+      const trending = await this.#features.trending(page, offset);
+      for (const { itemId, score } of trending) {
+        if (items.length === k) break;
+        const item = this.#catalog.get(itemId);
+        if (!item || !eligible(itemId)) continue;
+        items.push({ item, score, reason: 'trending' });
+        chosen.add(itemId);
+      }
+      if (trending.length < page) break;
+    }
+    // Too little signal (a new shop, or a shopper who bought nearly everything): fill from the catalogue.
+    if (items.length < k) {
+      for (const item of this.#catalog.recommendable()) {
+        if (items.length === k) break;
+        if (!eligible(item.id)) continue;
+        items.push({ item, score: 0, reason: 'catalogue' });
+        chosen.add(item.id);
+      }
+    }
+    return {
+      recommendationId: randomUUID(),
+      userId,
+      items,
+      strategy: 'trending',
+      generatedAt: new Date(),
+      causedBy,
+    };
+  }
+
+  /**
+   * The shopper's list now, then a fresh list after each processed event of theirs. Changes that arrive while a
+   * list is being computed are folded into one recomputation. Ends, and unsubscribes, when the consumer returns.
+   */
+  watch(userId: string, k: number): AsyncIterable<RecommendationList> {
+    checkK('k', k);
+    return new Repeater<RecommendationList>(async (push, stop) => {
+      let latest: UserChanged | null = null;
+      // Held until the first list is out, so a change arriving meanwhile cannot overtake it.
+      let computing = true;
+      const refresh = async () => {
+        if (computing) return;
+        computing = true;
+        try {
+          while (latest) {
+            const cause: UserChanged = latest;
+            latest = null;
+            await push(await this.recommend(userId, k, cause));
+          }
+        } catch (error) {
+          this.#logger.error({ err: error, userId }, 'recomputing a watched list failed');
+        } finally {
+          computing = false;
+        }
+      };
+      const unsubscribe = await this.#pubsub.onUserChanged(userId, (change) => {
+        latest = change;
+        void refresh();
+      });
+      try {
+        await push(await this.recommend(userId, k));
+        computing = false;
+        void refresh();
+        await stop;
+      } catch (error) {
+        stop(error);
+      } finally {
+        await unsubscribe();
+      }
+    });
+  }
+}

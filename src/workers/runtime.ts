@@ -1,0 +1,77 @@
+import { Worker } from 'bullmq';
+import type { Config } from '../config.ts';
+import type { Db } from '../db/client.ts';
+import { findUnprocessedEventIds } from '../db/events.ts';
+import type { Logger } from '../logger.ts';
+import { PubSub } from '../realtime/pubsub.ts';
+import { connectRedis, createRedis } from '../redis.ts';
+import { rebuildFeatures } from '../services/feature-rebuild.ts';
+import { FeatureStore } from '../services/features.ts';
+import { makeApplyEventProcessor } from './processors/apply-event.ts';
+import { createEventsQueue, EVENTS_QUEUE, type EventJob, enqueueEvents } from './queues.ts';
+
+export interface Workers {
+  /** Stops taking jobs, lets running ones finish, closes this role's connections. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the feature worker and the outbox sweep. Uses the caller's Prisma client (one pool per process)
+ * and opens its own Redis connections.
+ */
+export async function startWorkers(config: Config, deps: { db: Db; logger: Logger }): Promise<Workers> {
+  const { db, logger } = deps;
+  const command = createRedis(config.REDIS_URL, 'command');
+  const blocking = createRedis(config.REDIS_URL, 'blocking');
+  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
+  await Promise.all([command, blocking, subscriber].map((redis) => connectRedis(redis, config.REDIS_URL)));
+  const features = new FeatureStore(command, {
+    prefix: config.REDIS_PREFIX,
+    halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
+  });
+  const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
+  const queue = createEventsQueue(command, config.REDIS_PREFIX);
+
+  const worker = new Worker<EventJob>(EVENTS_QUEUE, makeApplyEventProcessor({ db, features, pubsub }), {
+    connection: blocking,
+    prefix: `${config.REDIS_PREFIX}:q`,
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDuration: config.WORKER_LOCK_MS,
+    stalledInterval: config.WORKER_LOCK_MS,
+  });
+  worker.on('failed', (job, error) => logger.warn({ eventId: job?.data.eventId, err: error }, 'event job failed'));
+  worker.on('error', (error) => logger.error({ err: error }, 'feature worker error'));
+
+  let sweeping = false;
+  const sweep = async () => {
+    if (sweeping) return;
+    sweeping = true;
+    try {
+      const stale = await findUnprocessedEventIds(db, new Date(Date.now() - config.OUTBOX_GRACE_MS), 1000);
+      if (stale.length) {
+        await enqueueEvents(queue, stale);
+        logger.info({ count: stale.length }, 'outbox sweep re-queued unprocessed events');
+      }
+    } catch (error) {
+      logger.warn({ err: error }, 'outbox sweep failed; will retry');
+    } finally {
+      sweeping = false;
+    }
+  };
+
+  // Redis keeps derived state only: when it comes back empty, replay the event log before serving from it.
+  if ((await features.trending(1)).length === 0) {
+    const replayed = await rebuildFeatures(db, features);
+    if (replayed) logger.info({ events: replayed }, 'rebuilt online features from the event log');
+  }
+  const sweepTimer = setInterval(sweep, config.OUTBOX_SWEEP_INTERVAL_MS);
+
+  return {
+    async stop() {
+      clearInterval(sweepTimer);
+      await worker.close();
+      await queue.close();
+      for (const redis of [command, blocking, subscriber]) redis.disconnect();
+    },
+  };
+}
