@@ -1,0 +1,289 @@
+import type { AnnSpace, ItemMeta, SearchFilter, SearchHit } from './types.ts';
+
+/** Decides per label whether an item may be returned (removed items are checked separately). */
+export type LabelFilter = (label: number) => boolean;
+
+/** Items sampled to estimate which fraction of the catalogue a metadata filter or predicate lets through. */
+const FILTER_SAMPLE = 256;
+
+/**
+ * What both indexes share: the string id ↔ uint32 label map, a flat copy of every vector, per-item metadata and
+ * removal flags. Labels are slot numbers, assigned in insertion order and never reused, so they also index the
+ * typed arrays. Vectors are kept here (and not only inside hnswlib) because exact search over an eligible subset,
+ * exact re-scoring and persistence all need them as one Float32Array.
+ */
+export class ItemStore {
+  readonly space: AnnSpace;
+  readonly dim: number;
+  /** label → id. */
+  readonly ids: string[] = [];
+  /** id → label. */
+  readonly labels = new Map<string, number>();
+  /** label → metadata. */
+  readonly meta: (ItemMeta | undefined)[] = [];
+  /** label × dim, row-major; rows are unit length in cosine space. */
+  vectors: Float32Array;
+  /** label → 1 when removed. */
+  removed: Uint8Array;
+  removedCount = 0;
+
+  constructor(space: AnnSpace, dim: number, capacity: number) {
+    if (!Number.isInteger(dim) || dim <= 0) throw new RangeError(`dim must be a positive integer, got ${dim}`);
+    this.space = space;
+    this.dim = dim;
+    const slots = Math.max(1, Math.ceil(capacity));
+    this.vectors = new Float32Array(slots * dim);
+    this.removed = new Uint8Array(slots);
+  }
+
+  get count(): number {
+    return this.ids.length;
+  }
+
+  get live(): number {
+    return this.ids.length - this.removedCount;
+  }
+
+  get capacity(): number {
+    return this.removed.length;
+  }
+
+  reserve(capacity: number): void {
+    if (capacity <= this.capacity) return;
+    const vectors = new Float32Array(capacity * this.dim);
+    vectors.set(this.vectors);
+    this.vectors = vectors;
+    const removed = new Uint8Array(capacity);
+    removed.set(this.removed);
+    this.removed = removed;
+  }
+
+  isLive(id: string): boolean {
+    const label = this.labels.get(id);
+    return label !== undefined && this.removed[label] === 0;
+  }
+
+  /**
+   * Stores the vector under the id's label, assigning a new label for a new id. Returns the label and whether it
+   * is new. The caller has reserved room for a new label.
+   */
+  put(id: string, vector: ArrayLike<number>, meta: ItemMeta | undefined): { label: number; isNew: boolean } {
+    if (vector.length !== this.dim)
+      throw new RangeError(`vector for ${id} has ${vector.length} dims, expected ${this.dim}`);
+    let label = this.labels.get(id);
+    const isNew = label === undefined;
+    if (label === undefined) {
+      label = this.ids.length;
+      if (label >= this.capacity) throw new RangeError('ItemStore is full: reserve() before put()');
+      if (label > 0xffffffff) throw new RangeError('more than 2^32 items');
+      this.ids.push(id);
+      this.labels.set(id, label);
+      this.meta.push(meta);
+    } else {
+      if (meta !== undefined) this.meta[label] = meta;
+      if (this.removed[label] === 1) {
+        this.removed[label] = 0;
+        this.removedCount--;
+      }
+    }
+    const offset = label * this.dim;
+    for (let j = 0; j < this.dim; j++) this.vectors[offset + j] = vector[j] as number;
+    if (this.space === 'cosine') normaliseInPlace(this.vectors, offset, this.dim);
+    return { label, isNew };
+  }
+
+  /** Flags the label removed; returns it, or undefined when unknown or already removed. */
+  markRemoved(id: string): number | undefined {
+    const label = this.labels.get(id);
+    if (label === undefined || this.removed[label] === 1) return undefined;
+    this.removed[label] = 1;
+    this.removedCount++;
+    return label;
+  }
+
+  /** Clears the removed flag; returns the label, or undefined when unknown or not removed. */
+  unmarkRemoved(id: string): number | undefined {
+    const label = this.labels.get(id);
+    if (label === undefined || this.removed[label] === 0) return undefined;
+    this.removed[label] = 0;
+    this.removedCount--;
+    return label;
+  }
+
+  /** The query as the index compares it: a Float32Array, unit length in cosine space. */
+  prepareQuery(query: ArrayLike<number>): Float32Array {
+    if (query.length !== this.dim) throw new RangeError(`query has ${query.length} dims, expected ${this.dim}`);
+    const q = Float32Array.from(query);
+    if (this.space === 'cosine') normaliseInPlace(q, 0, this.dim);
+    return q;
+  }
+
+  /** Similarity of a prepared query with the stored row of `label` (float64 accumulation). */
+  score(q: Float32Array, label: number): number {
+    const v = this.vectors;
+    const offset = label * this.dim;
+    let sum = 0;
+    for (let j = 0; j < this.dim; j++) sum += (q[j] as number) * (v[offset + j] as number);
+    return sum;
+  }
+
+  /**
+   * Compiles a filter into one label test, or null when the filter lets everything through. Removed items are
+   * not part of it: each index excludes them its own way.
+   */
+  compileFilter(filter: SearchFilter | undefined): LabelFilter | null {
+    if (!filter) return null;
+    const tests: LabelFilter[] = [];
+    const excluded = this.excludedLabels(filter);
+    if (excluded.size > 0) tests.push((label) => !excluded.has(label));
+    if (filter.inStockOnly) tests.push((label) => this.meta[label]?.inStock !== false);
+    if (filter.categories !== undefined) {
+      const categories = new Set(filter.categories);
+      tests.push((label) => {
+        const category = this.meta[label]?.category;
+        return category !== undefined && categories.has(category);
+      });
+    }
+    const { minPrice, maxPrice } = filter;
+    if (minPrice !== undefined || maxPrice !== undefined) {
+      const lo = minPrice ?? Number.NEGATIVE_INFINITY;
+      const hi = maxPrice ?? Number.POSITIVE_INFINITY;
+      tests.push((label) => {
+        const price = this.meta[label]?.price;
+        return price !== undefined && price >= lo && price <= hi;
+      });
+    }
+    const predicate = filter.predicate;
+    if (predicate) tests.push((label) => predicate(this.ids[label] as string, this.meta[label]));
+    if (tests.length === 0) return null;
+    if (tests.length === 1) return tests[0] as LabelFilter;
+    return (label) => {
+      for (const test of tests) if (!test(label)) return false;
+      return true;
+    };
+  }
+
+  /**
+   * Fraction of live items that pass `allow`. Exact for an exclude-only filter (counted from the set); for
+   * metadata or predicates estimated from an evenly spaced sample of live labels, which costs a fixed few
+   * hundred calls instead of a pass over the catalogue.
+   */
+  eligibleFraction(filter: SearchFilter | undefined, allow: LabelFilter | null): number {
+    const live = this.live;
+    if (live === 0) return 0;
+    if (!allow || !filter) return 1;
+    const onlyExclude =
+      !filter.inStockOnly &&
+      filter.categories === undefined &&
+      filter.minPrice === undefined &&
+      filter.maxPrice === undefined &&
+      !filter.predicate;
+    if (onlyExclude) {
+      let excludedLive = 0;
+      for (const label of this.excludedLabels(filter)) if (this.removed[label] === 0) excludedLive++;
+      return (live - excludedLive) / live;
+    }
+    const count = this.count;
+    const step = Math.max(1, count / FILTER_SAMPLE);
+    let seen = 0;
+    let passed = 0;
+    for (let x = 0; x < count; x += step) {
+      const label = Math.floor(x);
+      if (this.removed[label] === 1) continue;
+      seen++;
+      if (allow(label)) passed++;
+    }
+    return seen === 0 ? 0 : passed / seen;
+  }
+
+  /** Exact top-k over live items that pass `allow`, best first: the oracle and the small-eligible-set fallback. */
+  exactSearch(q: Float32Array, k: number, allow: LabelFilter | null): SearchHit[] {
+    const top = new TopK(k);
+    const count = this.count;
+    const dim = this.dim;
+    const v = this.vectors;
+    const removed = this.removed;
+    for (let label = 0; label < count; label++) {
+      if (removed[label] === 1) continue;
+      if (allow !== null && !allow(label)) continue;
+      const offset = label * dim;
+      let sum = 0;
+      for (let j = 0; j < dim; j++) sum += (q[j] as number) * (v[offset + j] as number);
+      top.offer(label, sum);
+    }
+    return top.sorted().map(({ label, score }) => ({ id: this.ids[label] as string, score }));
+  }
+
+  private excludedLabels(filter: SearchFilter): Set<number> {
+    const labels = new Set<number>();
+    if (!filter.exclude) return labels;
+    for (const id of filter.exclude) {
+      const label = this.labels.get(id);
+      if (label !== undefined) labels.add(label);
+    }
+    return labels;
+  }
+}
+
+/** Scales `v[offset … offset+dim)` to unit length; leaves a zero vector alone. */
+export function normaliseInPlace(v: Float32Array, offset: number, dim: number): void {
+  let norm = 0;
+  for (let j = 0; j < dim; j++) {
+    const x = v[offset + j] as number;
+    norm += x * x;
+  }
+  if (norm === 0) return;
+  const inv = 1 / Math.sqrt(norm);
+  for (let j = 0; j < dim; j++) v[offset + j] = (v[offset + j] as number) * inv;
+}
+
+/** Keeps the k highest scores seen, as a min-heap on flat typed arrays. */
+class TopK {
+  private readonly labels: Uint32Array;
+  private readonly scores: Float64Array;
+  private size = 0;
+
+  constructor(private readonly k: number) {
+    this.labels = new Uint32Array(Math.max(0, k));
+    this.scores = new Float64Array(Math.max(0, k));
+  }
+
+  offer(label: number, score: number): void {
+    const { labels, scores } = this;
+    if (this.size < this.k) {
+      let i = this.size++;
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if ((scores[parent] as number) <= score) break;
+        scores[i] = scores[parent] as number;
+        labels[i] = labels[parent] as number;
+        i = parent;
+      }
+      scores[i] = score;
+      labels[i] = label;
+      return;
+    }
+    if (this.k === 0 || score <= (scores[0] as number)) return;
+    let i = 0;
+    const n = this.size;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= n) break;
+      const right = left + 1;
+      const child = right < n && (scores[right] as number) < (scores[left] as number) ? right : left;
+      if ((scores[child] as number) >= score) break;
+      scores[i] = scores[child] as number;
+      labels[i] = labels[child] as number;
+      i = child;
+    }
+    scores[i] = score;
+    labels[i] = label;
+  }
+
+  sorted(): { label: number; score: number }[] {
+    const out: { label: number; score: number }[] = [];
+    for (let i = 0; i < this.size; i++) out.push({ label: this.labels[i] as number, score: this.scores[i] as number });
+    // Ties broken by label so both indexes order equal scores the same way.
+    return out.sort((a, b) => b.score - a.score || a.label - b.label);
+  }
+}
