@@ -21,8 +21,8 @@ import { RecommendationService } from './services/recommendations.ts';
 import { createEventsQueue } from './workers/queues.ts';
 import { startWorkers, type Workers } from './workers/runtime.ts';
 
-/** Deeper than any real query of this schema, including GraphiQL's introspection. */
-const MAX_QUERY_DEPTH = 15;
+/** Deeper than any real query of this schema (introspection, bounded by the schema itself, is exempt). */
+const MAX_QUERY_DEPTH = 10;
 
 export interface App {
   /** Listens on the port (0 picks a free one); resolves with the address. */
@@ -42,9 +42,10 @@ export interface AppOptions {
 /** Turns expected failures into GraphQL errors that carry their code and field; hides everything else. */
 function maskDomainErrors(logger: Logger) {
   return (error: unknown, message: string, isDev?: boolean): Error => {
-    const original = error instanceof GraphQLError ? error.originalError : error;
+    // Duck-typed: under some loaders graphql's ESM and CJS builds coexist and instanceof GraphQLError fails.
+    const located = error instanceof Error && 'path' in error ? (error as GraphQLError) : undefined;
+    const original = located?.originalError ?? error;
     if (original instanceof DomainError) {
-      const located = error instanceof GraphQLError ? error : undefined;
       return new GraphQLError(original.message, {
         nodes: located?.nodes,
         path: located?.path,
@@ -100,7 +101,15 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     schema,
     context: () => ({ db, services }),
     maskedErrors: { maskError: maskDomainErrors(logger), isDev: false },
-    plugins: [maxDepthPlugin({ n: MAX_QUERY_DEPTH, ignoreIntrospection: false }), codeBadVariables],
+    plugins: [
+      maxDepthPlugin({
+        n: MAX_QUERY_DEPTH,
+        // Report as a validation error (HTTP 400, code GRAPHQL_VALIDATION_FAILED) instead of throwing.
+        propagateOnRejection: false,
+        onReject: [(context, error) => context?.reportError(error)],
+      }),
+      codeBadVariables,
+    ],
     graphiql: { subscriptionsProtocol: 'WS' },
     logging: false,
   });

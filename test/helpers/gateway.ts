@@ -1,0 +1,86 @@
+import { type Client, createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { type App, buildApp } from '../../src/app.ts';
+import type { Config } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+
+export interface RunningGateway {
+  app: App;
+  url: string;
+  /** POSTs a GraphQL operation and returns the parsed JSON body. */
+  graphql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLBody<T>>;
+  /** A graphql-ws client on this gateway; disposed by stop(). */
+  wsClient(): Client;
+  stop(): Promise<void>;
+}
+
+export interface GraphQLBody<T> {
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+}
+
+/** Starts the real gateway on a free port. */
+export async function startGateway(config: Config, options: { workers?: boolean } = {}): Promise<RunningGateway> {
+  const app = await buildApp(config, { logger: createLogger('silent', 'test'), workers: options.workers ?? true });
+  const { url } = await app.start(0);
+  const clients: Client[] = [];
+  return {
+    app,
+    url,
+    async graphql(query, variables) {
+      const response = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ query, variables }),
+      });
+      return response.json();
+    },
+    wsClient() {
+      const client = createClient({
+        url: `${url.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        lazy: false,
+      });
+      clients.push(client);
+      return client;
+    },
+    async stop() {
+      await Promise.all(clients.map((client) => client.dispose()));
+      await app.stop();
+    },
+  };
+}
+
+/** The values a subscription delivers, consumed one at a time with a deadline each. */
+export function subscribe<T>(client: Client, query: string, variables: Record<string, unknown>) {
+  const iterator = client.iterate<T>({ query, variables });
+  return {
+    async next(deadlineMs = 5000): Promise<{ data?: T | null; errors?: unknown }> {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no push within ${deadlineMs} ms`)), deadlineMs);
+      });
+      try {
+        const result = await Promise.race([iterator.next(), deadline]);
+        if (result.done) throw new Error('subscription ended');
+        return result.value as { data?: T | null; errors?: unknown };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      await iterator.return?.();
+    },
+  };
+}
+
+/** Polls until the check passes or the deadline passes; for state that converges asynchronously. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, deadlineMs = 5000): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`condition not met within ${deadlineMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

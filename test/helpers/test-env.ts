@@ -1,0 +1,36 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { type Config, loadConfig } from '../../src/config.ts';
+import { TEST_REDIS_URL, TEST_SERVER_URL } from './global-setup.ts';
+
+/**
+ * A fresh database (cloned from the run's migrated template) and Redis prefix for one test file, and the
+ * gateway configuration that points at them.
+ */
+export async function createTestConfig(overrides: Record<string, string> = {}): Promise<Config> {
+  const runId = inject('runId');
+  const name = `${runId}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: `${TEST_SERVER_URL}/postgres` });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${runId}_template"`);
+  } finally {
+    await admin.end();
+  }
+  return loadConfig({
+    DATABASE_URL: `${TEST_SERVER_URL}/${name}`,
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_PREFIX: name,
+    DEMO_DATA: 'false',
+    LOG_LEVEL: 'silent',
+    OUTBOX_SWEEP_INTERVAL_MS: '100',
+    OUTBOX_GRACE_MS: '300',
+    WORKER_LOCK_MS: '2000',
+    ...overrides,
+  });
+}
+
+export function uniqueId(label: string): string {
+  return `${label}-${randomBytes(5).toString('hex')}`;
+}

@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
+import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
+
+const WATCH = `subscription($userId: ID!, $k: Int) {
+  recommendationsUpdated(userId: $userId, k: $k) { userId items { item { id } } causedBy { eventId receivedAt } }
+}`;
+const TRACK = `mutation($input: EventInput!) { trackEvent(input: $input) { status } }`;
+
+interface Pushed {
+  recommendationsUpdated: { userId: string; items: { item: { id: string } }[]; causedBy: { eventId: string } | null };
+}
+
+describe('recommendationsUpdated', () => {
+  let gateway: RunningGateway;
+  const items = [uniqueId('a'), uniqueId('b'), uniqueId('c')];
+
+  beforeAll(async () => {
+    gateway = await startGateway(await createTestConfig());
+    await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, {
+      items: items.map((id) => ({ id, name: id })),
+    });
+  });
+  afterAll(async () => {
+    await gateway.stop();
+  });
+
+  it('when a shopper subscribes then the current list arrives at once, and a new one after their event', async () => {
+    const userId = uniqueId('shopper');
+    const eventId = uniqueId('evt');
+    const subscription = subscribe<Pushed>(gateway.wsClient(), WATCH, { userId, k: 3 });
+
+    const first = await subscription.next();
+    await gateway.graphql(TRACK, { input: { eventId, userId, type: 'PURCHASE', itemId: items[1] } });
+    const second = await subscription.next(5000);
+
+    expect(first.data?.recommendationsUpdated).toMatchObject({ userId, causedBy: null });
+    expect(first.data?.recommendationsUpdated.items).toHaveLength(3);
+    expect(second.data?.recommendationsUpdated.causedBy?.eventId).toBe(eventId);
+    // Bought now, so no longer offered; the purchase also made it the top trend for everybody else.
+    expect(second.data?.recommendationsUpdated.items.map((r) => r.item.id)).not.toContain(items[1]);
+    await subscription.close();
+  });
+
+  it('when another shopper acts then this subscriber gets no push for it', async () => {
+    const userId = uniqueId('shopper');
+    const subscription = subscribe<Pushed>(gateway.wsClient(), WATCH, { userId, k: 3 });
+    await subscription.next();
+
+    const otherEvent = uniqueId('evt');
+    await gateway.graphql(TRACK, {
+      input: { eventId: otherEvent, userId: uniqueId('someone-else'), type: 'VIEW', itemId: items[0] },
+    });
+    await eventually(
+      async () => (await gateway.app.db.event.findUnique({ where: { eventId: otherEvent } }))?.processedAt,
+    );
+    const ownEvent = uniqueId('evt');
+    await gateway.graphql(TRACK, { input: { eventId: ownEvent, userId, type: 'VIEW', itemId: items[2] } });
+
+    // The other shopper's event was fully processed first: had it pushed here, that push would come first.
+    const pushed = await subscription.next(5000);
+    expect(pushed.data?.recommendationsUpdated.causedBy?.eventId).toBe(ownEvent);
+    await subscription.close();
+  });
+
+  it('when k is out of range then the subscription fails with INVALID_INPUT naming k', async () => {
+    const subscription = subscribe<Pushed>(gateway.wsClient(), WATCH, { userId: uniqueId('shopper'), k: 500 });
+
+    const result = await subscription.next().catch((error: unknown) => ({ errors: error }));
+
+    expect(JSON.stringify(result.errors)).toMatch(/"code":"INVALID_INPUT".*"field":"k"/);
+  });
+});
