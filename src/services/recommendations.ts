@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Repeater } from '@repeaterjs/repeater';
+import { DomainError, UnavailableError } from '../errors.ts';
 import type { Item } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { PubSub, UserChanged } from '../realtime/pubsub.ts';
@@ -42,6 +43,15 @@ export class RecommendationService {
 
   async recommend(userId: string, k: number, causedBy: UserChanged | null = null): Promise<RecommendationList> {
     checkK('k', k);
+    try {
+      return await this.#rank(userId, k, causedBy);
+    } catch (error) {
+      if (error instanceof DomainError) throw error;
+      throw new UnavailableError('Redis (online features)', error);
+    }
+  }
+
+  async #rank(userId: string, k: number, causedBy: UserChanged | null): Promise<RecommendationList> {
     const bought = await this.#features.boughtItems(userId);
     const items: Recommendation[] = [];
     const chosen = new Set<string>();

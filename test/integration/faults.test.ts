@@ -1,0 +1,140 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { connectRedis, createRedis } from '../../src/redis.ts';
+import { rebuildFeatures } from '../../src/services/feature-rebuild.ts';
+import { FeatureStore } from '../../src/services/features.ts';
+import { startWorkers } from '../../src/workers/runtime.ts';
+import { eventually, type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
+
+const TRACK = `mutation($input: EventInput!) { trackEvent(input: $input) { eventId status } }`;
+const RECOMMEND = `query($userId: ID!) { recommendations(userId: $userId, k: 5) { items { item { id } } } }`;
+const WATCH = `subscription($userId: ID!) { recommendationsUpdated(userId: $userId, k: 5) { items { item { id } } causedBy { eventId } } }`;
+
+interface ListBody {
+  recommendations: { items: { item: { id: string } }[] };
+}
+interface Pushed {
+  recommendationsUpdated: { items: { item: { id: string } }[]; causedBy: { eventId: string } | null };
+}
+
+async function seedCatalogue(gateway: RunningGateway, count: number): Promise<string[]> {
+  const ids = Array.from({ length: count }, () => uniqueId('sku'));
+  await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, {
+    items: ids.map((id) => ({ id, name: id })),
+  });
+  return ids;
+}
+
+describe('faults', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('when the worker is stopped then events are still stored, and once it starts the backlog is processed and pushed', async () => {
+    const config = await createTestConfig();
+    const gateway = await startGateway(config, { workers: false });
+    cleanups.push(() => gateway.stop());
+    const [bought] = await seedCatalogue(gateway, 3);
+    const userId = uniqueId('shopper');
+    const subscription = subscribe<Pushed>(gateway.wsClient(), WATCH, { userId });
+    const initial = await subscription.next();
+    const eventId = uniqueId('evt');
+
+    const tracked = await gateway.graphql(TRACK, { input: { eventId, userId, type: 'PURCHASE', itemId: bought } });
+    const storedBefore = await gateway.app.db.event.findUniqueOrThrow({ where: { eventId } });
+    const workers = await startWorkers(config, { db: gateway.app.db, logger: createLogger('silent', 'test') });
+    cleanups.push(() => workers.stop());
+    const pushed = await subscription.next(10_000);
+
+    expect(tracked.data).toEqual({ trackEvent: { eventId, status: 'ACCEPTED' } });
+    expect(storedBefore.processedAt).toBeNull();
+    expect(initial.data?.recommendationsUpdated.items.map((r) => r.item.id)).toContain(bought);
+    expect(pushed.data?.recommendationsUpdated.causedBy?.eventId).toBe(eventId);
+    expect(pushed.data?.recommendationsUpdated.items.map((r) => r.item.id)).not.toContain(bought);
+    expect((await gateway.app.db.event.findUniqueOrThrow({ where: { eventId } })).processedAt).not.toBeNull();
+  });
+
+  it('when Redis is unreachable then events are acknowledged from Postgres, and derived state catches up once it is back', async () => {
+    const proxy: TcpProxy = await startTcpProxy(6379);
+    cleanups.push(() => proxy.close());
+    const config: Config = await createTestConfig({ REDIS_URL: `redis://127.0.0.1:${proxy.port}` });
+    const gateway = await startGateway(config);
+    cleanups.push(() => gateway.stop());
+    const [bought] = await seedCatalogue(gateway, 3);
+    const userId = uniqueId('shopper');
+    const eventId = uniqueId('evt');
+
+    await proxy.cut();
+    const tracked = await gateway.graphql(TRACK, { input: { eventId, userId, type: 'PURCHASE', itemId: bought } });
+    const duringOutage = await gateway.app.db.event.findUniqueOrThrow({ where: { eventId } });
+    await proxy.restore();
+
+    expect(tracked.data).toEqual({ trackEvent: { eventId, status: 'ACCEPTED' } });
+    expect(duringOutage.processedAt).toBeNull();
+    // The outbox sweep re-queues the stored event; the worker applies it; the purchase leaves the shopper's list.
+    await eventually(
+      async () => (await gateway.app.db.event.findUniqueOrThrow({ where: { eventId } })).processedAt,
+      15_000,
+    );
+    const after = await gateway.graphql<ListBody>(RECOMMEND, { userId });
+    expect(after.data?.recommendations.items.map((r) => r.item.id)).not.toContain(bought);
+  });
+
+  it('when Redis is unreachable then recommendations fail with a clear error instead of hanging', async () => {
+    const proxy = await startTcpProxy(6379);
+    cleanups.push(() => proxy.close());
+    const gateway = await startGateway(await createTestConfig({ REDIS_URL: `redis://127.0.0.1:${proxy.port}` }), {
+      workers: false,
+    });
+    cleanups.push(() => gateway.stop());
+
+    await proxy.cut();
+    const body = await gateway.graphql(RECOMMEND, { userId: uniqueId('shopper') });
+    const ready = await fetch(`${gateway.url}/ready`);
+    await proxy.restore();
+
+    expect(body.errors?.[0]?.extensions?.code).toBe('UNAVAILABLE');
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ postgres: 'ok', redis: 'unavailable' });
+  });
+
+  it('when Redis loses its data then replaying the event log restores the same lists', async () => {
+    const config = await createTestConfig();
+    const gateway = await startGateway(config);
+    cleanups.push(() => gateway.stop());
+    const items = await seedCatalogue(gateway, 4);
+    const userId = uniqueId('shopper');
+    const inputs = [
+      ...items
+        .slice(0, 3)
+        .flatMap((itemId, rank) =>
+          Array.from({ length: 3 - rank }, () => ({ userId: uniqueId('crowd'), type: 'PURCHASE', itemId })),
+        ),
+      { userId, type: 'PURCHASE', itemId: items[0] },
+    ];
+    await gateway.graphql(`mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`, { inputs });
+    await eventually(async () => (await gateway.app.db.event.count({ where: { processedAt: null } })) === 0);
+    const before = await gateway.graphql<ListBody>(RECOMMEND, { userId });
+    const redis = createRedis(config.REDIS_URL, 'command');
+    await connectRedis(redis, config.REDIS_URL);
+    cleanups.push(async () => redis.disconnect());
+    const features = new FeatureStore(redis, {
+      prefix: config.REDIS_PREFIX,
+      halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
+    });
+
+    await features.clear();
+    const lost = await gateway.graphql<ListBody>(RECOMMEND, { userId });
+    const replayed = await rebuildFeatures(gateway.app.db, features);
+    const after = await gateway.graphql<ListBody>(RECOMMEND, { userId });
+
+    expect(before.data?.recommendations.items.map((r) => r.item.id)).toEqual([items[1], items[2], items[3]]);
+    expect(lost.data?.recommendations.items.map((r) => r.item.id)).toContain(items[0]);
+    expect(replayed).toBe(inputs.length);
+    expect(after.data).toEqual(before.data);
+  });
+});
