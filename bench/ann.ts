@@ -80,8 +80,12 @@ function round(x: number, digits = 1): number {
 console.error(`ann bench: ${ITEMS} items × ${DIM} dims, ${CLUSTERS} clusters, ${QUERIES} queries, k=${K}`);
 const data = clusteredVectors(ITEMS, DIM, CLUSTERS, 1);
 const queries = clusteredQueries(data, QUERIES, DIM, 2);
-// Metadata uncorrelated with the vectors: half the items in stock, prices spread 0–99.
-const meta: ItemMeta[] = data.ids.map((_, i) => ({ inStock: i % 2 === 0, price: (i * 7919) % 100 }));
+// Stock and price uncorrelated with the vectors (half in stock, prices 0–99); categories follow the clusters.
+const meta: ItemMeta[] = data.ids.map((_, i) => ({
+  inStock: i % 2 === 0,
+  price: (i * 7919) % 100,
+  category: `c${(data.clusterOf[i] as number) % 30}`,
+}));
 const input = { space: 'ip' as const, dim: DIM, ids: data.ids, vectors: data.vectors, meta };
 
 // Exact baseline, single thread, same process.
@@ -106,6 +110,7 @@ const filters: { name: string; filter: SearchFilter }[] = [
   { name: 'inStock50', filter: { inStockOnly: true } },
   { name: 'price20', filter: { minPrice: 0, maxPrice: 19 } },
   { name: 'price5', filter: { minPrice: 0, maxPrice: 4 } },
+  { name: 'twoCategories', filter: { categories: ['c3', 'c7'] } },
 ];
 const filtered: Record<string, unknown> = {};
 let filteredRecallAt10 = Number.NaN;

@@ -97,7 +97,7 @@ export class BruteForceIndex implements AnnIndex {
   setMeta(id: string, meta: ItemMeta): boolean {
     const label = this.store.labels.get(id);
     if (label === undefined) return false;
-    this.store.meta[label] = meta;
+    this.store.setMeta(label, meta);
     return true;
   }
 
@@ -120,7 +120,7 @@ export class BruteForceIndex implements AnnIndex {
 
   search(query: ArrayLike<number>, k: number, filter?: SearchFilter): SearchHit[] {
     if (k <= 0 || this.store.live === 0) return [];
-    return this.store.exactSearch(this.store.prepareQuery(query), k, this.store.compileFilter(filter));
+    return this.store.exactSearch(this.store.prepareQuery(query), k, this.store.compileFilter(filter), filter);
   }
 
   async saveTo(dir: string): Promise<void> {

@@ -156,7 +156,7 @@ export class HnswIndex implements AnnIndex {
   setMeta(id: string, meta: ItemMeta): boolean {
     const label = this.store.labels.get(id);
     if (label === undefined) return false;
-    this.store.meta[label] = meta;
+    this.store.setMeta(label, meta);
     return true;
   }
 
@@ -191,7 +191,7 @@ export class HnswIndex implements AnnIndex {
     const q = store.prepareQuery(query);
     const allow = store.compileFilter(filter);
     const fraction = store.eligibleFraction(filter, allow);
-    if (allow !== null && fraction < this.params.exactFallbackFraction) return store.exactSearch(q, k, allow);
+    if (allow !== null && fraction < this.params.exactFallbackFraction) return store.exactSearch(q, k, allow, filter);
     // Fewer than `wanted` hits means the walk missed some: with a filter, only an exact scan can prove that fewer
     // than k items qualify, so that is the last resort.
     const wanted = Math.min(k, store.live);
@@ -205,7 +205,7 @@ export class HnswIndex implements AnnIndex {
       if (hits.length >= wanted) return hits;
       ef *= 4;
     }
-    return store.exactSearch(q, k, allow);
+    return store.exactSearch(q, k, allow, filter);
   }
 
   async saveTo(dir: string): Promise<void> {

@@ -74,7 +74,8 @@ export function storeFromFiles(manifest: AnnManifest, vectorBytes: Buffer): Item
     const id = ids[label] as string;
     store.ids.push(id);
     store.labels.set(id, label);
-    store.meta.push(manifest.meta[label] ?? undefined);
+    store.meta.push(undefined);
+    store.setMeta(label, manifest.meta[label] ?? undefined);
   }
   for (const label of manifest.removed) {
     store.removed[label] = 1;

@@ -313,6 +313,25 @@ describe.each(implementations)('$name', (impl) => {
       ).toBeGreaterThanOrEqual(0.95);
     });
 
+    it('follows a category change made through setMeta, also for a rare category searched exactly', () => {
+      const small = impl.build({
+        space: 'ip',
+        dim: DIM,
+        ids: shared.ids.slice(0, 500),
+        vectors: shared.vectors.subarray(0, 500 * DIM),
+        meta: shared.meta.slice(0, 500),
+      });
+
+      small.setMeta('item-1', { inStock: true, category: 'rare' });
+      small.setMeta('item-2', { inStock: true, category: 'rare' });
+      const rare = small.search(query, 10, { categories: ['rare'] });
+      small.setMeta('item-1', { inStock: true, category: 'cat-0' });
+      const afterMove = small.search(query, 10, { categories: new Set(['rare']) });
+
+      expect(ids(rare).sort()).toEqual(['item-1', 'item-2']);
+      expect(ids(afterMove)).toEqual(['item-2']);
+    });
+
     it('returns fewer than k only when fewer items are eligible', () => {
       const eligible = ['item-1', 'item-2', 'item-3'];
 
