@@ -70,23 +70,41 @@ export async function insertEvents(db: Db, events: readonly NewEvent[]): Promise
   return new Set(rows.map((row) => row.eventId));
 }
 
-export async function findEventForProcessing(db: Db, eventId: string): Promise<StoredEvent | undefined> {
-  const rows = await db.$queryRaw<StoredEvent[]>`
-    SELECT e."id", e."eventId", e."userId", e."type", e."itemId", i."category", e."occurredAt", e."receivedAt",
-           e."processedAt"
-    FROM "Event" e LEFT JOIN "Item" i ON i."id" = e."itemId"
-    WHERE e."eventId" = ${eventId}`;
-  return rows[0];
+export async function findEventsForProcessing(db: Db, eventIds: readonly string[]): Promise<StoredEvent[]> {
+  return db.$queryRawUnsafe<StoredEvent[]>(
+    `SELECT e."id", e."eventId", e."userId", e."type", e."itemId", i."category", e."occurredAt", e."receivedAt",
+            e."processedAt"
+     FROM "Event" e LEFT JOIN "Item" i ON i."id" = e."itemId"
+     WHERE e."eventId" = ANY($1::text[])
+     ORDER BY e."id"`,
+    eventIds,
+  );
 }
 
-/** Records that the event's derived state is applied, and that its shopper was seen then. */
-export async function markEventProcessed(db: Db, event: Pick<StoredEvent, 'eventId' | 'userId' | 'occurredAt'>) {
-  await db.$executeRaw`
-    WITH processed AS (
-      UPDATE "Event" SET "processedAt" = now() WHERE "eventId" = ${event.eventId} AND "processedAt" IS NULL
-    )
-    UPDATE "User" SET "lastSeenAt" = ${event.occurredAt}
-    WHERE "id" = ${event.userId} AND "lastSeenAt" < ${event.occurredAt}`;
+/**
+ * Records that the events' derived state is applied, and when their shoppers were last seen. Shopper rows are
+ * locked in id order so that concurrent batches over the same shoppers cannot deadlock.
+ */
+export async function markEventsProcessed(
+  db: Db,
+  events: readonly Pick<StoredEvent, 'eventId' | 'userId' | 'occurredAt'>[],
+) {
+  if (events.length === 0) return;
+  await db.$executeRawUnsafe(
+    `WITH processed AS (
+       UPDATE "Event" SET "processedAt" = now() WHERE "eventId" = ANY($1::text[]) AND "processedAt" IS NULL
+     ), seen AS (
+       SELECT "userId", max("at") AS "at" FROM UNNEST($2::text[], $3::timestamptz[]) AS t("userId", "at") GROUP BY 1
+     ), locked AS (
+       SELECT u."id" FROM "User" u JOIN seen ON seen."userId" = u."id" ORDER BY u."id" FOR UPDATE OF u
+     )
+     UPDATE "User" u SET "lastSeenAt" = seen."at"
+     FROM seen JOIN locked ON locked."id" = seen."userId"
+     WHERE u."id" = seen."userId" AND u."lastSeenAt" < seen."at"`,
+    events.map((e) => e.eventId),
+    events.map((e) => e.userId),
+    events.map((e) => e.occurredAt.toISOString()),
+  );
 }
 
 /** Events stored but not processed for longer than normal delivery takes: the outbox sweep re-queues them. */

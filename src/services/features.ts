@@ -107,13 +107,7 @@ export class FeatureStore {
     ];
   }
 
-  /** Applies the event once; returns false when it had been applied before (a redelivery). */
-  async apply(event: FeatureEvent): Promise<boolean> {
-    const applied = await this.#redis.pgwApplyEvent(...this.#keys(event), ...this.#args(event));
-    return applied === 1;
-  }
-
-  /** Applies many events in one round trip; used when replaying the event log. */
+  /** Applies events in one round trip, each at most once (a redelivered or replayed event is skipped). */
   async applyMany(events: readonly FeatureEvent[]): Promise<void> {
     if (events.length === 0) return;
     const pipeline = this.#redis.pipeline();

@@ -4,9 +4,12 @@ import type { Redis } from 'ioredis';
 /** Queue of stored events waiting for the feature worker. */
 export const EVENTS_QUEUE = 'events';
 
-/** Payload of an events job: the row is read back from Postgres, the source of truth. */
+/**
+ * Payload of an events job: the events stored by one call (one for trackEvent, up to a batch for
+ * trackEvents or the outbox sweep). The rows are read back from Postgres, the source of truth.
+ */
 export interface EventJob {
-  eventId: string;
+  eventIds: string[];
 }
 
 export type EventsQueue = Queue<EventJob, void, 'apply'>;
@@ -24,25 +27,25 @@ export function createEventsQueue(connection: Redis, prefix: string): EventsQueu
 }
 
 /**
- * Queues the events for the feature worker, at most once each (jobId = eventId). Rejects when Redis does not
- * answer in time; the events are stored already, so the outbox sweep queues them later.
+ * Queues stored events for the feature worker as one job. Its id is the single event's id, or derived from the
+ * first event's id for a batch, so a retried call does not queue the same events twice (`jobId` overrides).
+ * Rejects when Redis does not answer in time; the events are stored already, so the outbox sweep queues them.
  */
-export async function enqueueEvents(queue: EventsQueue, eventIds: readonly string[], timeoutMs = 1000) {
-  if (eventIds.length === 0) return;
-  const jobs = eventIds.map((eventId) => ({
-    name: 'apply' as const,
-    data: { eventId },
-    opts: { ...EVENT_JOB_OPTIONS, jobId: eventId },
-  }));
+export async function enqueueEvents(
+  queue: EventsQueue,
+  eventIds: readonly string[],
+  options: { jobId?: string; timeoutMs?: number } = {},
+) {
+  const [first] = eventIds;
+  if (first === undefined) return;
+  const jobId = options.jobId ?? (eventIds.length === 1 ? first : `batch:${first}:${eventIds.length}`);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`enqueue timed out after ${timeoutMs} ms`)), timeoutMs);
+    const ms = options.timeoutMs ?? 1000;
+    timer = setTimeout(() => reject(new Error(`enqueue timed out after ${ms} ms`)), ms);
   });
   try {
-    await Promise.race([
-      jobs.length === 1 ? queue.add('apply', jobs[0]!.data, jobs[0]!.opts) : queue.addBulk(jobs),
-      timeout,
-    ]);
+    await Promise.race([queue.add('apply', { eventIds: [...eventIds] }, { ...EVENT_JOB_OPTIONS, jobId }), timeout]);
   } finally {
     clearTimeout(timer);
   }

@@ -7,7 +7,7 @@ import { PubSub } from '../realtime/pubsub.ts';
 import { connectRedis, createRedis } from '../redis.ts';
 import { rebuildFeatures } from '../services/feature-rebuild.ts';
 import { FeatureStore } from '../services/features.ts';
-import { makeApplyEventProcessor } from './processors/apply-event.ts';
+import { makeApplyEventsProcessor } from './processors/apply-events.ts';
 import { createEventsQueue, EVENTS_QUEUE, type EventJob, enqueueEvents } from './queues.ts';
 
 export interface Workers {
@@ -32,14 +32,14 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
 
-  const worker = new Worker<EventJob>(EVENTS_QUEUE, makeApplyEventProcessor({ db, features, pubsub }), {
+  const worker = new Worker<EventJob>(EVENTS_QUEUE, makeApplyEventsProcessor({ db, features, pubsub }), {
     connection: blocking,
     prefix: `${config.REDIS_PREFIX}:q`,
     concurrency: config.WORKER_CONCURRENCY,
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_LOCK_MS,
   });
-  worker.on('failed', (job, error) => logger.warn({ eventId: job?.data.eventId, err: error }, 'event job failed'));
+  worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'events job failed'));
   worker.on('error', (error) => logger.error({ err: error }, 'feature worker error'));
 
   let sweeping = false;
@@ -49,7 +49,8 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
     try {
       const stale = await findUnprocessedEventIds(db, new Date(Date.now() - config.OUTBOX_GRACE_MS), 1000);
       if (stale.length) {
-        await enqueueEvents(queue, stale);
+        // A fresh job id per sweep: an earlier job holding some of these ids must not swallow this one.
+        await enqueueEvents(queue, stale, { jobId: `sweep:${Date.now()}:${stale[0]}` });
         logger.info({ count: stale.length }, 'outbox sweep re-queued unprocessed events');
       }
     } catch (error) {

@@ -1,0 +1,132 @@
+// npm run bench -- ingest [--seconds 10] [--concurrency 32]
+// Events/s and latency of trackEvent (single) and trackEvents (batches of 100) through the real gateway,
+// against two baselines measured in the same run: the same rows inserted by plain parameterised SQL from
+// one pool, and a trivial GraphQL query on the same server (the HTTP+GraphQL ceiling).
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { percentile, writeResults } from './lib/results.ts';
+import { createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
+
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '32' } },
+});
+const seconds = Number(values.seconds);
+const concurrency = Number(values.concurrency);
+const BATCH = 100;
+const ITEMS = 5000;
+const USERS = 50_000;
+
+const randomEvent = () => ({
+  eventId: randomUUID(),
+  userId: `u${Math.floor(Math.random() * USERS)}`,
+  type: 'VIEW',
+  itemId: `i${Math.floor(Math.random() * ITEMS)}`,
+});
+
+async function load(url: string, body: () => string) {
+  const result = await autocannon({
+    url: `${url}/graphql`,
+    connections: concurrency,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: body() }),
+      },
+    ],
+  });
+  if (result.non2xx || result.errors)
+    throw new Error(`load run failed: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return {
+    requestsPerSecond: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    requests: result.requests.total,
+  };
+}
+
+async function baseline(databaseUrl: string) {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: concurrency });
+  const latencies: number[] = [];
+  const until = Date.now() + seconds * 1000;
+  const sql = `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "occurredAt")
+               VALUES ($1, $2, $3::"EventType", $4, now()) ON CONFLICT ("eventId") DO NOTHING`;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < until) {
+        const event = randomEvent();
+        const t0 = performance.now();
+        await pool.query(sql, [event.eventId, event.userId, event.type, event.itemId]);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsed = (Date.now() - started) / 1000;
+  await pool.end();
+  latencies.sort((a, b) => a - b);
+  return {
+    eventsPerSecond: latencies.length / elapsed,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
+}
+
+const env = await createBenchEnvironment('ingest');
+const port = await freePort();
+const gateway = await startProcess(
+  'server.ts',
+  ['--role=gateway'],
+  {
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    REDIS_PREFIX: env.id,
+    DEMO_DATA: 'false',
+    PORT: String(port),
+  },
+  `http://127.0.0.1:${port}/ready`,
+);
+const url = `http://127.0.0.1:${port}`;
+try {
+  console.error(`ceiling: { __typename } for ${seconds}s at concurrency ${concurrency}`);
+  const ceiling = await load(url, () => JSON.stringify({ query: '{ __typename }' }));
+  console.error('single trackEvent');
+  const single = await load(url, () =>
+    JSON.stringify({
+      query: 'mutation($input: EventInput!) { trackEvent(input: $input) { status } }',
+      variables: { input: randomEvent() },
+    }),
+  );
+  console.error(`trackEvents batches of ${BATCH}`);
+  const batch = await load(url, () =>
+    JSON.stringify({
+      query: 'mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }',
+      variables: { inputs: Array.from({ length: BATCH }, randomEvent) },
+    }),
+  );
+  console.error('baseline: plain parameterised INSERTs from one pool');
+  const sql = await baseline(env.databaseUrl);
+
+  const singleEventsPerSecond = single.requestsPerSecond;
+  writeResults('ingest', {
+    seconds,
+    concurrency,
+    batchSize: BATCH,
+    single: { eventsPerSecond: singleEventsPerSecond, p50Ms: single.p50Ms, p99Ms: single.p99Ms },
+    batch: { eventsPerSecond: batch.requestsPerSecond * BATCH, p50Ms: batch.p50Ms, p99Ms: batch.p99Ms },
+    baseline: sql,
+    ceiling: { requestsPerSecond: ceiling.requestsPerSecond, p99Ms: ceiling.p99Ms },
+    ratios: {
+      singleVsCeiling: singleEventsPerSecond / ceiling.requestsPerSecond,
+      singleVsBaseline: singleEventsPerSecond / sql.eventsPerSecond,
+      batchVsBaseline: (batch.requestsPerSecond * BATCH) / sql.eventsPerSecond,
+    },
+    targets: { singleVsCeilingAtLeast: 0.6, singleP99MsAtMost: 50, batchEventsPerSecondAtLeast: 30_000 },
+  });
+} finally {
+  await gateway.stop();
+  await env.drop();
+}

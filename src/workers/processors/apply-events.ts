@@ -1,0 +1,31 @@
+import type { Job } from 'bullmq';
+import type { Db } from '../../db/client.ts';
+import { findEventsForProcessing, markEventsProcessed, type StoredEvent } from '../../db/events.ts';
+import type { PubSub } from '../../realtime/pubsub.ts';
+import type { FeatureStore } from '../../services/features.ts';
+import type { EventJob } from '../queues.ts';
+
+/**
+ * Applies stored events to the online features, records them as processed and tells the gateways which
+ * shoppers changed (once per shopper, naming their latest event). Idempotent: on a redelivery the applied
+ * markers and processedAt make the repeated steps harmless.
+ */
+export function makeApplyEventsProcessor(deps: { db: Db; features: FeatureStore; pubsub: PubSub }) {
+  return async (job: Job<EventJob>): Promise<void> => {
+    const events = await findEventsForProcessing(deps.db, job.data.eventIds);
+    const pending = events.filter((event) => !event.processedAt);
+    await deps.features.applyMany(pending);
+    await markEventsProcessed(deps.db, pending);
+    const latestByUser = new Map<string, StoredEvent>();
+    for (const event of events) latestByUser.set(event.userId, event);
+    await Promise.all(
+      [...latestByUser.values()].map((event) =>
+        deps.pubsub.publishUserChanged({
+          userId: event.userId,
+          eventId: event.eventId,
+          receivedAt: event.receivedAt.toISOString(),
+        }),
+      ),
+    );
+  };
+}
