@@ -94,7 +94,10 @@ export interface AnnIndex {
    * `k` eligible items exist, however much the filter excludes; fewer only when fewer are eligible.
    */
   search(query: ArrayLike<number>, k: number, filter?: SearchFilter): SearchHit[];
-  /** Writes the index, its id map and metadata into `dir` (created if missing; its files replaced). */
+  /**
+   * Writes the index, its id map and metadata into `dir` (created if missing; its files replaced). Searches may
+   * run while it is in flight; `HnswIndex` refuses upsert/remove/restore/reserve until it resolves.
+   */
   saveTo(dir: string): Promise<void>;
   /** The same content as one Buffer, for a bytea column or an object store. */
   serialize(): Promise<Buffer>;

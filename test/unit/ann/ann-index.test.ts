@@ -385,3 +385,21 @@ describe.each(implementations)('$name', (impl) => {
     });
   });
 });
+
+describe('HnswIndex while saving', () => {
+  it('keeps answering searches but refuses writes until the save resolves', async () => {
+    const data = catalogue(300, DIM);
+    const index = HnswIndex.build({ space: 'ip', dim: DIM, ids: data.ids, vectors: data.vectors });
+    const before = index.search(data.queries[0] as Float32Array, 5);
+
+    const saving = index.serialize();
+    const during = index.search(data.queries[0] as Float32Array, 5);
+    const write = () => index.upsert('late', data.queries[0] as Float32Array);
+
+    expect(during).toEqual(before);
+    expect(write).toThrow(/being saved/);
+    await saving;
+    write();
+    expect(index.has('late')).toBe(true);
+  });
+});
