@@ -91,6 +91,23 @@ const gateway = await startProcess(
 );
 const url = `http://127.0.0.1:${port}`;
 try {
+  // A shop has its catalogue before events arrive; without it every event would also create a placeholder.
+  for (let start = 0; start < ITEMS; start += 1000) {
+    const items = Array.from({ length: 1000 }, (_, i) => ({
+      id: `i${start + i}`,
+      name: `Item ${start + i}`,
+      price: 9.99,
+    }));
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: 'mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }',
+        variables: { items },
+      }),
+    });
+    if (!response.ok) throw new Error(`seeding the catalogue failed: ${await response.text()}`);
+  }
   console.error(`ceiling: { __typename } for ${seconds}s at concurrency ${concurrency}`);
   const ceiling = await load(url, () => JSON.stringify({ query: '{ __typename }' }));
   console.error('single trackEvent');

@@ -30,30 +30,21 @@ export interface StoredEvent {
 }
 
 /**
- * Stores a batch in one statement and returns the eventIds that were new. Shoppers and items the event names
- * but nobody has declared yet get rows too (items as non-recommendable placeholders), in the same statement,
- * so an acknowledged event never points at nothing.
+ * Stores a batch in one statement and returns the eventIds that were new. This is the acknowledgement path, so
+ * it writes the event log only; the shopper and placeholder-item rows an event implies are written by the
+ * feature worker (markEventsProcessed).
  */
 export async function insertEvents(db: Db, events: readonly NewEvent[]): Promise<Set<string>> {
   if (events.length === 0) return new Set();
   const rows = await db.$queryRawUnsafe<{ eventId: string }[]>(
-    `WITH input AS (
-       SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[],
-                            $8::timestamptz[], $9::jsonb[], $10::text[])
-         AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
-              "recommendationId")
-     ), new_users AS (
-       INSERT INTO "User" ("id") SELECT DISTINCT "userId" FROM input ORDER BY 1 ON CONFLICT ("id") DO NOTHING
-     ), new_items AS (
-       INSERT INTO "Item" ("id", "name", "inStock", "placeholder")
-       SELECT DISTINCT "itemId", "itemId", false, true FROM input WHERE "itemId" IS NOT NULL ORDER BY 1
-       ON CONFLICT ("id") DO NOTHING
-     )
-     INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
+    `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
                           "context", "recommendationId")
      SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
             "context", "recommendationId"
-     FROM input
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[],
+                 $8::timestamptz[], $9::jsonb[], $10::text[])
+       AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
+            "recommendationId")
      ON CONFLICT ("eventId") DO NOTHING
      RETURNING "eventId"`,
     events.map((e) => e.eventId),
@@ -82,28 +73,34 @@ export async function findEventsForProcessing(db: Db, eventIds: readonly string[
 }
 
 /**
- * Records that the events' derived state is applied, and when their shoppers were last seen. Shopper rows are
- * locked in id order so that concurrent batches over the same shoppers cannot deadlock.
+ * Records that the events' derived state is applied, in one statement with what they imply: their shoppers'
+ * rows (first and last seen) and a non-recommendable placeholder for any item the catalogue does not know
+ * yet. Rows are written in id order so that concurrent batches over the same shoppers do not deadlock.
  */
 export async function markEventsProcessed(
   db: Db,
-  events: readonly Pick<StoredEvent, 'eventId' | 'userId' | 'occurredAt'>[],
+  events: readonly Pick<StoredEvent, 'eventId' | 'userId' | 'itemId' | 'occurredAt'>[],
 ) {
   if (events.length === 0) return;
   await db.$executeRawUnsafe(
     `WITH processed AS (
        UPDATE "Event" SET "processedAt" = now() WHERE "eventId" = ANY($1::text[]) AND "processedAt" IS NULL
-     ), seen AS (
-       SELECT "userId", max("at") AS "at" FROM UNNEST($2::text[], $3::timestamptz[]) AS t("userId", "at") GROUP BY 1
-     ), locked AS (
-       SELECT u."id" FROM "User" u JOIN seen ON seen."userId" = u."id" ORDER BY u."id" FOR UPDATE OF u
+     ), placeholders AS (
+       INSERT INTO "Item" ("id", "name", "inStock", "placeholder")
+       SELECT DISTINCT "itemId", "itemId", false, true FROM UNNEST($4::text[]) AS t("itemId")
+       WHERE "itemId" IS NOT NULL ORDER BY 1
+       ON CONFLICT ("id") DO NOTHING
      )
-     UPDATE "User" u SET "lastSeenAt" = seen."at"
-     FROM seen JOIN locked ON locked."id" = seen."userId"
-     WHERE u."id" = seen."userId" AND u."lastSeenAt" < seen."at"`,
+     INSERT INTO "User" ("id", "firstSeenAt", "lastSeenAt")
+     SELECT "userId", min("at"), max("at") FROM UNNEST($2::text[], $3::timestamptz[]) AS t("userId", "at")
+     GROUP BY 1 ORDER BY 1
+     ON CONFLICT ("id") DO UPDATE SET
+       "firstSeenAt" = LEAST("User"."firstSeenAt", EXCLUDED."firstSeenAt"),
+       "lastSeenAt" = GREATEST("User"."lastSeenAt", EXCLUDED."lastSeenAt")`,
     events.map((e) => e.eventId),
     events.map((e) => e.userId),
     events.map((e) => e.occurredAt.toISOString()),
+    events.map((e) => e.itemId),
   );
 }
 
@@ -124,8 +121,4 @@ export async function readEventPage(db: Db, afterId: bigint, limit: number): Pro
     FROM "Event" e LEFT JOIN "Item" i ON i."id" = e."itemId"
     WHERE e."id" > ${afterId}
     ORDER BY e."id" LIMIT ${limit}`;
-}
-
-export async function markEventsProcessedThrough(db: Db, lastId: bigint): Promise<void> {
-  await db.$executeRaw`UPDATE "Event" SET "processedAt" = now() WHERE "id" <= ${lastId} AND "processedAt" IS NULL`;
 }

@@ -1,5 +1,5 @@
 import type { Db } from '../db/client.ts';
-import { markEventsProcessedThrough, readEventPage } from '../db/events.ts';
+import { markEventsProcessed, readEventPage } from '../db/events.ts';
 import type { FeatureStore } from './features.ts';
 
 const PAGE_SIZE = 5000;
@@ -18,7 +18,10 @@ export async function rebuildFeatures(db: Db, features: FeatureStore, options: {
     if (page.length === 0) break;
     await features.applyMany(page);
     afterId = page[page.length - 1]!.id;
-    await markEventsProcessedThrough(db, afterId);
+    await markEventsProcessed(
+      db,
+      page.filter((event) => !event.processedAt),
+    );
     count += page.length;
   }
   return count;

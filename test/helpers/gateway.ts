@@ -6,6 +6,7 @@ import { createLogger } from '../../src/logger.ts';
 
 export interface RunningGateway {
   app: App;
+  config: Config;
   url: string;
   /** POSTs a GraphQL operation and returns the parsed JSON body. */
   graphql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLBody<T>>;
@@ -26,6 +27,7 @@ export async function startGateway(config: Config, options: { workers?: boolean 
   const clients: Client[] = [];
   return {
     app,
+    config,
     url,
     async graphql(query, variables) {
       const response = await fetch(`${url}/graphql`, {

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningGateway, startGateway } from '../helpers/gateway.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startWorkers } from '../../src/workers/runtime.ts';
+import { eventually, type RunningGateway, startGateway } from '../helpers/gateway.ts';
 import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
 
 const TRACK = `mutation Track($input: EventInput!) { trackEvent(input: $input) { eventId status } }`;
@@ -67,13 +69,15 @@ describe('trackEvent and trackEvents', () => {
     expect(await countEvents({ eventId: body.data?.trackEvent.eventId })).toBe(1);
   });
 
-  it('when the item is not in the catalogue then the event is accepted and a non-recommendable placeholder is kept', async () => {
+  it('when the item is not in the catalogue then the event is accepted and the worker keeps a non-recommendable placeholder', async () => {
     const itemId = uniqueId('unknown-sku');
 
     const body = await gateway.graphql(TRACK, { input: { userId: uniqueId('user'), type: 'VIEW', itemId } });
+    const workers = await startWorkers(gateway.config, { db: gateway.app.db, logger: createLogger('silent', 'test') });
+    const placeholder = await eventually(() => gateway.app.db.item.findUnique({ where: { id: itemId } }));
+    await workers.stop();
 
     expect(body.errors).toBeUndefined();
-    const placeholder = await gateway.app.db.item.findUniqueOrThrow({ where: { id: itemId } });
     expect(placeholder).toMatchObject({ placeholder: true, inStock: false });
     const visible = await gateway.graphql(`query($id: ID!) { item(id: $id) { id } }`, { id: itemId });
     expect(visible).toEqual({ data: { item: null } });
