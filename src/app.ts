@@ -1,13 +1,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
-import { GraphQLError } from 'graphql';
+import { type DocumentNode, GraphQLError, getOperationAST, getVariableValues, Kind } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, handleStreamOrSingleExecutionResult, maskError, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
-import { createDb, type Db } from './db/client.ts';
+import { createDb, createIngestPool, type Db } from './db/client.ts';
 import { DomainError, ErrorCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { PubSub } from './realtime/pubsub.ts';
@@ -57,23 +58,38 @@ function maskDomainErrors(logger: Logger) {
   };
 }
 
-/** graphql-js reports a bad variable value (wrong enum, missing field) without a code; give it one. */
-const codeBadVariables: Plugin = {
-  onExecute: () => ({
+/**
+ * A bad variable value (wrong enum, missing field) is reported without a code, and the compiled executor's
+ * message loses the list index; redo the coercion with graphql-js (error path only) for its precise
+ * message ("at inputs[3].type"), and give each error a code to branch on.
+ */
+const explainBadVariables: Plugin = {
+  onExecute: ({ args }) => ({
     onExecuteDone: (payload) =>
-      handleStreamOrSingleExecutionResult(payload, ({ result }) => {
-        for (const error of result.errors ?? []) {
-          if (!error.path && !error.extensions.code && error.message.startsWith('Variable "$')) {
-            (error.extensions as Record<string, unknown>).code = ErrorCode.INVALID_INPUT;
-          }
-        }
+      handleStreamOrSingleExecutionResult(payload, ({ result, setResult }) => {
+        if (!result.errors?.some(isBadVariable)) return;
+        const operation = getOperationAST(args.document, args.operationName);
+        const coerced = getVariableValues(args.schema, operation?.variableDefinitions ?? [], args.variableValues ?? {});
+        const errors = (coerced.errors ?? result.errors).map(
+          (error) =>
+            new GraphQLError(error.message, {
+              nodes: error.nodes,
+              extensions: { ...error.extensions, code: ErrorCode.INVALID_INPUT },
+            }),
+        );
+        setResult({ errors });
       }),
   }),
 };
 
+function isBadVariable(error: GraphQLError): boolean {
+  return !error.path && !error.extensions?.code && error.message.startsWith('Variable "$');
+}
+
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
   const { logger } = options;
   const db = createDb(config.DATABASE_URL);
+  const ingestPool = createIngestPool(config.DATABASE_URL);
   const command = createRedis(config.REDIS_URL, 'command');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
   await Promise.all([connectRedis(command, config.REDIS_URL), connectRedis(subscriber, config.REDIS_URL)]);
@@ -92,7 +108,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   await catalog.start();
   const services: Services = {
     catalog,
-    events: new EventService({ db, queue, logger, maxBatch: config.MAX_BATCH_SIZE }),
+    events: new EventService({ pool: ingestPool, queue, logger, maxBatch: config.MAX_BATCH_SIZE }),
     recommendations: new RecommendationService({ features, catalog, pubsub, logger }),
   };
   const workers: Workers | undefined = options.workers ? await startWorkers(config, { db, logger }) : undefined;
@@ -102,13 +118,16 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     context: () => ({ db, services }),
     maskedErrors: { maskError: maskDomainErrors(logger), isDev: false },
     plugins: [
+      // Compiled execution for queries and mutations: graphql-js spent a quarter of a trackEvents batch coercing variables.
+      useGraphQlJit({}, { enableIf: (args) => !isSubscription(args.document) }),
+
       maxDepthPlugin({
         n: MAX_QUERY_DEPTH,
         // Report as a validation error (HTTP 400, code GRAPHQL_VALIDATION_FAILED) instead of throwing.
         propagateOnRejection: false,
         onReject: [(context, error) => context?.reportError(error)],
       }),
-      codeBadVariables,
+      explainBadVariables,
     ],
     graphiql: { subscriptionsProtocol: 'WS' },
     logging: false,
@@ -235,10 +254,15 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await catalog.stop();
       await queue.close();
       await db.$disconnect();
+      await ingestPool.end();
       command.disconnect();
       subscriber.disconnect();
     },
   };
+}
+
+function isSubscription(document: DocumentNode): boolean {
+  return document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'subscription');
 }
 
 /** What onSubscribe puts in rootValue: Yoga's enveloped execute/subscribe for the operation. */

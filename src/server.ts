@@ -2,7 +2,7 @@
 // the workers in-process (development, demo, a single machine).
 import { buildApp } from './app.ts';
 import { loadConfig } from './config.ts';
-import { createDb } from './db/client.ts';
+import { createDb, createIngestPool } from './db/client.ts';
 import { prepareDatabase } from './db/prepare.ts';
 import { createLogger } from './logger.ts';
 import { handleProcessSignals } from './process.ts';
@@ -21,8 +21,9 @@ const logger = createLogger(config.LOG_LEVEL, 'gateway');
 await prepareDatabase(config.DATABASE_URL, logger);
 if (config.DEMO_DATA) {
   const db = createDb(config.DATABASE_URL, 2);
-  await loadDemoDataIfEmpty(db, logger);
-  await db.$disconnect();
+  const pool = createIngestPool(config.DATABASE_URL, 2);
+  await loadDemoDataIfEmpty(db, pool, logger);
+  await Promise.all([db.$disconnect(), pool.end()]);
 }
 const app = await buildApp(config, { logger, workers: !gatewayOnly });
 handleProcessSignals(logger, () => app.stop());

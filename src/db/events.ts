@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { EventType } from '../generated/prisma/enums.ts';
 import type { Db } from './client.ts';
 
@@ -34,9 +35,9 @@ export interface StoredEvent {
  * it writes the event log only; the shopper and placeholder-item rows an event implies are written by the
  * feature worker (markEventsProcessed).
  */
-export async function insertEvents(db: Db, events: readonly NewEvent[]): Promise<Set<string>> {
+export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Set<string>> {
   if (events.length === 0) return new Set();
-  const rows = await db.$queryRawUnsafe<{ eventId: string }[]>(
+  const { rows } = await pool.query<{ eventId: string }>(
     `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
                           "context", "recommendationId")
      SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
@@ -47,16 +48,18 @@ export async function insertEvents(db: Db, events: readonly NewEvent[]): Promise
             "recommendationId")
      ON CONFLICT ("eventId") DO NOTHING
      RETURNING "eventId"`,
-    events.map((e) => e.eventId),
-    events.map((e) => e.userId),
-    events.map((e) => e.type),
-    events.map((e) => e.itemId),
-    events.map((e) => e.sessionId),
-    events.map((e) => e.quantity),
-    events.map((e) => e.value),
-    events.map((e) => e.occurredAt.toISOString()),
-    events.map((e) => (e.context === null || e.context === undefined ? null : JSON.stringify(e.context))),
-    events.map((e) => e.recommendationId),
+    [
+      events.map((e) => e.eventId),
+      events.map((e) => e.userId),
+      events.map((e) => e.type),
+      events.map((e) => e.itemId),
+      events.map((e) => e.sessionId),
+      events.map((e) => e.quantity),
+      events.map((e) => e.value),
+      events.map((e) => e.occurredAt.toISOString()),
+      events.map((e) => (e.context === null || e.context === undefined ? null : JSON.stringify(e.context))),
+      events.map((e) => e.recommendationId),
+    ],
   );
   return new Set(rows.map((row) => row.eventId));
 }

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
+import type pg from 'pg';
 import type { Db } from '../db/client.ts';
 import { insertEvents, type NewEvent } from '../db/events.ts';
 import type { Logger } from '../logger.ts';
@@ -36,7 +37,12 @@ interface DemoRow {
  * its last purchase happened now, so "trending" means something on the day the demo runs. Online features
  * are built from these events by the worker's start-up replay. Returns how many events were loaded.
  */
-export async function loadDemoDataIfEmpty(db: Db, logger: Logger, options: { file?: string; maxRows?: number } = {}) {
+export async function loadDemoDataIfEmpty(
+  db: Db,
+  pool: pg.Pool,
+  logger: Logger,
+  options: { file?: string; maxRows?: number } = {},
+) {
   if ((await db.item.count()) > 0) return 0;
   const rows: DemoRow[] = [];
   const parser = createReadStream(options.file ?? DEMO_FILE)
@@ -72,7 +78,7 @@ export async function loadDemoDataIfEmpty(db: Db, logger: Logger, options: { fil
     recommendationId: null,
   }));
   for (let start = 0; start < events.length; start += INSERT_BATCH) {
-    await insertEvents(db, events.slice(start, start + INSERT_BATCH));
+    await insertEvents(pool, events.slice(start, start + INSERT_BATCH));
   }
   logger.info({ items: items.size, events: events.length }, 'loaded the demo catalogue and purchase history');
   return events.length;

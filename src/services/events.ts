@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../db/client.ts';
-import { insertEvents, type NewEvent } from '../db/events.ts';
+import type pg from 'pg';
+import type { NewEvent } from '../db/events.ts';
 import { InvalidInputError, UnavailableError } from '../errors.ts';
 import type { EventType } from '../generated/prisma/enums.ts';
 import type { Logger } from '../logger.ts';
-import { type EventsQueue, enqueueEvents } from '../workers/queues.ts';
+import type { EventsQueue } from '../workers/queues.ts';
+import { EventWriter } from './event-writer.ts';
 import { checkBatchSize, checkId, checkJson } from './validation.ts';
 
 /** An interaction as a storefront sends it. */
@@ -91,14 +92,12 @@ export function toNewEvent(input: EventInput, path: string, now: Date): NewEvent
 
 /** Records shopper interactions: stored in Postgres first (that is the acknowledgement), then queued. */
 export class EventService {
-  readonly #db: Db;
-  readonly #queue: EventsQueue;
+  readonly #writer: EventWriter;
   readonly #logger: Logger;
   readonly #maxBatch: number;
 
-  constructor(deps: { db: Db; queue: EventsQueue; logger: Logger; maxBatch: number }) {
-    this.#db = deps.db;
-    this.#queue = deps.queue;
+  constructor(deps: { pool: pg.Pool; queue: EventsQueue; logger: Logger; maxBatch: number }) {
+    this.#writer = new EventWriter(deps);
     this.#logger = deps.logger;
     this.#maxBatch = deps.maxBatch;
   }
@@ -130,28 +129,16 @@ export class EventService {
   }
 
   async #record(events: NewEvent[]): Promise<TrackResult[]> {
-    let stored: Set<string>;
+    let stored: boolean[];
     try {
-      stored = await insertEvents(this.#db, events);
+      stored = await this.#writer.write(events);
     } catch (error) {
       this.#logger.error({ err: error }, 'storing events failed');
       throw new UnavailableError('the event store', error);
     }
-    const accepted: string[] = [];
-    const results = events.map(({ eventId }) => {
-      // The same new eventId twice in one batch is stored once: the first is accepted, the rest are duplicates.
-      if (stored.delete(eventId)) {
-        accepted.push(eventId);
-        return { eventId, status: TrackStatus.ACCEPTED };
-      }
-      return { eventId, status: TrackStatus.DUPLICATE };
-    });
-    try {
-      await enqueueEvents(this.#queue, accepted);
-    } catch (error) {
-      // Already acknowledged by Postgres; the outbox sweep queues these once Redis answers again.
-      this.#logger.warn({ err: error, events: accepted.length }, 'queueing stored events failed; the sweep will retry');
-    }
-    return results;
+    return events.map(({ eventId }, index) => ({
+      eventId,
+      status: stored[index] ? TrackStatus.ACCEPTED : TrackStatus.DUPLICATE,
+    }));
   }
 }

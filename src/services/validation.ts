@@ -13,6 +13,8 @@ export function checkId(field: string, value: string, required = true): string {
 }
 
 export function checkLength(field: string, value: string, max: number): string {
+  // Postgres text cannot hold a NUL character; refusing it here keeps one bad value from failing a batch.
+  if (value.includes('\u0000')) throw new InvalidInputError(field, 'noNul', 'must not contain the NUL character');
   if (value.length > max) {
     throw new InvalidInputError(field, 'maxLength', `must be at most ${max} characters (got ${value.length})`);
   }
@@ -21,7 +23,9 @@ export function checkLength(field: string, value: string, max: number): string {
 
 export function checkJson(field: string, value: unknown): unknown {
   if (value === null || value === undefined) return value;
-  const bytes = Buffer.byteLength(JSON.stringify(value));
+  const json = JSON.stringify(value);
+  if (json.includes('\\u0000')) throw new InvalidInputError(field, 'noNul', 'must not contain the NUL character');
+  const bytes = Buffer.byteLength(json);
   if (bytes > MAX_JSON_BYTES) {
     throw new InvalidInputError(field, 'maxSize', `must be at most ${MAX_JSON_BYTES} bytes as JSON (got ${bytes})`);
   }

@@ -1,5 +1,6 @@
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, type Db } from '../../src/db/client.ts';
+import { createDb, createIngestPool, type Db } from '../../src/db/client.ts';
 import { createLogger } from '../../src/logger.ts';
 import { loadDemoDataIfEmpty } from '../../src/services/demo.ts';
 import { eventually, type RunningGateway, startGateway } from '../helpers/gateway.ts';
@@ -7,6 +8,7 @@ import { createTestConfig } from '../helpers/test-env.ts';
 
 describe('demo data', () => {
   let db: Db;
+  let pool: pg.Pool;
   let gateway: RunningGateway;
   let loaded: number;
 
@@ -14,12 +16,14 @@ describe('demo data', () => {
     const config = await createTestConfig();
     db = createDb(config.DATABASE_URL, 2);
     // A slice of the bundled file keeps the test quick; the loader reads the real file.
-    loaded = await loadDemoDataIfEmpty(db, createLogger('silent', 'test'), { maxRows: 3000 });
+    pool = createIngestPool(config.DATABASE_URL, 2);
+    loaded = await loadDemoDataIfEmpty(db, pool, createLogger('silent', 'test'), { maxRows: 3000 });
     gateway = await startGateway(config);
   });
   afterAll(async () => {
     await gateway.stop();
     await db.$disconnect();
+    await pool.end();
   });
 
   it('when the catalogue is empty then the bundled catalogue and purchases load and drive recommendations', async () => {
@@ -36,6 +40,6 @@ describe('demo data', () => {
   });
 
   it('when the catalogue has items then nothing is loaded again', async () => {
-    expect(await loadDemoDataIfEmpty(db, createLogger('silent', 'test'))).toBe(0);
+    expect(await loadDemoDataIfEmpty(db, pool, createLogger('silent', 'test'))).toBe(0);
   });
 });

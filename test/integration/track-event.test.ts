@@ -162,6 +162,18 @@ describe('trackEvent and trackEvents', () => {
         field: 'input.context',
         rule: 'maxSize',
       },
+      {
+        name: 'a NUL character in a sessionId',
+        input: { itemId: 'sku-1', sessionId: 'a\u0000b' },
+        field: 'input.sessionId',
+        rule: 'noNul',
+      },
+      {
+        name: 'a NUL character in the context',
+        input: { itemId: 'sku-1', context: { note: 'a\u0000b' } },
+        field: 'input.context',
+        rule: 'noNul',
+      },
       { name: 'a quantity of zero', input: { itemId: 'sku-1', quantity: 0 }, field: 'input.quantity', rule: 'range' },
     ];
 
@@ -186,6 +198,20 @@ describe('trackEvent and trackEvents', () => {
 
       expect(body.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
       expect(body.errors?.[0]?.message).toMatch(/input\.type.*"TELEPORT" does not exist in "EventType"/);
+      expect(await countEvents({ userId })).toBe(0);
+    });
+
+    it('when one event of a batch has an unknown type then the error names its index and nothing is stored', async () => {
+      const userId = uniqueId('user');
+      const inputs = [
+        { userId, type: 'VIEW', itemId: 'sku-1' },
+        { userId, type: 'VIEWED', itemId: 'sku-1' },
+      ];
+
+      const body = await gateway.graphql(TRACK_MANY, { inputs });
+
+      expect(body.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
+      expect(body.errors?.[0]?.message).toMatch(/at "inputs\[1\]\.type".*"VIEWED" does not exist in "EventType"/);
       expect(await countEvents({ userId })).toBe(0);
     });
 

@@ -59,7 +59,4 @@ CREATE UNIQUE INDEX "Event_eventId_key" ON "Event"("eventId");
 CREATE INDEX "Event_userId_occurredAt_idx" ON "Event"("userId", "occurredAt");
 
 -- CreateIndex
-CREATE INDEX "Event_itemId_idx" ON "Event"("itemId");
-
--- CreateIndex
 CREATE INDEX "Event_processedAt_id_idx" ON "Event"("processedAt", "id");
