@@ -92,11 +92,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const ingestPool = createIngestPool(config.DATABASE_URL);
   const command = createRedis(config.REDIS_URL, 'command');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  await Promise.all([connectRedis(command, config.REDIS_URL), connectRedis(subscriber, config.REDIS_URL)]);
   for (const redis of [command, subscriber]) {
     redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
   }
-
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const features = new FeatureStore(command, {
     prefix: config.REDIS_PREFIX,
@@ -105,13 +103,24 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
-  await catalog.start();
   const services: Services = {
     catalog,
     events: new EventService({ pool: ingestPool, queue, logger, maxBatch: config.MAX_BATCH_SIZE }),
     recommendations: new RecommendationService({ features, catalog, pubsub, logger }),
   };
-  const workers: Workers | undefined = options.workers ? await startWorkers(config, { db, logger }) : undefined;
+  let workers: Workers | undefined;
+  try {
+    await Promise.all([connectRedis(command, config.REDIS_URL), connectRedis(subscriber, config.REDIS_URL)]);
+    await catalog.start();
+    if (options.workers) workers = await startWorkers(config, { db, logger });
+  } catch (error) {
+    // Leave nothing open behind a failed start, so the caller sees one clear error.
+    await queue.close().catch(() => undefined);
+    command.disconnect();
+    subscriber.disconnect();
+    await Promise.allSettled([db.$disconnect(), ingestPool.end()]);
+    throw error;
+  }
 
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,

@@ -23,7 +23,16 @@ export function createRedis(url: string, role: RedisRole): Redis {
 /** Connects, or throws a message that says which Redis did not answer. */
 export async function connectRedis(redis: Redis, url: string): Promise<void> {
   try {
-    await redis.connect();
+    if (redis.status === 'ready') return;
+    if (redis.status === 'wait') {
+      await redis.connect();
+    } else {
+      // Already connecting (a library such as BullMQ started it): wait for the outcome.
+      await new Promise<void>((resolve, reject) => {
+        redis.once('ready', resolve);
+        redis.once('error', reject);
+      });
+    }
   } catch (error) {
     const where = new URL(url);
     throw new Error(`Redis at ${where.host} did not answer (${(error as Error).message}); is REDIS_URL right?`, {

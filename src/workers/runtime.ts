@@ -24,7 +24,16 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
   const command = createRedis(config.REDIS_URL, 'command');
   const blocking = createRedis(config.REDIS_URL, 'blocking');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  await Promise.all([command, blocking, subscriber].map((redis) => connectRedis(redis, config.REDIS_URL)));
+  const connections = [command, blocking, subscriber];
+  for (const redis of connections) {
+    redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'worker redis connection error'));
+  }
+  try {
+    await Promise.all(connections.map((redis) => connectRedis(redis, config.REDIS_URL)));
+  } catch (error) {
+    for (const redis of connections) redis.disconnect();
+    throw error;
+  }
   const features = new FeatureStore(command, {
     prefix: config.REDIS_PREFIX,
     halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
@@ -72,7 +81,7 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
       clearInterval(sweepTimer);
       await worker.close();
       await queue.close();
-      for (const redis of [command, blocking, subscriber]) redis.disconnect();
+      for (const redis of connections) redis.disconnect();
     },
   };
 }
