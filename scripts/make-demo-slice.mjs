@@ -7,7 +7,22 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { parse } from 'csv-parse';
 import { stringify } from 'csv-stringify';
 
-const NOT_PRODUCTS = new Set(['POST', 'M', 'D', 'DOT', 'BANK CHARGES', 'AMAZONFEE', 'C2', 'PADS', 'CRUK', 'S', 'B', 'ADJUST', 'TEST001', 'TEST002']);
+const NOT_PRODUCTS = new Set([
+  'POST',
+  'M',
+  'D',
+  'DOT',
+  'BANK CHARGES',
+  'AMAZONFEE',
+  'C2',
+  'PADS',
+  'CRUK',
+  'S',
+  'B',
+  'ADJUST',
+  'TEST001',
+  'TEST002',
+]);
 const COLUMNS = ['Invoice', 'StockCode', 'Description', 'Quantity', 'InvoiceDate', 'Price', 'Customer ID'];
 const [source] = process.argv.slice(2);
 if (!source) throw new Error('usage: node scripts/make-demo-slice.mjs path/to/online_retail_II.csv.gz');

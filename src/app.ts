@@ -19,6 +19,7 @@ import { CatalogService } from './services/catalog.ts';
 import { EventService } from './services/events.ts';
 import { FeatureStore } from './services/features.ts';
 import { RecommendationService } from './services/recommendations.ts';
+import { ShopperService } from './services/shoppers.ts';
 import { createEventsQueue } from './workers/queues.ts';
 import { startWorkers, type Workers } from './workers/runtime.ts';
 
@@ -107,6 +108,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     catalog,
     events: new EventService({ pool: ingestPool, queue, logger, maxBatch: config.MAX_BATCH_SIZE }),
     recommendations: new RecommendationService({ features, catalog, pubsub, logger }),
+    shoppers: new ShopperService({ features, catalog }),
   };
   let workers: Workers | undefined;
   try {

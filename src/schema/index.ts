@@ -2,6 +2,7 @@ import { builder } from './builder.ts';
 import './types/item.ts';
 import './types/event.ts';
 import './types/recommendation.ts';
+import './types/shopper.ts';
 
 /** The gateway's GraphQL schema. */
 export const schema = builder.toSchema();

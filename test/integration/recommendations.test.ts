@@ -198,3 +198,54 @@ describe('catalogue', () => {
     ]);
   });
 });
+
+describe('shopper profile (online features)', () => {
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    gateway = await startGateway(await createTestConfig());
+  });
+  afterAll(async () => {
+    await gateway.stop();
+  });
+
+  it('when a shopper acts then recent items, bought items and category affinity follow their events', async () => {
+    const [mug, pan, spade] = [uniqueId('mug'), uniqueId('pan'), uniqueId('spade')];
+    await gateway.graphql(UPSERT, {
+      items: [
+        { id: mug, name: 'Mug', category: 'kitchen' },
+        { id: pan, name: 'Pan', category: 'kitchen' },
+        { id: spade, name: 'Spade', category: 'garden' },
+      ],
+    });
+    const userId = uniqueId('shopper');
+    const at = (minute: number) => new Date(Date.UTC(2026, 10, 1, 12, minute)).toISOString();
+
+    await gateway.graphql(TRACK_MANY, {
+      inputs: [
+        { userId, type: 'VIEW', itemId: mug, occurredAt: at(1) },
+        { userId, type: 'CLICK', itemId: pan, occurredAt: at(2) },
+        { userId, type: 'PURCHASE', itemId: spade, occurredAt: at(3) },
+        { userId, type: 'VIEW', itemId: mug, occurredAt: at(4) },
+      ],
+    });
+    await eventually(async () => (await gateway.app.db.event.count({ where: { userId, processedAt: null } })) === 0);
+    const body = await gateway.graphql(
+      `query($userId: ID!) { shopper(userId: $userId) {
+         id recentItems { id } boughtItemIds categoryAffinity { category weight } } }`,
+      { userId },
+    );
+
+    expect(body.data).toEqual({
+      shopper: {
+        id: userId,
+        recentItems: [{ id: mug }, { id: spade }, { id: pan }],
+        boughtItemIds: [spade],
+        categoryAffinity: [
+          { category: 'garden', weight: 8 },
+          { category: 'kitchen', weight: 4 },
+        ],
+      },
+    });
+  });
+});

@@ -1,0 +1,37 @@
+import type { Item } from '../../generated/prisma/client.ts';
+import type { ShopperProfile } from '../../services/shoppers.ts';
+import { builder } from '../builder.ts';
+import { ItemRef } from './item.ts';
+
+const CategoryAffinityRef = builder.objectRef<{ category: string; weight: number }>('CategoryAffinity').implement({
+  fields: (t) => ({
+    category: t.exposeString('category'),
+    weight: t.exposeFloat('weight', { description: 'Weighted interactions (view 1, click 2, cart 4, purchase 8).' }),
+  }),
+});
+
+const ShopperRef = builder.objectRef<ShopperProfile>('Shopper').implement({
+  description: 'What the gateway knows of a shopper right now (online features, updated with every event).',
+  fields: (t) => ({
+    id: t.exposeID('userId'),
+    recentItems: t.field({
+      type: [ItemRef],
+      description: 'Items the shopper touched, newest first (declared catalogue items only).',
+      resolve: (profile): Item[] => profile.recentItems,
+    }),
+    boughtItemIds: t.exposeIDList('boughtItemIds', { description: 'Never recommended to this shopper again.' }),
+    categoryAffinity: t.field({
+      type: [CategoryAffinityRef],
+      description: 'Categories by weight, strongest first.',
+      resolve: (profile) => profile.categoryAffinity,
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  shopper: t.field({
+    type: ShopperRef,
+    args: { userId: t.arg.id({ required: true }) },
+    resolve: (_root, { userId }, { services }) => services.shoppers.profile(String(userId)),
+  }),
+}));
