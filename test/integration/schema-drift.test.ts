@@ -22,6 +22,7 @@ function expectedType(type: string, nativeType: readonly unknown[] | null | unde
     BigInt: 'bigint',
     Float: 'double precision',
     Json: 'jsonb',
+    Bytes: 'bytea',
     DateTime: 'timestamp(3) without time zone',
   };
   return map[type] ?? `enum:${type}`;
@@ -51,6 +52,7 @@ describe('the migrated database', () => {
       `SELECT c.table_name AS table, c.column_name AS column, c.is_nullable AS nullable, c.udt_name AS udt,
               CASE WHEN c.data_type = 'USER-DEFINED' THEN 'enum:' || c.udt_name
                    WHEN c.data_type = 'numeric' THEN 'numeric(' || c.numeric_precision || ',' || c.numeric_scale || ')'
+                   WHEN c.data_type = 'ARRAY' THEN substring(c.udt_name from 2) || '[]'
                    WHEN c.data_type = 'character' THEN 'character(' || c.character_maximum_length || ')'
                    ELSE c.data_type END AS type
        FROM information_schema.columns c
@@ -75,8 +77,9 @@ describe('the migrated database', () => {
         .map((field) => ({
           table: model.dbName ?? model.name,
           column: field.dbName ?? field.name,
-          type: expectedType(field.type, field.nativeType),
-          nullable: field.isRequired ? 'NO' : 'YES',
+          type: `${expectedType(field.type, field.nativeType)}${field.isList ? '[]' : ''}`,
+          // Prisma creates list columns without NOT NULL.
+          nullable: field.isRequired && !field.isList ? 'NO' : 'YES',
         })),
     );
     const actualColumns = columns.map(({ table, column, type, nullable }) => ({ table, column, type, nullable }));
