@@ -1,0 +1,107 @@
+// What the evaluate and tune commands and the quality benchmark share: load data into a protocol split, fit a
+// model by name, and report the metrics in the agreed JSON shape.
+import { readFileSync } from 'node:fs';
+import type { AlsExecutor } from '../../model/als-pool.ts';
+import {
+  evaluateRecommender,
+  fitModel,
+  heldOutFromLog,
+  historyMatrix,
+  type ModelName,
+  type ModelParams,
+  type TrainingData,
+} from '../../model/evaluation.ts';
+import { type InteractionLog, selectRows } from '../../model/interactions.ts';
+import { temporalSplit } from '../../model/split.ts';
+import { IdTables, readInteractionsFile } from './interactions-csv.ts';
+
+/** Training data plus each user's held-out items. */
+export interface SplitData {
+  readonly train: TrainingData;
+  readonly testIndptr: Int32Array;
+  readonly testItems: Int32Array;
+}
+
+/** The protocol's temporal split of one log. */
+export function splitLog(log: InteractionLog, users: number, items: number, typeNames: readonly string[]): SplitData {
+  const split = temporalSplit(log, users, items);
+  return {
+    train: { log: selectRows(log, split.trainRows), users, items, typeNames },
+    testIndptr: split.testIndptr,
+    testItems: split.testItems,
+  };
+}
+
+/** Loads `--data` (and splits it) or `--train` + `--test`. */
+export async function loadSplitData(args: { data?: string; train?: string; test?: string }): Promise<SplitData> {
+  const ids = new IdTables();
+  if (args.data) {
+    const log = await readInteractionsFile(args.data, ids);
+    return splitLog(log, ids.users.size, ids.items.size, ids.typeNames());
+  }
+  if (!args.train || !args.test) throw new Error('give --data FILE --split temporal, or --train FILE --test FILE');
+  const trainLog = await readInteractionsFile(args.train, ids);
+  const testLog = await readInteractionsFile(args.test, ids);
+  const train: TrainingData = {
+    log: trainLog,
+    users: ids.users.size,
+    items: ids.items.size,
+    typeNames: ids.typeNames(),
+  };
+  const history = historyMatrix(train, {});
+  return { train, ...heldOutFromLog(testLog, ids.users.size, history) };
+}
+
+/** Reads `--params` JSON and/or `--params-file` (a tune output `{ params }` or a bare object); --params wins. */
+export function readParams(inline?: string, file?: string): ModelParams {
+  let fromFile: ModelParams = {};
+  if (file) {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    fromFile = (typeof parsed.params === 'object' && parsed.params !== null ? parsed.params : parsed) as ModelParams;
+  }
+  const fromInline = inline ? (JSON.parse(inline) as ModelParams) : {};
+  return { ...fromFile, ...fromInline };
+}
+
+/** The one JSON object `npm run evaluate` prints. */
+export interface EvaluationReport {
+  model: string;
+  params: ModelParams;
+  metrics: Record<string, number>;
+  users: number;
+  trainSeconds: number;
+  peakRssMb: number;
+}
+
+export function peakRssMb(): number {
+  // resourceUsage().maxRSS is in kilobytes and covers the whole process lifetime.
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+/** Fits `model` on the split's training part and scores it on the held-out items. */
+export async function runEvaluation(
+  model: ModelName,
+  params: ModelParams,
+  data: SplitData,
+  k: number,
+  executor: AlsExecutor,
+): Promise<EvaluationReport> {
+  const started = performance.now();
+  const { recommender, history } = await fitModel(model, params, data.train, executor);
+  const trainSeconds = (performance.now() - started) / 1000;
+  const summary = evaluateRecommender(recommender, history, data.testIndptr, data.testItems, k);
+  return {
+    model,
+    params,
+    metrics: {
+      [`precision@${k}`]: summary.precision,
+      [`recall@${k}`]: summary.recall,
+      [`ndcg@${k}`]: summary.ndcg,
+      [`map@${k}`]: summary.map,
+      coverage: summary.coverage,
+    },
+    users: summary.users,
+    trainSeconds: Math.round(trainSeconds * 1000) / 1000,
+    peakRssMb: peakRssMb(),
+  };
+}

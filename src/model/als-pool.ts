@@ -1,0 +1,160 @@
+// Runs the ALS kernels on worker threads over SharedArrayBuffer-backed factors (no copies), or in-process when
+// one thread is asked for or workers cannot start. This file is both the pool and the worker's entry point.
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { addGram, makeScratch, type SolveTask, solveRows } from './als-kernel.ts';
+
+const WORKER_FLAG = 'alsPoolWorker';
+
+type Job =
+  | { readonly kind: 'solve'; readonly task: SolveTask }
+  | {
+      readonly kind: 'gram';
+      readonly f: Float32Array;
+      readonly k: number;
+      readonly start: number;
+      readonly end: number;
+      readonly out: Float64Array;
+    };
+
+/** Where the ALS half-steps run. Every row range is independent, so results do not depend on thread count. */
+export interface AlsExecutor {
+  readonly threads: number;
+  /** Solves every range of rows; ranges are handed out to idle threads as they finish. */
+  solve(base: Omit<SolveTask, 'start' | 'end'>, ranges: readonly (readonly [number, number])[]): Promise<void>;
+  /** FᵀF of the first `rows` rows of f (k columns). */
+  gram(f: Float32Array, k: number, rows: number): Promise<Float64Array>;
+  close(): Promise<void>;
+}
+
+function runJob(job: Job, scratch: Map<number, ReturnType<typeof makeScratch>>): void {
+  if (job.kind === 'gram') {
+    job.out.fill(0);
+    addGram(job.f, job.k, job.start, job.end, job.out);
+    return;
+  }
+  const k = job.task.factors;
+  let s = scratch.get(k);
+  if (!s) {
+    s = makeScratch(k);
+    scratch.set(k, s);
+  }
+  solveRows(job.task, s);
+}
+
+/** The same kernels on the calling thread: the one-thread baseline and the fallback. */
+export function inProcessExecutor(): AlsExecutor {
+  const scratch = new Map<number, ReturnType<typeof makeScratch>>();
+  return {
+    threads: 1,
+    async solve(base, ranges) {
+      for (const [start, end] of ranges) runJob({ kind: 'solve', task: { ...base, start, end } }, scratch);
+    },
+    async gram(f, k, rows) {
+      const out = new Float64Array(k * k);
+      addGram(f, k, 0, rows, out);
+      return out;
+    },
+    async close() {},
+  };
+}
+
+function startWorker(): Promise<Worker> {
+  return new Promise((resolve, reject) => {
+    // Workers do not inherit tsx from a vitest or tsx parent reliably, so register it explicitly.
+    const worker = new Worker(new URL(import.meta.url), {
+      workerData: { [WORKER_FLAG]: true },
+      execArgv: ['--import', 'tsx'],
+    });
+    const timer = setTimeout(() => {
+      void worker.terminate();
+      reject(new Error('ALS worker did not start within 15 s'));
+    }, 15_000);
+    worker.once('message', (m) => {
+      clearTimeout(timer);
+      if (m === 'ready') resolve(worker);
+      else reject(new Error(`unexpected first message from ALS worker: ${String(m)}`));
+    });
+    worker.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/**
+ * Starts `threads` workers; falls back to the in-process executor (and reports why through `onFallback`)
+ * when fewer than two threads are asked for or a worker cannot start.
+ */
+export async function createAlsExecutor(threads: number, onFallback?: (reason: string) => void): Promise<AlsExecutor> {
+  if (threads < 2) return inProcessExecutor();
+  let workers: Worker[];
+  try {
+    workers = await Promise.all(Array.from({ length: threads }, () => startWorker()));
+  } catch (err) {
+    onFallback?.(err instanceof Error ? err.message : String(err));
+    return inProcessExecutor();
+  }
+  let failure: Error | undefined;
+  for (const w of workers) w.on('error', (err) => (failure ??= err));
+
+  const send = (worker: Worker, job: Job) =>
+    new Promise<void>((resolve, reject) => {
+      worker.once('message', (m) => (m === 'done' ? resolve() : reject(new Error(String(m)))));
+      worker.postMessage(job);
+    });
+
+  return {
+    threads,
+    async solve(base, ranges) {
+      let next = 0;
+      await Promise.all(
+        workers.map(async (worker) => {
+          while (next < ranges.length) {
+            const range = ranges[next++];
+            if (!range) break;
+            await send(worker, { kind: 'solve', task: { ...base, start: range[0], end: range[1] } });
+          }
+        }),
+      );
+      if (failure) throw failure;
+    },
+    async gram(f, k, rows) {
+      const parts = new Float64Array(new SharedArrayBuffer(8 * k * k * workers.length));
+      const per = Math.ceil(rows / workers.length);
+      await Promise.all(
+        workers.map((worker, w) =>
+          send(worker, {
+            kind: 'gram',
+            f,
+            k,
+            start: Math.min(rows, w * per),
+            end: Math.min(rows, (w + 1) * per),
+            out: parts.subarray(w * k * k, (w + 1) * k * k),
+          }),
+        ),
+      );
+      const out = new Float64Array(k * k);
+      for (let w = 0; w < workers.length; w++) {
+        for (let i = 0; i < k * k; i++) out[i] = (out[i] as number) + (parts[w * k * k + i] as number);
+      }
+      return out;
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}
+
+if (!isMainThread && parentPort && (workerData as Record<string, unknown> | undefined)?.[WORKER_FLAG]) {
+  const port = parentPort;
+  const scratch = new Map<number, ReturnType<typeof makeScratch>>();
+  port.on('message', (job: Job) => {
+    try {
+      runJob(job, scratch);
+      port.postMessage('done');
+    } catch (err) {
+      port.postMessage(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    }
+  });
+  port.postMessage('ready');
+}

@@ -1,0 +1,14 @@
+// The one contract the evaluation, tuning and (later) serving use for every model.
+
+/**
+ * A fitted model. `score` ranks every item for one shopper described only by their history, so a shopper the
+ * model never saw is scored the same way as a trained one (ALS folds them in).
+ */
+export interface Recommender {
+  readonly name: string;
+  /**
+   * Writes a score for every item into `out` (length = item count); higher is better. `items` and `weights`
+   * are the shopper's distinct items and summed event weights.
+   */
+  score(items: Int32Array, weights: Float32Array, out: Float32Array): void;
+}
