@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { QueueEvents } from 'bullmq';
 import { type DocumentNode, GraphQLError, getOperationAST, getVariableValues, Kind } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -18,9 +19,11 @@ import { schema } from './schema/index.ts';
 import { CatalogService } from './services/catalog.ts';
 import { EventService } from './services/events.ts';
 import { FeatureStore } from './services/features.ts';
+import { ModelService } from './services/models.ts';
 import { RecommendationService } from './services/recommendations.ts';
 import { ShopperService } from './services/shoppers.ts';
-import { createEventsQueue } from './workers/queues.ts';
+import { TrainingService } from './services/training-jobs.ts';
+import { createEventsQueue, createTrainQueue, TRAIN_QUEUE } from './workers/queues.ts';
 import { startWorkers, type Workers } from './workers/runtime.ts';
 
 /** Deeper than any real query of this schema (introspection, bounded by the schema itself, is exempt). */
@@ -104,29 +107,45 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
+  const models = new ModelService({ db, pubsub, logger });
+  const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
+  const trainEventsConnection = createRedis(config.REDIS_URL, 'blocking');
+  trainEventsConnection.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+  const trainEvents = new QueueEvents(TRAIN_QUEUE, {
+    connection: trainEventsConnection,
+    prefix: `${config.REDIS_PREFIX}:q`,
+    autorun: false,
+  });
   const services: Services = {
     catalog,
+    models,
+    training: new TrainingService({ db, queue: trainQueue, events: trainEvents, models }),
     events: new EventService({ pool: ingestPool, queue, logger, maxBatch: config.MAX_BATCH_SIZE }),
-    recommendations: new RecommendationService({ features, catalog, pubsub, logger }),
+    recommendations: new RecommendationService({ features, catalog, models, pubsub, logger }),
     shoppers: new ShopperService({ features, catalog }),
   };
   let workers: Workers | undefined;
   try {
     await Promise.all([connectRedis(command, config.REDIS_URL), connectRedis(subscriber, config.REDIS_URL)]);
     await catalog.start();
+    await models.start();
+    void trainEvents.run();
     if (options.workers) workers = await startWorkers(config, { db, logger });
   } catch (error) {
     // Leave nothing open behind a failed start, so the caller sees one clear error.
-    await queue.close().catch(() => undefined);
-    command.disconnect();
-    subscriber.disconnect();
+    await Promise.allSettled([queue.close(), trainQueue.close(), trainEvents.close()]);
+    for (const redis of [command, subscriber, trainEventsConnection]) redis.disconnect();
     await Promise.allSettled([db.$disconnect(), ingestPool.end()]);
     throw error;
   }
 
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,
-    context: () => ({ db, services }),
+    context: ({ request }) => ({
+      db,
+      services,
+      isAdmin: config.ADMIN_TOKEN === '' || request?.headers.get('authorization') === `Bearer ${config.ADMIN_TOKEN}`,
+    }),
     maskedErrors: { maskError: maskDomainErrors(logger), isDev: false },
     plugins: [
       // Compiled execution for queries and mutations: graphql-js spent a quarter of a trackEvents batch coercing variables.
@@ -262,12 +281,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await workers?.stop();
-      await catalog.stop();
-      await queue.close();
+      await Promise.all([catalog.stop(), models.stop()]);
+      await Promise.all([queue.close(), trainQueue.close(), trainEvents.close()]);
       await db.$disconnect();
       await ingestPool.end();
-      command.disconnect();
-      subscriber.disconnect();
+      for (const redis of [command, subscriber, trainEventsConnection]) redis.disconnect();
     },
   };
 }

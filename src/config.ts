@@ -32,6 +32,15 @@ const Env = z.object({
   OUTBOX_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(2000),
   /** How old an unprocessed event must be before the sweep re-queues it (normal delivery is faster). */
   OUTBOX_GRACE_MS: z.coerce.number().int().min(0).default(5000),
+  /** Retrain the model from the event log this often (minutes); 0 turns the schedule off (`retrainModel` still works). */
+  TRAIN_INTERVAL_MINUTES: z.coerce.number().min(0).default(60),
+  /** Threads the training worker uses for the ALS solves. */
+  TRAIN_THREADS: z.coerce.number().int().min(1).max(64).default(2),
+  /**
+   * When set, admin operations (retrainModel, rollbackModel) require `Authorization: Bearer <token>`;
+   * when empty they are open, which suits development only.
+   */
+  ADMIN_TOKEN: z.string().default(''),
   /** Log level of the process (pino levels). */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

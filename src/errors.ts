@@ -6,6 +6,8 @@ export const ErrorCode = {
   /** The input breaks a rule; `field` names where, `rule` says which. */
   INVALID_INPUT: 'INVALID_INPUT',
   NOT_FOUND: 'NOT_FOUND',
+  /** The operation needs the admin token. */
+  FORBIDDEN: 'FORBIDDEN',
   /** A backing service (Postgres, Redis) did not answer; nothing was acknowledged. */
   UNAVAILABLE: 'UNAVAILABLE',
 } as const;

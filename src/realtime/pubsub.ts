@@ -14,6 +14,11 @@ export interface CatalogChanged {
   itemIds: string[];
 }
 
+/** Published when a model version becomes current (after training, or on a rollback). */
+export interface ModelActivated {
+  versionId: number;
+}
+
 type Listener = (message: string) => void;
 
 /**
@@ -57,6 +62,14 @@ export class PubSub {
 
   onCatalogChanged(listener: (change: CatalogChanged) => void): Promise<() => Promise<void>> {
     return this.#listen(this.#catalogChannel, (message) => listener(JSON.parse(message) as CatalogChanged));
+  }
+
+  async publishModelActivated(change: ModelActivated): Promise<void> {
+    await this.#publisher.publish(`${this.#prefix}:model`, JSON.stringify(change));
+  }
+
+  onModelActivated(listener: (change: ModelActivated) => void): Promise<() => Promise<void>> {
+    return this.#listen(`${this.#prefix}:model`, (message) => listener(JSON.parse(message) as ModelActivated));
   }
 
   /** Resolves once Redis confirmed the subscription, so no message published afterwards is missed. */

@@ -1,8 +1,10 @@
 import type { Db } from '../db/client.ts';
 import type { CatalogService } from '../services/catalog.ts';
 import type { EventService } from '../services/events.ts';
+import type { ModelService } from '../services/models.ts';
 import type { RecommendationService } from '../services/recommendations.ts';
 import type { ShopperService } from '../services/shoppers.ts';
+import type { TrainingService } from '../services/training-jobs.ts';
 
 /** What the product does, as the resolvers see it. */
 export interface Services {
@@ -10,10 +12,14 @@ export interface Services {
   catalog: CatalogService;
   recommendations: RecommendationService;
   shoppers: ShopperService;
+  models: ModelService;
+  training: TrainingService;
 }
 
 /** Per-request context; the same services for every request of a process. */
 export interface Context {
   db: Db;
   services: Services;
+  /** Whether the request may run admin operations (ADMIN_TOKEN). */
+  isAdmin: boolean;
 }

@@ -3,6 +3,7 @@ import './types/item.ts';
 import './types/event.ts';
 import './types/recommendation.ts';
 import './types/shopper.ts';
+import './types/model.ts';
 
 /** The gateway's GraphQL schema. */
 export const schema = builder.toSchema();

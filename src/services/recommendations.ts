@@ -6,6 +6,7 @@ import type { Logger } from '../logger.ts';
 import type { PubSub, UserChanged } from '../realtime/pubsub.ts';
 import type { CatalogService } from './catalog.ts';
 import type { FeatureStore } from './features.ts';
+import type { ModelService } from './models.ts';
 import { checkK } from './validation.ts';
 
 export interface Recommendation {
@@ -20,23 +21,36 @@ export interface RecommendationList {
   recommendationId: string;
   userId: string;
   items: Recommendation[];
-  /** Which ranking produced the list. */
+  /** Which ranking produced the list: `als` (the learned model) or `trending`. */
   strategy: string;
+  /** The model version behind an `als` list. */
+  modelVersion: number | null;
   generatedAt: Date;
   /** The event whose processing triggered this list, on pushed lists. */
   causedBy: UserChanged | null;
 }
 
-/** Ranks products for a shopper. For now: time-decayed popularity of in-stock items the shopper has not bought. */
+/**
+ * Ranks products for a shopper: by the current learned model when it knows the shopper, otherwise (and to
+ * fill up) by time-decayed popularity; always in-stock items the shopper has not bought.
+ */
 export class RecommendationService {
   readonly #features: FeatureStore;
   readonly #catalog: CatalogService;
+  readonly #models: ModelService;
   readonly #pubsub: PubSub;
   readonly #logger: Logger;
 
-  constructor(deps: { features: FeatureStore; catalog: CatalogService; pubsub: PubSub; logger: Logger }) {
+  constructor(deps: {
+    features: FeatureStore;
+    catalog: CatalogService;
+    models: ModelService;
+    pubsub: PubSub;
+    logger: Logger;
+  }) {
     this.#features = deps.features;
     this.#catalog = deps.catalog;
+    this.#models = deps.models;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
   }
@@ -56,6 +70,14 @@ export class RecommendationService {
     const items: Recommendation[] = [];
     const chosen = new Set<string>();
     const eligible = (id: string) => !bought.has(id) && !chosen.has(id) && this.#catalog.isRecommendable(id);
+
+    const learned = this.#models.recommendFor(userId, k, eligible);
+    for (const { itemId, score } of learned?.hits ?? []) {
+      const item = this.#catalog.get(itemId);
+      if (!item) continue;
+      items.push({ item, score, reason: 'learned' });
+      chosen.add(itemId);
+    }
 
     // Page down the trending ranking until k items survive the filters.
     const page = Math.max(4 * k, k + bought.size);
@@ -83,10 +105,21 @@ export class RecommendationService {
       recommendationId: randomUUID(),
       userId,
       items,
-      strategy: 'trending',
+      strategy: learned?.hits.length ? 'als' : 'trending',
+      modelVersion: learned?.hits.length ? learned.versionId : null,
       generatedAt: new Date(),
       causedBy,
     };
+  }
+
+  /** "Shoppers who liked this also liked": nearest in-stock items by the current model's item vectors. */
+  similar(itemId: string, k: number): Recommendation[] {
+    checkK('k', k);
+    const result = this.#models.similarTo(itemId, k, (id) => this.#catalog.isRecommendable(id));
+    return (result?.hits ?? []).flatMap(({ itemId: id, score }) => {
+      const item = this.#catalog.get(id);
+      return item ? [{ item, score, reason: 'similar' }] : [];
+    });
   }
 
   /**

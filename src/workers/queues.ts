@@ -14,6 +14,30 @@ export interface EventJob {
 
 export type EventsQueue = Queue<EventJob, void, 'apply'>;
 
+/** Queue of model trainings: the schedule and `retrainModel` add to it; one job trains one ModelVersion. */
+export const TRAIN_QUEUE = 'train';
+
+/** Payload of a training job; the result is the new ModelVersion's id. */
+export interface TrainJob {
+  /** Overrides of the ALS parameters for this training only. */
+  params?: Record<string, number>;
+}
+
+export type TrainQueue = Queue<TrainJob, number, 'train'>;
+
+export function createTrainQueue(connection: Redis, prefix: string): TrainQueue {
+  return new Queue<TrainJob, number, 'train'>(TRAIN_QUEUE, {
+    connection,
+    prefix: `${prefix}:q`,
+    defaultJobOptions: {
+      attempts: 2,
+      backoff: { type: 'fixed', delay: 5000 },
+      removeOnComplete: 100,
+      removeOnFail: 100,
+    },
+  });
+}
+
 /** Job options: retried with backoff, and finished jobs do not pile up in Redis. */
 export const EVENT_JOB_OPTIONS = {
   attempts: 8,

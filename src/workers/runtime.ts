@@ -8,7 +8,16 @@ import { connectRedis, createRedis } from '../redis.ts';
 import { rebuildFeatures } from '../services/feature-rebuild.ts';
 import { FeatureStore } from '../services/features.ts';
 import { makeApplyEventsProcessor } from './processors/apply-events.ts';
-import { createEventsQueue, EVENTS_QUEUE, type EventJob, enqueueEvents } from './queues.ts';
+import { makeTrainModelProcessor } from './processors/train-model.ts';
+import {
+  createEventsQueue,
+  createTrainQueue,
+  EVENTS_QUEUE,
+  type EventJob,
+  enqueueEvents,
+  TRAIN_QUEUE,
+  type TrainJob,
+} from './queues.ts';
 
 export interface Workers {
   /** Stops taking jobs, lets running ones finish, closes this role's connections. */
@@ -48,6 +57,25 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_LOCK_MS,
   });
+  // Training blocks this process's event loop in places (index build), so its lock is generous.
+  const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
+  const trainer = new Worker<TrainJob, number>(
+    TRAIN_QUEUE,
+    makeTrainModelProcessor({ db, pubsub, logger, threads: config.TRAIN_THREADS }),
+    { connection: blocking, prefix: `${config.REDIS_PREFIX}:q`, concurrency: 1, lockDuration: 10 * 60_000 },
+  );
+  trainer.on('failed', (job, error) => logger.error({ jobId: job?.id, err: error }, 'training failed'));
+  trainer.on('error', (error) => logger.error({ err: error }, 'training worker error'));
+  if (config.TRAIN_INTERVAL_MINUTES > 0) {
+    await trainQueue.upsertJobScheduler(
+      'train',
+      { every: config.TRAIN_INTERVAL_MINUTES * 60_000 },
+      { name: 'train', data: {} },
+    );
+  } else {
+    await trainQueue.removeJobScheduler('train');
+  }
+
   worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'events job failed'));
   worker.on('error', (error) => logger.error({ err: error }, 'feature worker error'));
 
@@ -79,8 +107,8 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
   return {
     async stop() {
       clearInterval(sweepTimer);
-      await worker.close();
-      await queue.close();
+      await Promise.all([worker.close(), trainer.close()]);
+      await Promise.all([queue.close(), trainQueue.close()]);
       for (const redis of connections) redis.disconnect();
     },
   };

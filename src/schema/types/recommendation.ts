@@ -26,7 +26,11 @@ const RecommendationListRef = builder.objectRef<RecommendationList>('Recommendat
     }),
     userId: t.exposeID('userId'),
     items: t.field({ type: [RecommendationRef], resolve: (list) => list.items }),
-    strategy: t.exposeString('strategy'),
+    strategy: t.exposeString('strategy', { description: '`als` (the learned model) or `trending`.' }),
+    modelVersion: t.exposeInt('modelVersion', {
+      nullable: true,
+      description: 'The model version behind an `als` list.',
+    }),
     generatedAt: t.field({ type: 'DateTime', resolve: (list) => list.generatedAt }),
     causedBy: t.field({ type: CauseRef, nullable: true, resolve: (list) => list.causedBy }),
   }),
@@ -38,6 +42,15 @@ builder.queryFields((t) => ({
     description: 'Products ranked for the shopper (1 ≤ k ≤ 100).',
     args: { userId: t.arg.id({ required: true }), k: t.arg.int({ defaultValue: 10, required: true }) },
     resolve: (_root, { userId, k }, { services }) => services.recommendations.recommend(String(userId), k),
+  }),
+}));
+
+builder.queryFields((t) => ({
+  similarItems: t.field({
+    type: [RecommendationRef],
+    description: 'Shoppers who liked this item also liked these (by the current model; empty without one).',
+    args: { itemId: t.arg.id({ required: true }), k: t.arg.int({ defaultValue: 10, required: true }) },
+    resolve: (_root, { itemId, k }, { services }) => services.recommendations.similar(String(itemId), k),
   }),
 }));
 

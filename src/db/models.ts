@@ -1,0 +1,100 @@
+import type { ModelArtifact, ModelVersion, Prisma } from '../generated/prisma/client.ts';
+import type { Db } from './client.ts';
+
+/** Vectors of a trained model, as the training produced them. */
+export interface ModelVectors {
+  factors: number;
+  itemIds: string[];
+  itemFactors: Float32Array;
+  userIds: string[];
+  userFactors: Float32Array;
+  /** AnnIndex.serialize() over the item vectors. */
+  itemIndex: Buffer;
+}
+
+export function toBytes(vectors: Float32Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(
+    vectors.buffer.slice(vectors.byteOffset, vectors.byteOffset + vectors.byteLength),
+  ) as Uint8Array<ArrayBuffer>;
+}
+
+export function toFloat32(bytes: Uint8Array): Float32Array {
+  // Copy: the bytes from Postgres need not be 4-byte aligned.
+  return new Float32Array(bytes.slice().buffer);
+}
+
+export function decodeArtifact(artifact: ModelArtifact): ModelVectors {
+  return {
+    factors: artifact.factors,
+    itemIds: artifact.itemIds,
+    itemFactors: toFloat32(artifact.itemFactors),
+    userIds: artifact.userIds,
+    userFactors: toFloat32(artifact.userFactors),
+    itemIndex: Buffer.from(artifact.itemIndex),
+  };
+}
+
+export async function createModelVersion(
+  db: Db,
+  algorithm: string,
+  params: Prisma.InputJsonValue,
+): Promise<ModelVersion> {
+  return db.modelVersion.create({ data: { algorithm, params } });
+}
+
+/** Stores the artifact, marks the version READY and makes it current, all at once. */
+export async function completeModelVersion(
+  db: Db,
+  id: number,
+  summary: Pick<
+    Prisma.ModelVersionUpdateInput,
+    'dataFrom' | 'dataTo' | 'events' | 'users' | 'items' | 'metrics' | 'timings'
+  >,
+  vectors: ModelVectors,
+): Promise<ModelVersion> {
+  const now = new Date();
+  const [, version] = await db.$transaction([
+    db.modelArtifact.create({
+      data: {
+        versionId: id,
+        factors: vectors.factors,
+        itemIds: vectors.itemIds,
+        itemFactors: toBytes(vectors.itemFactors),
+        userIds: vectors.userIds,
+        userFactors: toBytes(vectors.userFactors),
+        itemIndex: new Uint8Array(vectors.itemIndex) as Uint8Array<ArrayBuffer>,
+      },
+    }),
+    db.modelVersion.update({
+      where: { id },
+      data: { ...summary, status: 'READY', finishedAt: now, activatedAt: now },
+    }),
+  ]);
+  return version;
+}
+
+export async function failModelVersion(db: Db, id: number, error: string): Promise<void> {
+  await db.modelVersion.update({ where: { id }, data: { status: 'FAILED', error, finishedAt: new Date() } });
+}
+
+/** The version serving now: the READY one activated last. */
+export async function findCurrentModelVersion(db: Db): Promise<ModelVersion | null> {
+  return db.modelVersion.findFirst({
+    where: { status: 'READY', activatedAt: { not: null } },
+    orderBy: { activatedAt: 'desc' },
+  });
+}
+
+export async function loadModelVectors(db: Db, id: number): Promise<ModelVectors | undefined> {
+  const artifact = await db.modelArtifact.findUnique({ where: { versionId: id } });
+  return artifact ? decodeArtifact(artifact) : undefined;
+}
+
+/** Makes a READY version current again (a rollback); returns it, or undefined when there is no such version. */
+export async function activateModelVersion(db: Db, id: number): Promise<ModelVersion | undefined> {
+  const { count } = await db.modelVersion.updateMany({
+    where: { id, status: 'READY' },
+    data: { activatedAt: new Date() },
+  });
+  return count ? ((await db.modelVersion.findUnique({ where: { id } })) ?? undefined) : undefined;
+}

@@ -1,0 +1,188 @@
+import { HnswIndex } from '../ann/index.ts';
+import type { Db } from '../db/client.ts';
+import { readEventPage } from '../db/events.ts';
+import { completeModelVersion, createModelVersion, failModelVersion } from '../db/models.ts';
+import type { EventType, ModelVersion } from '../generated/prisma/client.ts';
+import type { Logger } from '../logger.ts';
+import { type AlsParams, alsRecommender, DEFAULT_ALS_PARAMS, trainAls } from '../model/als.ts';
+import { createAlsExecutor } from '../model/als-pool.ts';
+import { evaluateRecommender, historyMatrix, type TrainingData } from '../model/evaluation.ts';
+import { type InteractionLog, selectRows } from '../model/interactions.ts';
+import { temporalSplit } from '../model/split.ts';
+import { EVENT_WEIGHTS } from './features.ts';
+
+/** Event types in the order of the log's type column. */
+const TYPE_NAMES: readonly EventType[] = ['VIEW', 'CLICK', 'ADD_TO_CART', 'REMOVE_FROM_CART', 'PURCHASE'];
+const PAGE_SIZE = 10_000;
+
+export interface TrainingOptions {
+  params?: Partial<AlsParams>;
+  /** Threads for the ALS solves (worker_threads). */
+  threads: number;
+  /** Halves an interaction's weight every this many days before the newest event; 0 = no decay. */
+  halfLifeDays?: number;
+}
+
+/** Growable columns of the interaction log, so reading the event table holds numbers, not row objects. */
+class LogBuilder {
+  #size = 0;
+  #user = new Int32Array(1024);
+  #item = new Int32Array(1024);
+  #time = new Float64Array(1024);
+  #type = new Uint8Array(1024);
+  readonly userIds: string[] = [];
+  readonly itemIds: string[] = [];
+  readonly #users = new Map<string, number>();
+  readonly #items = new Map<string, number>();
+
+  add(userId: string, itemId: string, at: number, type: number): void {
+    if (this.#size === this.#user.length) this.#grow();
+    this.#user[this.#size] = LogBuilder.#index(this.#users, this.userIds, userId);
+    this.#item[this.#size] = LogBuilder.#index(this.#items, this.itemIds, itemId);
+    this.#time[this.#size] = at;
+    this.#type[this.#size] = type;
+    this.#size++;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  build(): InteractionLog {
+    const n = this.#size;
+    return {
+      user: this.#user.slice(0, n),
+      item: this.#item.slice(0, n),
+      time: this.#time.slice(0, n),
+      type: this.#type.slice(0, n),
+      value: new Float32Array(n).fill(1),
+    };
+  }
+
+  static #index(map: Map<string, number>, ids: string[], id: string): number {
+    let index = map.get(id);
+    if (index === undefined) {
+      index = ids.length;
+      map.set(id, index);
+      ids.push(id);
+    }
+    return index;
+  }
+
+  #grow(): void {
+    const grow = <T extends Int32Array | Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const next = make(a.length * 2);
+      next.set(a);
+      return next;
+    };
+    this.#user = grow(this.#user, (n) => new Int32Array(n));
+    this.#item = grow(this.#item, (n) => new Int32Array(n));
+    this.#time = grow(this.#time, (n) => new Float64Array(n));
+    this.#type = grow(this.#type, (n) => new Uint8Array(n));
+  }
+}
+
+/**
+ * Trains an implicit-ALS model from the event log and stores it as a new, current ModelVersion: streams the
+ * events, measures the model on a temporal hold-out of the same data, retrains on all of it for serving, and
+ * builds the item index every gateway loads.
+ */
+export async function trainModelVersion(db: Db, logger: Logger, options: TrainingOptions): Promise<ModelVersion> {
+  const params: AlsParams = { ...DEFAULT_ALS_PARAMS, ...options.params };
+  const weighting = { typeWeights: EVENT_WEIGHTS, halfLifeDays: options.halfLifeDays ?? 0 };
+  const version = await createModelVersion(db, 'als', { ...params, ...weighting });
+  const executor = await createAlsExecutor(options.threads, (reason) =>
+    logger.warn({ reason }, 'training on one thread: worker threads could not start'),
+  );
+  try {
+    const started = performance.now();
+    const builder = new LogBuilder();
+    let dataFrom: Date | undefined;
+    let dataTo: Date | undefined;
+    for (let afterId = 0n; ; ) {
+      const page = await readEventPage(db, afterId, PAGE_SIZE);
+      if (page.length === 0) break;
+      for (const event of page) {
+        if (!event.itemId || EVENT_WEIGHTS[event.type] === 0) continue;
+        builder.add(event.userId, event.itemId, event.occurredAt.getTime(), TYPE_NAMES.indexOf(event.type));
+        if (!dataFrom || event.occurredAt < dataFrom) dataFrom = event.occurredAt;
+        if (!dataTo || event.occurredAt > dataTo) dataTo = event.occurredAt;
+      }
+      afterId = page[page.length - 1]!.id;
+    }
+    if (builder.size === 0) throw new Error('no item interactions to train on');
+    const read = performance.now();
+
+    const data: TrainingData = {
+      log: builder.build(),
+      users: builder.userIds.length,
+      items: builder.itemIds.length,
+      typeNames: TYPE_NAMES,
+    };
+    const split = temporalSplit(data.log, data.users, data.items);
+    const trainPart: TrainingData = { ...data, log: selectRows(data.log, split.trainRows) };
+    const trainHistory = historyMatrix(trainPart, weighting);
+    const holdoutModel = await trainAls(trainHistory, params, executor);
+    const summary = evaluateRecommender(
+      alsRecommender(holdoutModel),
+      trainHistory,
+      split.testIndptr,
+      split.testItems,
+      10,
+    );
+    const evaluated = performance.now();
+
+    const model = await trainAls(historyMatrix(data, weighting), params, executor);
+    const trained = performance.now();
+    const index = HnswIndex.build({
+      space: 'ip',
+      dim: model.factors,
+      ids: builder.itemIds,
+      vectors: model.itemFactors,
+    });
+    const itemIndex = await index.serialize();
+    const indexed = performance.now();
+
+    const seconds = (from: number, to: number) => Math.round(to - from) / 1000;
+    const stored = await completeModelVersion(
+      db,
+      version.id,
+      {
+        dataFrom,
+        dataTo,
+        events: builder.size,
+        users: data.users,
+        items: data.items,
+        metrics: {
+          'precision@10': summary.precision,
+          'recall@10': summary.recall,
+          'ndcg@10': summary.ndcg,
+          'map@10': summary.map,
+          coverage: summary.coverage,
+          users: summary.users,
+        },
+        timings: {
+          readSeconds: seconds(started, read),
+          holdoutSeconds: seconds(read, evaluated),
+          trainSeconds: seconds(evaluated, trained),
+          indexSeconds: seconds(trained, indexed),
+        },
+      },
+      {
+        factors: model.factors,
+        itemIds: builder.itemIds,
+        itemFactors: model.itemFactors,
+        userIds: builder.userIds,
+        userFactors: model.userFactors,
+        itemIndex,
+      },
+    );
+    logger.info({ version: stored.id, events: builder.size, metrics: summary }, 'trained a model version');
+    return stored;
+  } catch (error) {
+    await failModelVersion(db, version.id, (error as Error).message);
+    throw error;
+  } finally {
+    await executor.close();
+  }
+}

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, type RunningGateway, startGateway } from '../helpers/gateway.ts';
+import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
+
+// Few factors and strong regularisation suit twelve items in two taste groups.
+const RETRAIN = `mutation { retrainModel(wait: true, params: { factors: 8, lambda: 10 }) { jobId version { id status events users items metrics current } } }`;
+const RECOMMEND = `query($userId: ID!) { recommendations(userId: $userId, k: 3) { strategy modelVersion items { reason item { id } } } }`;
+const SIMILAR = `query($itemId: ID!) { similarItems(itemId: $itemId, k: 11) { score item { id } } }`;
+
+interface Retrained {
+  retrainModel: {
+    version: { id: number; status: string; events: number; metrics: Record<string, number>; current: boolean };
+  };
+}
+interface ListBody {
+  recommendations: { strategy: string; modelVersion: number | null; items: { reason: string; item: { id: string } }[] };
+}
+
+describe('learned model (training worker, serving, similar items, rollback)', () => {
+  let gateway: RunningGateway;
+  // Two tastes: shoppers of group A buy five of the six A items, group B five of the six B items (a seeded
+  // draw, so every run sees the same data). B items are more popular overall.
+  const aItems = Array.from({ length: 6 }, (_, i) => uniqueId(`a${i}`));
+  const bItems = Array.from({ length: 6 }, (_, i) => uniqueId(`b${i}`));
+  const newcomerA = uniqueId('newcomer-a');
+
+  beforeAll(async () => {
+    gateway = await startGateway(await createTestConfig({ TRAIN_THREADS: '2', TRAIN_INTERVAL_MINUTES: '0' }));
+    await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, {
+      items: [...aItems, ...bItems].map((id) => ({ id, name: id })),
+    });
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const fiveOf = (items: string[]) => [...items].sort(() => random() - 0.5).slice(0, 5);
+    const purchases = (userId: string, items: string[]) =>
+      items.map((itemId) => ({ userId, type: 'PURCHASE', itemId }));
+    const inputs = [
+      ...Array.from({ length: 100 }, () => purchases(uniqueId('shopper-a'), fiveOf(aItems))).flat(),
+      ...Array.from({ length: 200 }, () => purchases(uniqueId('shopper-b'), fiveOf(bItems))).flat(),
+      ...purchases(newcomerA, aItems.slice(0, 3)),
+    ];
+    for (let start = 0; start < inputs.length; start += 500) {
+      await gateway.graphql(`mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`, {
+        inputs: inputs.slice(start, start + 500),
+      });
+    }
+    await eventually(async () => (await gateway.app.db.event.count({ where: { processedAt: null } })) === 0, 20_000);
+  });
+  afterAll(async () => {
+    await gateway.stop();
+  });
+
+  it('when there is no model then recommendations fall back to trending', async () => {
+    const body = await gateway.graphql<ListBody>(RECOMMEND, { userId: newcomerA });
+
+    expect(body.data?.recommendations).toMatchObject({ strategy: 'trending', modelVersion: null });
+    // Trending favours the more popular B items.
+    expect(bItems).toContain(body.data?.recommendations.items[0]?.item.id);
+  });
+
+  it('when a retrain runs then a new current version serves lists that follow the shopper’s taste', async () => {
+    const retrained = await gateway.graphql<Retrained>(RETRAIN);
+    const version = retrained.data!.retrainModel.version;
+    const body = await gateway.graphql<ListBody>(RECOMMEND, { userId: newcomerA });
+    const similar = await gateway.graphql<{ similarItems: { item: { id: string } }[] }>(SIMILAR, { itemId: aItems[0] });
+
+    expect(retrained.errors).toBeUndefined();
+    expect(version).toMatchObject({ status: 'READY', events: 300 * 5 + 3, current: true });
+    expect(version.metrics['ndcg@10']).toBeGreaterThan(0);
+    expect(body.data?.recommendations).toMatchObject({ strategy: 'als', modelVersion: version.id });
+    // The shopper bought a0..a2: the model offers the rest of A, and never what they bought.
+    expect(body.data?.recommendations.items.map((r) => r.item.id).sort()).toEqual(aItems.slice(3).sort());
+    expect(similar.data?.similarItems.slice(0, 5).every((r) => aItems.includes(r.item.id))).toBe(true);
+    expect(similar.data?.similarItems.map((r) => r.item.id)).not.toContain(aItems[0]);
+  });
+
+  it('when rolled back then the earlier version serves again and is reported current', async () => {
+    const first = (await gateway.graphql<Retrained>(RETRAIN)).data!.retrainModel.version.id;
+    const second = (await gateway.graphql<Retrained>(RETRAIN)).data!.retrainModel.version.id;
+
+    const rolled = await gateway.graphql(`mutation($id: Int!) { rollbackModel(versionId: $id) { id current } }`, {
+      id: first,
+    });
+    const body = await gateway.graphql<ListBody>(RECOMMEND, { userId: newcomerA });
+    const versions = await gateway.graphql<{ modelVersions: { id: number; current: boolean }[] }>(
+      `{ modelVersions { id current } }`,
+    );
+
+    expect(second).toBeGreaterThan(first);
+    expect(rolled.data).toEqual({ rollbackModel: { id: first, current: true } });
+    expect(body.data?.recommendations.modelVersion).toBe(first);
+    expect(versions.data?.modelVersions.filter((v) => v.current).map((v) => v.id)).toEqual([first]);
+  });
+
+  it('when rolling back to a version that does not exist then NOT_FOUND names versionId', async () => {
+    const body = await gateway.graphql(`mutation { rollbackModel(versionId: 999999) { id } }`);
+
+    expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'versionId' });
+  });
+});
+
+describe('admin operations', () => {
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    gateway = await startGateway(await createTestConfig({ ADMIN_TOKEN: 'sesame', TRAIN_INTERVAL_MINUTES: '0' }), {
+      workers: false,
+    });
+  });
+  afterAll(async () => {
+    await gateway.stop();
+  });
+
+  it('when ADMIN_TOKEN is set and the request lacks it then retrainModel is FORBIDDEN', async () => {
+    const body = await gateway.graphql(`mutation { retrainModel { jobId } }`);
+
+    expect(body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+});
