@@ -58,13 +58,22 @@ export function inProcessExecutor(): AlsExecutor {
   };
 }
 
+/** Where tsx's ESM API lives: resolved from this file so the worker finds it whatever the cwd. */
+function tsxApi(): string {
+  try {
+    return import.meta.resolve('tsx/esm/api');
+  } catch {
+    // Some runners (vitest) do not provide import.meta.resolve; then resolve from the cwd.
+    return 'tsx/esm/api';
+  }
+}
+
 function startWorker(): Promise<Worker> {
   return new Promise((resolve, reject) => {
-    // Workers do not inherit tsx from a vitest or tsx parent reliably, so register it explicitly.
-    const worker = new Worker(new URL(import.meta.url), {
-      workerData: { [WORKER_FLAG]: true },
-      execArgv: ['--import', 'tsx'],
-    });
+    // Node 20 workers ignore `--import tsx` in execArgv for their entry file, so the worker registers tsx's
+    // loader itself and then imports this file, which is TypeScript.
+    const bootstrap = `import(${JSON.stringify(tsxApi())}).then(({ register }) => { register(); return import(${JSON.stringify(import.meta.url)}); })`;
+    const worker = new Worker(bootstrap, { eval: true, workerData: { [WORKER_FLAG]: true } });
     const timer = setTimeout(() => {
       void worker.terminate();
       reject(new Error('ALS worker did not start within 15 s'));
