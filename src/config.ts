@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_HNSW_PARAMS } from './ann/index.ts';
 
 const booleanFromEnv = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
@@ -41,6 +42,12 @@ const Env = z.object({
    * when empty they are open, which suits development only.
    */
   ADMIN_TOKEN: z.string().default(''),
+  /** HNSW graph degree of new model versions' item index (bench/ann.ts chose the default). */
+  HNSW_M: z.coerce.number().int().min(4).max(128).default(DEFAULT_HNSW_PARAMS.M),
+  /** HNSW build-time candidate list size. */
+  HNSW_EF_CONSTRUCTION: z.coerce.number().int().min(8).max(2000).default(DEFAULT_HNSW_PARAMS.efConstruction),
+  /** HNSW query-time candidate list size (recall against speed); stored with each version's index. */
+  HNSW_EF: z.coerce.number().int().min(8).max(2000).default(DEFAULT_HNSW_PARAMS.ef),
   /** Log level of the process (pino levels). */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

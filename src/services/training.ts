@@ -1,4 +1,4 @@
-import { HnswIndex } from '../ann/index.ts';
+import { HnswIndex, type HnswParams } from '../ann/index.ts';
 import type { Db } from '../db/client.ts';
 import { readEventPage } from '../db/events.ts';
 import { completeModelVersion, createModelVersion, failModelVersion } from '../db/models.ts';
@@ -21,6 +21,8 @@ export interface TrainingOptions {
   threads: number;
   /** Halves an interaction's weight every this many days before the newest event; 0 = no decay. */
   halfLifeDays?: number;
+  /** Knobs of the item index built for the version. */
+  index?: Partial<HnswParams>;
 }
 
 /** Growable columns of the interaction log, so reading the event table holds numbers, not row objects. */
@@ -139,6 +141,7 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
       dim: model.factors,
       ids: builder.itemIds,
       vectors: model.itemFactors,
+      params: options.index,
     });
     const itemIndex = await index.serialize();
     const indexed = performance.now();

@@ -61,7 +61,15 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
   const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
   const trainer = new Worker<TrainJob, number>(
     TRAIN_QUEUE,
-    makeTrainModelProcessor({ db, pubsub, logger, threads: config.TRAIN_THREADS }),
+    makeTrainModelProcessor({
+      db,
+      pubsub,
+      logger,
+      options: {
+        threads: config.TRAIN_THREADS,
+        index: { M: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, ef: config.HNSW_EF },
+      },
+    }),
     { connection: blocking, prefix: `${config.REDIS_PREFIX}:q`, concurrency: 1, lockDuration: 10 * 60_000 },
   );
   trainer.on('failed', (job, error) => logger.error({ jobId: job?.id, err: error }, 'training failed'));

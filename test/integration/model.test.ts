@@ -95,6 +95,23 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
     expect(versions.data?.modelVersions.filter((v) => v.current).map((v) => v.id)).toEqual([first]);
   });
 
+  it('when a version is trained through one gateway then another replica loads it and serves it', async () => {
+    const replica = await startGateway(gateway.config, { workers: false });
+    try {
+      const trained = (await gateway.graphql<Retrained>(RETRAIN)).data!.retrainModel.version.id;
+
+      // The replica learns of it over Redis pub/sub and swaps it in by itself.
+      const served = await eventually(async () => {
+        const body = await replica.graphql<ListBody>(RECOMMEND, { userId: newcomerA });
+        return body.data?.recommendations.modelVersion === trained ? body : undefined;
+      });
+
+      expect(served.data?.recommendations.strategy).toBe('als');
+    } finally {
+      await replica.stop();
+    }
+  });
+
   it('when rolling back to a version that does not exist then NOT_FOUND names versionId', async () => {
     const body = await gateway.graphql(`mutation { rollbackModel(versionId: 999999) { id } }`);
 

@@ -2,13 +2,18 @@ import type { Job } from 'bullmq';
 import type { Db } from '../../db/client.ts';
 import type { Logger } from '../../logger.ts';
 import type { PubSub } from '../../realtime/pubsub.ts';
-import { trainModelVersion } from '../../services/training.ts';
+import { type TrainingOptions, trainModelVersion } from '../../services/training.ts';
 import type { TrainJob } from '../queues.ts';
 
 /** Trains a new model version from the event log, makes it current and tells every gateway to load it. */
-export function makeTrainModelProcessor(deps: { db: Db; pubsub: PubSub; logger: Logger; threads: number }) {
+export function makeTrainModelProcessor(deps: {
+  db: Db;
+  pubsub: PubSub;
+  logger: Logger;
+  options: Omit<TrainingOptions, 'params'>;
+}) {
   return async (job: Job<TrainJob>): Promise<number> => {
-    const version = await trainModelVersion(deps.db, deps.logger, { threads: deps.threads, params: job.data.params });
+    const version = await trainModelVersion(deps.db, deps.logger, { ...deps.options, params: job.data.params });
     await deps.pubsub.publishModelActivated({ versionId: version.id });
     return version.id;
   };
