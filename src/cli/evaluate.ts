@@ -36,7 +36,7 @@ if (!Number.isInteger(k) || k < 1) {
   process.exit(2);
 }
 
-const params = readParams(values.params, values['params-file']);
+const params = readParams(values.params, values['params-file'], model);
 console.error(`loading ${values.data ?? `${values.train} + ${values.test}`}`);
 const data = await loadSplitData(values);
 console.error(`${data.train.log.user.length} training events, ${data.train.users} users, ${data.train.items} items`);

@@ -52,11 +52,16 @@ export async function loadSplitData(args: { data?: string; train?: string; test?
   return { train, ...heldOutFromLog(testLog, ids.users.size, history) };
 }
 
-/** Reads `--params` JSON and/or `--params-file` (a tune output `{ params }` or a bare object); --params wins. */
-export function readParams(inline?: string, file?: string): ModelParams {
+/**
+ * Reads `--params` JSON and/or `--params-file`; --params wins. The file may be a tune output `{ model, params }`,
+ * a per-model map `{ als: { params }, ease: { params } }` (as in src/model/tuned/), or a bare params object.
+ */
+export function readParams(inline?: string, file?: string, model?: string): ModelParams {
   let fromFile: ModelParams = {};
   if (file) {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    let parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const entry = model ? parsed[model] : undefined;
+    if (typeof entry === 'object' && entry !== null) parsed = entry as Record<string, unknown>;
     fromFile = (typeof parsed.params === 'object' && parsed.params !== null ? parsed.params : parsed) as ModelParams;
   }
   const fromInline = inline ? (JSON.parse(inline) as ModelParams) : {};
