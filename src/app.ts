@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
@@ -25,6 +26,9 @@ import { ShopperService } from './services/shoppers.ts';
 import { TrainingService } from './services/training-jobs.ts';
 import { createEventsQueue, createTrainQueue, TRAIN_QUEUE } from './workers/queues.ts';
 import { startWorkers, type Workers } from './workers/runtime.ts';
+
+/** The demo storefront (web/index.html): read once, served at /demo. */
+const DEMO_PAGE = new URL('../web/index.html', import.meta.url);
 
 /** Deeper than any real query of this schema (introspection, bounded by the schema itself, is exempt). */
 const MAX_QUERY_DEPTH = 10;
@@ -163,6 +167,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     logging: false,
   });
 
+  const demoPage = await readFile(DEMO_PAGE);
   const rest = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -217,8 +222,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         return send(500, { error: { code: 'INTERNAL', message: 'Unexpected error' } });
       }
     }
+    if (url.pathname === '/demo') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(demoPage);
+      return;
+    }
     if (url.pathname === '/') {
-      res.writeHead(302, { location: '/graphql' }).end();
+      res.writeHead(302, { location: '/demo' }).end();
       return;
     }
     send(404, { error: { code: ErrorCode.NOT_FOUND, message: `no route ${url.pathname}` } });

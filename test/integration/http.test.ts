@@ -29,6 +29,14 @@ describe('HTTP surface', () => {
     expect(await response.text()).toContain('GraphiQL');
   });
 
+  it('when a browser opens / then it lands on the live demo storefront', async () => {
+    const response = await fetch(`${gateway.url}/`);
+
+    expect(response.url).toBe(`${gateway.url}/demo`);
+    expect(response.headers.get('content-type')).toContain('text/html');
+    expect(await response.text()).toContain('recommendationsUpdated');
+  });
+
   it('when the body is malformed JSON then it answers 400 with a parse error and keeps serving', async () => {
     const response = await fetch(`${gateway.url}/graphql`, {
       method: 'POST',
