@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
@@ -104,10 +104,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
   }
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
-  const features = new FeatureStore(command, {
-    prefix: config.REDIS_PREFIX,
-    halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
-  });
+  const features = FeatureStore.fromConfig(command, config);
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });

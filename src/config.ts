@@ -1,6 +1,27 @@
 import { z } from 'zod';
 import { DEFAULT_HNSW_PARAMS } from './ann/index.ts';
 
+const EventWeights = z.strictObject({
+  VIEW: z.number().min(0),
+  CLICK: z.number().min(0),
+  ADD_TO_CART: z.number().min(0),
+  REMOVE_FROM_CART: z.number().min(0),
+  PURCHASE: z.number().min(0),
+});
+
+const jsonFromEnv = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((text, context) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        context.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
 const booleanFromEnv = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 /**
@@ -23,6 +44,17 @@ const Env = z.object({
   DEMO_DATA: booleanFromEnv.default(true),
   /** Half-life of an interaction's weight in the trending (time-decayed popularity) ranking. */
   POPULARITY_HALF_LIFE_HOURS: z.coerce.number().positive().default(168),
+  /**
+   * How much one event of each type counts, for trending, category affinity and model training, as JSON.
+   * REMOVE_FROM_CART 0 means it is stored but shapes nothing.
+   */
+  EVENT_WEIGHTS: jsonFromEnv(EventWeights).default({
+    VIEW: 1,
+    CLICK: 2,
+    ADD_TO_CART: 4,
+    REMOVE_FROM_CART: 0,
+    PURCHASE: 8,
+  }),
   /** Largest batch `trackEvents` and `upsertItems` accept. */
   MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
   /** Parallel jobs per feature-worker process. */
@@ -35,6 +67,8 @@ const Env = z.object({
   OUTBOX_GRACE_MS: z.coerce.number().int().min(0).default(5000),
   /** Retrain the model from the event log this often (minutes); 0 turns the schedule off (`retrainModel` still works). */
   TRAIN_INTERVAL_MINUTES: z.coerce.number().min(0).default(60),
+  /** In training, an interaction's weight halves every this many days before the newest event; 0 = no decay. */
+  TRAIN_HALF_LIFE_DAYS: z.coerce.number().min(0).default(0),
   /** Threads the training worker uses for the ALS solves. */
   TRAIN_THREADS: z.coerce.number().int().min(1).max(64).default(2),
   /**

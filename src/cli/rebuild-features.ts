@@ -12,10 +12,7 @@ const logger = createLogger(config.LOG_LEVEL, 'rebuild');
 const db = createDb(config.DATABASE_URL);
 const redis = createRedis(config.REDIS_URL, 'command');
 await connectRedis(redis, config.REDIS_URL);
-const features = new FeatureStore(redis, {
-  prefix: config.REDIS_PREFIX,
-  halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
-});
+const features = FeatureStore.fromConfig(redis, config);
 const started = Date.now();
 const events = await rebuildFeatures(db, features, { fresh: process.argv.includes('--fresh') });
 logger.info({ events, seconds: (Date.now() - started) / 1000 }, 'online features rebuilt');

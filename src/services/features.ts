@@ -1,14 +1,9 @@
 import type { Redis, Result } from 'ioredis';
+import type { Config } from '../config.ts';
 import type { EventType } from '../generated/prisma/enums.ts';
 
-/** How much one event of each type counts towards an item's trending score and a shopper's tastes. */
-export const EVENT_WEIGHTS: Readonly<Record<EventType, number>> = {
-  VIEW: 1,
-  CLICK: 2,
-  ADD_TO_CART: 4,
-  REMOVE_FROM_CART: 0,
-  PURCHASE: 8,
-};
+/** How much one event of each type counts (config EVENT_WEIGHTS). */
+export type EventWeights = Readonly<Record<EventType, number>>;
 
 /** How many recently touched items we keep per shopper. */
 export const RECENT_ITEMS_KEPT = 50;
@@ -69,12 +64,26 @@ export class FeatureStore {
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #halfLifeMs: number;
+  readonly #weights: EventWeights;
 
-  constructor(redis: Redis, options: { prefix: string; halfLifeHours: number }) {
+  constructor(redis: Redis, options: { prefix: string; halfLifeHours: number; weights: EventWeights }) {
     this.#redis = redis;
     this.#prefix = `${options.prefix}:f`;
     this.#halfLifeMs = options.halfLifeHours * 3600_000;
+    this.#weights = options.weights;
     redis.defineCommand('pgwApplyEvent', { numberOfKeys: 5, lua: APPLY_EVENT_LUA });
+  }
+
+  /** The store as the configuration sets it up (prefix, trending half-life, event weights). */
+  static fromConfig(
+    redis: Redis,
+    config: Pick<Config, 'REDIS_PREFIX' | 'POPULARITY_HALF_LIFE_HOURS' | 'EVENT_WEIGHTS'>,
+  ): FeatureStore {
+    return new FeatureStore(redis, {
+      prefix: config.REDIS_PREFIX,
+      halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
+      weights: config.EVENT_WEIGHTS,
+    });
   }
 
   #keys(event: FeatureEvent): string[] {
@@ -93,7 +102,7 @@ export class FeatureStore {
   }
 
   #args(event: FeatureEvent): string[] {
-    const weight = EVENT_WEIGHTS[event.type];
+    const weight = this.#weights[event.type];
     const at = event.occurredAt.getTime();
     return [
       event.itemId ?? '',

@@ -9,7 +9,7 @@ import { createAlsExecutor } from '../model/als-pool.ts';
 import { evaluateRecommender, historyMatrix, type TrainingData } from '../model/evaluation.ts';
 import { type InteractionLog, selectRows } from '../model/interactions.ts';
 import { temporalSplit } from '../model/split.ts';
-import { EVENT_WEIGHTS } from './features.ts';
+import type { EventWeights } from './features.ts';
 
 /** Event types in the order of the log's type column. */
 const TYPE_NAMES: readonly EventType[] = ['VIEW', 'CLICK', 'ADD_TO_CART', 'REMOVE_FROM_CART', 'PURCHASE'];
@@ -20,7 +20,9 @@ export interface TrainingOptions {
   /** Threads for the ALS solves (worker_threads). */
   threads: number;
   /** Halves an interaction's weight every this many days before the newest event; 0 = no decay. */
-  halfLifeDays?: number;
+  halfLifeDays: number;
+  /** Weight of each event type (the same the online features use). */
+  weights: EventWeights;
   /** Knobs of the item index built for the version. */
   index?: Partial<HnswParams>;
 }
@@ -91,7 +93,7 @@ class LogBuilder {
  */
 export async function trainModelVersion(db: Db, logger: Logger, options: TrainingOptions): Promise<ModelVersion> {
   const params: AlsParams = { ...DEFAULT_ALS_PARAMS, ...options.params };
-  const weighting = { typeWeights: EVENT_WEIGHTS, halfLifeDays: options.halfLifeDays ?? 0 };
+  const weighting = { typeWeights: options.weights, halfLifeDays: options.halfLifeDays };
   const version = await createModelVersion(db, 'als', { ...params, ...weighting });
   const executor = await createAlsExecutor(options.threads, (reason) =>
     logger.warn({ reason }, 'training on one thread: worker threads could not start'),
@@ -105,7 +107,7 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
       const page = await readEventPage(db, afterId, PAGE_SIZE);
       if (page.length === 0) break;
       for (const event of page) {
-        if (!event.itemId || EVENT_WEIGHTS[event.type] === 0) continue;
+        if (!event.itemId || options.weights[event.type] === 0) continue;
         builder.add(event.userId, event.itemId, event.occurredAt.getTime(), TYPE_NAMES.indexOf(event.type));
         if (!dataFrom || event.occurredAt < dataFrom) dataFrom = event.occurredAt;
         if (!dataTo || event.occurredAt > dataTo) dataTo = event.occurredAt;

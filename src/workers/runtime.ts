@@ -43,10 +43,7 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
     for (const redis of connections) redis.disconnect();
     throw error;
   }
-  const features = new FeatureStore(command, {
-    prefix: config.REDIS_PREFIX,
-    halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
-  });
+  const features = FeatureStore.fromConfig(command, config);
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
 
@@ -67,6 +64,8 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
       logger,
       options: {
         threads: config.TRAIN_THREADS,
+        weights: config.EVENT_WEIGHTS,
+        halfLifeDays: config.TRAIN_HALF_LIFE_DAYS,
         index: { M: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, ef: config.HNSW_EF },
       },
     }),

@@ -122,10 +122,7 @@ describe('faults', () => {
     const redis = createRedis(config.REDIS_URL, 'command');
     await connectRedis(redis, config.REDIS_URL);
     cleanups.push(async () => redis.disconnect());
-    const features = new FeatureStore(redis, {
-      prefix: config.REDIS_PREFIX,
-      halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
-    });
+    const features = FeatureStore.fromConfig(redis, config);
 
     await features.clear();
     const lost = await gateway.graphql<ListBody>(RECOMMEND, { userId });

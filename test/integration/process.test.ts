@@ -10,7 +10,9 @@ describe('the gateway process', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       env: {
         ...process.env,
-        ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])),
+        ...Object.fromEntries(
+          Object.entries(config).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)]),
+        ),
         PORT: '0',
         LOG_LEVEL: 'info',
       },
