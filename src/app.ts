@@ -22,6 +22,7 @@ import { EventService } from './services/events.ts';
 import { FeatureStore } from './services/features.ts';
 import { ModelService } from './services/models.ts';
 import { RecommendationService } from './services/recommendations.ts';
+import { ShopperVectors } from './services/shopper-vectors.ts';
 import { ShopperService } from './services/shoppers.ts';
 import { TrainingService } from './services/training-jobs.ts';
 import { createEventsQueue, createTrainQueue, TRAIN_QUEUE } from './workers/queues.ts';
@@ -122,7 +123,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     models,
     training: new TrainingService({ db, queue: trainQueue, events: trainEvents, models }),
     events: new EventService({ pool: ingestPool, queue, logger, maxBatch: config.MAX_BATCH_SIZE }),
-    recommendations: new RecommendationService({ features, catalog, models, pubsub, logger }),
+    recommendations: new RecommendationService({
+      features,
+      catalog,
+      models,
+      vectors: new ShopperVectors({ db, redis: command, prefix: config.REDIS_PREFIX, weights: config.EVENT_WEIGHTS }),
+      pubsub,
+      logger,
+    }),
     shoppers: new ShopperService({ features, catalog }),
   };
   let workers: Workers | undefined;

@@ -100,19 +100,23 @@ export class ModelService {
 
   /**
    * The shopper's best items by the current model, best first, among those `eligible` accepts; undefined when
-   * there is no model or the model does not know the shopper.
+   * there is no model or no vector for the shopper (neither trained nor folded in).
    */
   recommendFor(
     userId: string,
     k: number,
     eligible: (itemId: string) => boolean,
+    foldedIn?: { versionId: number; vector: Float32Array },
   ): { versionId: number; hits: ModelHit[] } | undefined {
     const current = this.#index.current;
     const model = current && this.#loaded.get(current.version);
-    const row = model?.users.get(userId);
-    if (!current || !model || row === undefined) return undefined;
+    if (!current || !model) return undefined;
+    // A vector folded in since training (it reflects the shopper's latest events) beats the trained one.
+    let query = foldedIn?.versionId === model.versionId ? foldedIn.vector : undefined;
+    const row = model.users.get(userId);
     const f = model.vectors.factors;
-    const query = model.vectors.userFactors.subarray(row * f, (row + 1) * f);
+    if (!query && row !== undefined) query = model.vectors.userFactors.subarray(row * f, (row + 1) * f);
+    if (!query) return undefined;
     const hits = current.index.search(query, k, { predicate: (id) => eligible(id) });
     return { versionId: model.versionId, hits: hits.map((hit) => ({ itemId: hit.id, score: hit.score })) };
   }

@@ -7,6 +7,7 @@ import type { PubSub, UserChanged } from '../realtime/pubsub.ts';
 import type { CatalogService } from './catalog.ts';
 import type { FeatureStore } from './features.ts';
 import type { ModelService } from './models.ts';
+import type { ShopperVectors } from './shopper-vectors.ts';
 import { checkK } from './validation.ts';
 
 export interface Recommendation {
@@ -38,6 +39,7 @@ export class RecommendationService {
   readonly #features: FeatureStore;
   readonly #catalog: CatalogService;
   readonly #models: ModelService;
+  readonly #vectors: ShopperVectors;
   readonly #pubsub: PubSub;
   readonly #logger: Logger;
 
@@ -45,12 +47,14 @@ export class RecommendationService {
     features: FeatureStore;
     catalog: CatalogService;
     models: ModelService;
+    vectors: ShopperVectors;
     pubsub: PubSub;
     logger: Logger;
   }) {
     this.#features = deps.features;
     this.#catalog = deps.catalog;
     this.#models = deps.models;
+    this.#vectors = deps.vectors;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
   }
@@ -71,7 +75,10 @@ export class RecommendationService {
     const chosen = new Set<string>();
     const eligible = (id: string) => !bought.has(id) && !chosen.has(id) && this.#catalog.isRecommendable(id);
 
-    const learned = this.#models.recommendFor(userId, k, eligible);
+    const versionId = this.#models.currentVersionId;
+    const vector = versionId === undefined ? undefined : await this.#vectors.get(userId, versionId);
+    const foldedIn = vector && versionId !== undefined ? { versionId, vector } : undefined;
+    const learned = this.#models.recommendFor(userId, k, eligible, foldedIn);
     for (const { itemId, score } of learned?.hits ?? []) {
       const item = this.#catalog.get(itemId);
       if (!item) continue;

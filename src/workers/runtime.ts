@@ -2,11 +2,13 @@ import { Worker } from 'bullmq';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
 import { findUnprocessedEventIds } from '../db/events.ts';
+import { findCurrentModelVersion } from '../db/models.ts';
 import type { Logger } from '../logger.ts';
 import { PubSub } from '../realtime/pubsub.ts';
 import { connectRedis, createRedis } from '../redis.ts';
 import { rebuildFeatures } from '../services/feature-rebuild.ts';
 import { FeatureStore } from '../services/features.ts';
+import { ShopperVectors } from '../services/shopper-vectors.ts';
 import { makeApplyEventsProcessor } from './processors/apply-events.ts';
 import { makeTrainModelProcessor } from './processors/train-model.ts';
 import {
@@ -47,7 +49,21 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
 
-  const worker = new Worker<EventJob>(EVENTS_QUEUE, makeApplyEventsProcessor({ db, features, pubsub }), {
+  const vectors = new ShopperVectors({
+    db,
+    redis: command,
+    prefix: config.REDIS_PREFIX,
+    weights: config.EVENT_WEIGHTS,
+  });
+  const stopFollowingModels = await pubsub.onModelActivated(({ versionId }) => {
+    vectors
+      .useVersion(versionId)
+      .catch((error) => logger.error({ err: error, versionId }, 'loading a model for fold-in failed'));
+  });
+  const current = await findCurrentModelVersion(db);
+  if (current) await vectors.useVersion(current.id);
+
+  const worker = new Worker<EventJob>(EVENTS_QUEUE, makeApplyEventsProcessor({ db, features, vectors, pubsub }), {
     connection: blocking,
     prefix: `${config.REDIS_PREFIX}:q`,
     concurrency: config.WORKER_CONCURRENCY,
@@ -114,6 +130,7 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
   return {
     async stop() {
       clearInterval(sweepTimer);
+      await stopFollowingModels();
       await Promise.all([worker.close(), trainer.close()]);
       await Promise.all([queue.close(), trainQueue.close()]);
       for (const redis of connections) redis.disconnect();

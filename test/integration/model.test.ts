@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, type RunningGateway, startGateway } from '../helpers/gateway.ts';
+import { eventually, type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
 import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
 
 // Few factors and strong regularisation suit twelve items in two taste groups.
@@ -11,6 +11,11 @@ interface Retrained {
   retrainModel: {
     version: { id: number; status: string; events: number; metrics: Record<string, number>; current: boolean };
   };
+}
+const WATCH = `subscription($userId: ID!) { recommendationsUpdated(userId: $userId, k: 3) { strategy items { item { id } } } }`;
+
+interface Pushed {
+  recommendationsUpdated: { strategy: string; items: { item: { id: string } }[] };
 }
 interface ListBody {
   recommendations: { strategy: string; modelVersion: number | null; items: { reason: string; item: { id: string } }[] };
@@ -75,6 +80,22 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
     expect(body.data?.recommendations.items.map((r) => r.item.id).sort()).toEqual(aItems.slice(3).sort());
     expect(similar.data?.similarItems.slice(0, 5).every((r) => aItems.includes(r.item.id))).toBe(true);
     expect(similar.data?.similarItems.map((r) => r.item.id)).not.toContain(aItems[0]);
+  });
+
+  it('when a shopper the model has never seen acts then their folded-in vector ranks the next pushed list', async () => {
+    const stranger = uniqueId('stranger');
+    const subscription = subscribe<Pushed>(gateway.wsClient(), WATCH, { userId: stranger });
+    const before = await subscription.next();
+
+    await gateway.graphql(`mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`, {
+      inputs: aItems.slice(0, 3).map((itemId) => ({ userId: stranger, type: 'PURCHASE', itemId })),
+    });
+    const after = await subscription.next(10_000);
+
+    expect(before.data?.recommendationsUpdated.strategy).toBe('trending');
+    expect(after.data?.recommendationsUpdated.strategy).toBe('als');
+    expect(after.data?.recommendationsUpdated.items.map((r) => r.item.id).sort()).toEqual(aItems.slice(3).sort());
+    await subscription.close();
   });
 
   it('when rolled back then the earlier version serves again and is reported current', async () => {

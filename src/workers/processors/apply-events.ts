@@ -3,14 +3,21 @@ import type { Db } from '../../db/client.ts';
 import { findEventsForProcessing, markEventsProcessed, type StoredEvent } from '../../db/events.ts';
 import type { PubSub } from '../../realtime/pubsub.ts';
 import type { FeatureStore } from '../../services/features.ts';
+import type { ShopperVectors } from '../../services/shopper-vectors.ts';
 import type { EventJob } from '../queues.ts';
 
 /**
- * Applies stored events to the online features, records them as processed and tells the gateways which
+ * Applies stored events to the online features, records them as processed, folds the shoppers' vectors in
+ * against the current model, and tells the gateways which
  * shoppers changed (once per shopper, naming their latest event). Idempotent: on a redelivery the applied
  * markers and processedAt make the repeated steps harmless.
  */
-export function makeApplyEventsProcessor(deps: { db: Db; features: FeatureStore; pubsub: PubSub }) {
+export function makeApplyEventsProcessor(deps: {
+  db: Db;
+  features: FeatureStore;
+  vectors: ShopperVectors;
+  pubsub: PubSub;
+}) {
   return async (job: Job<EventJob>): Promise<void> => {
     const events = await findEventsForProcessing(deps.db, job.data.eventIds);
     const pending = events.filter((event) => !event.processedAt);
@@ -18,6 +25,8 @@ export function makeApplyEventsProcessor(deps: { db: Db; features: FeatureStore;
     await markEventsProcessed(deps.db, pending);
     const latestByUser = new Map<string, StoredEvent>();
     for (const event of events) latestByUser.set(event.userId, event);
+    // Before the announcement, so the list a gateway recomputes already ranks with the new vector.
+    await deps.vectors.refresh([...latestByUser.keys()]);
     await Promise.all(
       [...latestByUser.values()].map((event) =>
         deps.pubsub.publishUserChanged({
