@@ -83,9 +83,9 @@ export class ShopperVectors {
       const item = state.items.get(row.itemId);
       const weight = this.#weights[row.type];
       if (item === undefined || weight === 0) continue;
-      let history = histories.get(row.userId);
-      if (!history) histories.set(row.userId, (history = new Map()));
+      const history = histories.get(row.userId) ?? new Map<number, number>();
       history.set(item, (history.get(item) ?? 0) + weight);
+      histories.set(row.userId, history);
     }
     const scratch = makeFoldInScratch(state.model.factors);
     const pipeline = this.#redis.pipeline();
