@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_HNSW_PARAMS } from './ann/index.ts';
 
@@ -67,8 +68,13 @@ const Env = z.object({
   OUTBOX_GRACE_MS: z.coerce.number().int().min(0).default(5000),
   /** Retrain the model from the event log this often (minutes); 0 turns the schedule off (`retrainModel` still works). */
   TRAIN_INTERVAL_MINUTES: z.coerce.number().min(0).default(60),
+  /**
+   * ALS parameters to train with: a JSON file as `npm run tune` writes it (its `als.params`). The default
+   * was tuned on Online Retail II; empty means the library defaults.
+   */
+  TRAIN_PARAMS_FILE: z.string().default(fileURLToPath(new URL('./model/tuned/online-retail-ii.json', import.meta.url))),
   /** In training, an interaction's weight halves every this many days before the newest event; 0 = no decay. */
-  TRAIN_HALF_LIFE_DAYS: z.coerce.number().min(0).default(0),
+  TRAIN_HALF_LIFE_DAYS: z.coerce.number().min(0).optional(),
   /** Threads the training worker uses for the ALS solves. */
   TRAIN_THREADS: z.coerce.number().int().min(1).max(64).default(2),
   /**

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { HnswIndex, type HnswParams } from '../ann/index.ts';
 import type { Db } from '../db/client.ts';
 import { readEventPage } from '../db/events.ts';
@@ -16,15 +17,33 @@ const TYPE_NAMES: readonly EventType[] = ['VIEW', 'CLICK', 'ADD_TO_CART', 'REMOV
 const PAGE_SIZE = 10_000;
 
 export interface TrainingOptions {
+  /** The parameters to train with (the tuned ones, say); `params` overrides them for one training. */
+  defaults?: Partial<AlsParams>;
   params?: Partial<AlsParams>;
   /** Threads for the ALS solves (worker_threads). */
   threads: number;
   /** Halves an interaction's weight every this many days before the newest event; 0 = no decay. */
-  halfLifeDays: number;
+  halfLifeDays?: number;
   /** Weight of each event type (the same the online features use). */
   weights: EventWeights;
   /** Knobs of the item index built for the version. */
   index?: Partial<HnswParams>;
+}
+
+/**
+ * The ALS parameters a tuning run wrote (`npm run tune`: `{ "als": { "params": {…} } }`), split into the
+ * model's parameters and the weighting's half-life. Fails with the path when the file is unusable.
+ */
+export async function readTunedParams(path: string): Promise<{ params: Partial<AlsParams>; halfLifeDays?: number }> {
+  let parsed: { als?: { params?: Partial<AlsParams> & { halfLifeDays?: number } } };
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`TRAIN_PARAMS_FILE ${path} cannot be read as JSON: ${(error as Error).message}`);
+  }
+  const { halfLifeDays, ...params } = parsed.als?.params ?? {};
+  if (Object.keys(params).length === 0) throw new Error(`TRAIN_PARAMS_FILE ${path} has no als.params`);
+  return { params, halfLifeDays };
 }
 
 /** Growable columns of the interaction log, so reading the event table holds numbers, not row objects. */
@@ -92,8 +111,8 @@ class LogBuilder {
  * builds the item index every gateway loads.
  */
 export async function trainModelVersion(db: Db, logger: Logger, options: TrainingOptions): Promise<ModelVersion> {
-  const params: AlsParams = { ...DEFAULT_ALS_PARAMS, ...options.params };
-  const weighting = { typeWeights: options.weights, halfLifeDays: options.halfLifeDays };
+  const params: AlsParams = { ...DEFAULT_ALS_PARAMS, ...options.defaults, ...options.params };
+  const weighting = { typeWeights: options.weights, halfLifeDays: options.halfLifeDays ?? 0 };
   const version = await createModelVersion(db, 'als', { ...params, ...weighting });
   const executor = await createAlsExecutor(options.threads, (reason) =>
     logger.warn({ reason }, 'training on one thread: worker threads could not start'),

@@ -9,6 +9,7 @@ import { connectRedis, createRedis } from '../redis.ts';
 import { rebuildFeatures } from '../services/feature-rebuild.ts';
 import { FeatureStore } from '../services/features.ts';
 import { ShopperVectors } from '../services/shopper-vectors.ts';
+import { readTunedParams } from '../services/training.ts';
 import { makeApplyEventsProcessor } from './processors/apply-events.ts';
 import { makeTrainModelProcessor } from './processors/train-model.ts';
 import {
@@ -70,6 +71,7 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_LOCK_MS,
   });
+  const tuned = config.TRAIN_PARAMS_FILE ? await readTunedParams(config.TRAIN_PARAMS_FILE) : { params: {} };
   // Training blocks this process's event loop in places (index build), so its lock is generous.
   const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
   const trainer = new Worker<TrainJob, number>(
@@ -81,7 +83,8 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
       options: {
         threads: config.TRAIN_THREADS,
         weights: config.EVENT_WEIGHTS,
-        halfLifeDays: config.TRAIN_HALF_LIFE_DAYS,
+        defaults: tuned.params,
+        halfLifeDays: config.TRAIN_HALF_LIFE_DAYS ?? tuned.halfLifeDays,
         index: { M: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, ef: config.HNSW_EF },
       },
     }),
