@@ -1,3 +1,4 @@
+import { type Config, loadConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 
 /**
@@ -28,4 +29,14 @@ export function handleProcessSignals(logger: Logger, stop: () => Promise<void>):
     logger.fatal({ err: error }, 'uncaught exception');
     process.exit(1);
   });
+}
+
+/** The validated configuration, or exit 1 with the list of what is wrong (no stack trace: it is for people). */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(1);
+  }
 }

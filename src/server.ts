@@ -1,21 +1,14 @@
 // The gateway: GraphQL over HTTP and WebSocket. With --role=gateway it serves only; by default it also runs
 // the workers in-process (development, demo, a single machine).
 import { buildApp } from './app.ts';
-import { loadConfig } from './config.ts';
 import { createDb, createIngestPool } from './db/client.ts';
 import { prepareDatabase } from './db/prepare.ts';
 import { createLogger } from './logger.ts';
-import { handleProcessSignals } from './process.ts';
+import { handleProcessSignals, loadConfigOrExit } from './process.ts';
 import { loadDemoDataIfEmpty } from './services/demo.ts';
 
 const gatewayOnly = process.argv.includes('--role=gateway');
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (error) {
-  console.error((error as Error).message);
-  process.exit(1);
-}
+const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'gateway');
 
 await prepareDatabase(config.DATABASE_URL, logger);

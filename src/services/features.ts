@@ -1,5 +1,6 @@
 import type { Redis, Result } from 'ioredis';
 import type { Config } from '../config.ts';
+import type { StoredEvent } from '../db/events.ts';
 import type { EventType } from '../generated/prisma/enums.ts';
 
 /** How much one event of each type counts (config EVENT_WEIGHTS). */
@@ -10,15 +11,8 @@ export const RECENT_ITEMS_KEPT = 50;
 // Long enough that a redelivered job is recognised; short enough that markers do not pile up.
 const APPLIED_MARKER_TTL_SECONDS = 7 * 24 * 3600;
 
-/** The fields of an event that online features depend on. */
-export interface FeatureEvent {
-  eventId: string;
-  userId: string;
-  type: EventType;
-  itemId: string | null;
-  category: string | null;
-  occurredAt: Date;
-}
+/** The fields of a stored event that online features depend on. */
+export type FeatureEvent = Pick<StoredEvent, 'eventId' | 'userId' | 'type' | 'itemId' | 'category' | 'occurredAt'>;
 
 /**
  * Applies one event atomically and at most once (KEYS[1] is the event's applied-marker).
