@@ -7,10 +7,10 @@ import type { ShopperVectors } from '../../services/shopper-vectors.ts';
 import type { EventJob } from '../queues.ts';
 
 /**
- * Applies stored events to the online features, records them as processed, folds the shoppers' vectors in
- * against the current model, and tells the gateways which
- * shoppers changed (once per shopper, naming their latest event). Idempotent: on a redelivery the applied
- * markers and processedAt make the repeated steps harmless.
+ * Applies stored events to the online features, folds the shoppers' vectors in against the current model,
+ * tells the gateways which shoppers changed (once per shopper, naming their latest event), and then records
+ * the events as processed. Idempotent: on a redelivery the applied markers and processedAt make the repeated
+ * steps harmless.
  */
 export function makeApplyEventsProcessor(deps: {
   db: Db;
@@ -22,7 +22,6 @@ export function makeApplyEventsProcessor(deps: {
     const events = await findEventsForProcessing(deps.db, job.data.eventIds);
     const pending = events.filter((event) => !event.processedAt);
     await deps.features.applyMany(pending);
-    await markEventsProcessed(deps.db, pending);
     const latestByUser = new Map<string, StoredEvent>();
     for (const event of events) latestByUser.set(event.userId, event);
     // Before the announcement, so the list a gateway recomputes already ranks with the new vector.
@@ -36,5 +35,8 @@ export function makeApplyEventsProcessor(deps: {
         }),
       ),
     );
+    // After the announcement: the push needs only Redis, so this commit stays off the freshness path. Should
+    // the process die in between, the outbox sweep re-queues the events and the markers skip the features.
+    await markEventsProcessed(deps.db, pending);
   };
 }
