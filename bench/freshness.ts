@@ -74,13 +74,15 @@ try {
     });
   }
 
-  // Subscribe: shopper s on gateway s % 2; wait for every first list.
-  const rssBefore = gateways.map((g) => rssBytes(g.child.pid!));
+  // Subscribe: shopper s on gateway s % 2; wait for every first list. Memory per idle subscriber is taken
+  // between the first tenth (which warms the gateways up) and all of them.
+  const warmUp = Math.max(1, Math.floor(SUBSCRIBERS / 10));
+  let rssBefore: number[] = [];
   const pending = new Map<string, { sentAt: number; user: number }>();
   const latencies: number[] = [];
   const lastSent = new Array<number>(SUBSCRIBERS).fill(0);
   let pushes = 0;
-  const firstLists = Array.from({ length: SUBSCRIBERS }, (_, user) => {
+  const subscribe = (user: number) => {
     const client = createClient({ url: `${urls[user % 2]!.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket });
     clients.push(client);
     return new Promise<void>((resolve, reject) => {
@@ -106,11 +108,15 @@ try {
         },
       );
     });
-  });
-  await Promise.all(firstLists);
+  };
+  await Promise.all(Array.from({ length: warmUp }, (_, user) => subscribe(user)));
+  rssBefore = gateways.map((g) => rssBytes(g.child.pid!));
+  await Promise.all(Array.from({ length: SUBSCRIBERS - warmUp }, (_, i) => subscribe(warmUp + i)));
   const rssIdle = gateways.map((g) => rssBytes(g.child.pid!));
-  const bytesPerIdleSubscriber =
-    (rssIdle.reduce((a, b) => a + b, 0) - rssBefore.reduce((a, b) => a + b, 0)) / SUBSCRIBERS;
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  const rssDeltaBytes = sum(rssIdle) - sum(rssBefore);
+  // RSS moves with garbage collection; a negative delta says the figure drowned in it, not that memory fell.
+  const bytesPerIdleSubscriber = rssDeltaBytes > 0 ? rssDeltaBytes / (SUBSCRIBERS - warmUp) : null;
   console.error(`${SUBSCRIBERS} subscribers ready; sending ${RATE} events/s for ${SECONDS} s`);
 
   // Load: RATE events per second in ticks of 10 ms, each to the gateway the shopper is NOT subscribed on.
@@ -188,6 +194,7 @@ try {
     answeredDirectly: latencies.length,
     lostPushes,
     bytesPerIdleSubscriber,
+    idleSubscribersRssDeltaMb: rssDeltaBytes / 2 ** 20,
     workerRssMb: rssBytes(worker.child.pid!) / 2 ** 20,
     baseline: {
       what: 'polling recommendations once a second (random phase); time from trackEvent to the first poll showing the change',
