@@ -12,6 +12,7 @@ import { WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
 import { DomainError, ErrorCode } from './errors.ts';
+import { makeRestRoutes } from './http/rest-routes.ts';
 import type { Logger } from './logger.ts';
 import { PubSub } from './realtime/pubsub.ts';
 import { connectRedis, createRedis } from './redis.ts';
@@ -172,71 +173,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     logging: false,
   });
 
-  const demoPage = await readFile(DEMO_PAGE);
-  const rest = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
-    const send = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    };
-    if (url.pathname === '/health') return send(200, { status: 'ok' });
-    if (url.pathname === '/ready') {
-      const [postgres, redis] = await Promise.all([
-        db.$queryRaw`SELECT 1`.then(
-          () => 'ok',
-          () => 'unavailable',
-        ),
-        command.ping().then(
-          () => 'ok',
-          () => 'unavailable',
-        ),
-      ]);
-      const ready = postgres === 'ok' && redis === 'ok';
-      return send(ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', postgres, redis });
-    }
-    if (url.pathname === '/api/recommendations' && req.method === 'GET') {
-      const userId = url.searchParams.get('user_id');
-      if (!userId) {
-        return send(400, {
-          error: { code: ErrorCode.INVALID_INPUT, field: 'user_id', message: 'user_id is required' },
-        });
-      }
-      const kParam = url.searchParams.get('k') ?? '10';
-      try {
-        const list = await services.recommendations.recommend(
-          userId,
-          /^\d+$/.test(kParam) ? Number(kParam) : Number.NaN,
-        );
-        return send(200, {
-          user_id: list.userId,
-          recommendation_id: list.recommendationId,
-          strategy: list.strategy,
-          recommendations: list.items.map(({ item, score }) => ({
-            product_id: item.id,
-            score,
-            name: item.name,
-            price: item.price?.toFixed(2) ?? null,
-            currency: item.currency,
-          })),
-        });
-      } catch (error) {
-        if (error instanceof DomainError) {
-          const field = error.field === 'k' ? 'k' : error.field;
-          const status = error.code === ErrorCode.UNAVAILABLE ? 503 : 400;
-          return send(status, { error: { code: error.code, field, message: error.message } });
-        }
-        logger.error({ err: error }, 'plain recommendations endpoint failed');
-        return send(500, { error: { code: 'INTERNAL', message: 'Unexpected error' } });
-      }
-    }
-    if (url.pathname === '/demo') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(demoPage);
-      return;
-    }
-    if (url.pathname === '/') {
-      res.writeHead(302, { location: '/demo' }).end();
-      return;
-    }
-    send(404, { error: { code: ErrorCode.NOT_FOUND, message: `no route ${url.pathname}` } });
-  };
+  const rest = makeRestRoutes({
+    db,
+    redis: command,
+    recommendations: services.recommendations,
+    logger,
+    demoPage: await readFile(DEMO_PAGE),
+  });
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
