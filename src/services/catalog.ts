@@ -57,6 +57,7 @@ export class CatalogService {
   readonly #maxBatch: number;
   /** Declared items by id (placeholders never enter). */
   readonly #items = new Map<string, Item>();
+  readonly #listeners = new Set<(itemIds: readonly string[]) => void>();
   #stopListening: (() => Promise<void>) | undefined;
 
   constructor(deps: { db: Db; pubsub: PubSub; logger: Logger; maxBatch: number }) {
@@ -77,6 +78,18 @@ export class CatalogService {
 
   async stop(): Promise<void> {
     await this.#stopListening?.();
+  }
+
+  /** Calls `listener` with the ids of items whose mirror entry changed (here or on another replica). */
+  onChange(listener: (itemIds: readonly string[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(items: readonly Item[]): void {
+    if (items.length === 0) return;
+    const ids = items.map((item) => item.id);
+    for (const listener of this.#listeners) listener(ids);
   }
 
   get size(): number {
@@ -139,6 +152,7 @@ export class CatalogService {
       inputs.map((i) => (i.attributes == null ? null : JSON.stringify(i.attributes))),
     );
     for (const item of items) this.#items.set(item.id, item);
+    this.#changed(items);
     await this.#pubsub
       .publishCatalogChanged({ itemIds: items.map((item) => item.id) })
       .catch((error) => this.#logger.warn({ err: error }, 'announcing a catalogue change failed'));
@@ -148,5 +162,6 @@ export class CatalogService {
   async #reload(ids: readonly string[]): Promise<void> {
     const items = await this.#db.item.findMany({ where: { id: { in: [...ids] }, placeholder: false } });
     for (const item of items) this.#items.set(item.id, item);
+    this.#changed(items);
   }
 }

@@ -31,6 +31,7 @@ export class ModelService {
   readonly #logger: Logger;
   readonly #index = new VersionedIndex({ keep: 2 });
   readonly #loaded = new Map<string, LoadedModel>();
+  readonly #listeners = new Set<(versionId: number) => void>();
   #stopListening: (() => Promise<void>) | undefined;
 
   constructor(deps: { db: Db; pubsub: PubSub; logger: Logger }) {
@@ -53,6 +54,16 @@ export class ModelService {
     await this.#stopListening?.();
   }
 
+  /** Calls `listener` whenever another version starts answering here. */
+  onActivated(listener: (versionId: number) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #activated(versionId: number): void {
+    for (const listener of this.#listeners) listener(versionId);
+  }
+
   /** The version answering now, if any. */
   get currentVersionId(): number | undefined {
     const current = this.#index.current;
@@ -63,7 +74,10 @@ export class ModelService {
   async load(versionId: number): Promise<void> {
     const key = String(versionId);
     if (this.#loaded.has(key) && this.#index.versions().includes(key)) {
-      this.#index.activate(key);
+      if (this.#index.current?.version !== key) {
+        this.#index.activate(key);
+        this.#activated(versionId);
+      }
       return;
     }
     const vectors = await loadModelVectors(this.#db, versionId);
@@ -82,6 +96,7 @@ export class ModelService {
     // Forget vectors of versions the index no longer holds.
     for (const held of this.#loaded.keys()) if (!this.#index.versions().includes(held)) this.#loaded.delete(held);
     this.#logger.info({ versionId }, 'serving model version');
+    if (this.#index.current?.version === key) this.#activated(versionId);
   }
 
   /** Makes an earlier READY version current on every replica. */

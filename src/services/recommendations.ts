@@ -130,23 +130,29 @@ export class RecommendationService {
   }
 
   /**
-   * The shopper's list now, then a fresh list after each processed event of theirs. Changes that arrive while a
-   * list is being computed are folded into one recomputation. Ends, and unsubscribes, when the consumer returns.
+   * The shopper's list now, then a fresh list after each processed event of theirs, after a catalogue change
+   * that touches their list (price, stock) or could put an item on it, and after a new model starts serving.
+   * Changes that arrive while a list is being computed fold into one recomputation. Ends, and unsubscribes,
+   * when the consumer returns.
    */
   watch(userId: string, k: number): AsyncIterable<RecommendationList> {
     checkK('k', k);
     return new Repeater<RecommendationList>(async (push, stop) => {
-      let latest: UserChanged | null = null;
+      // A pending recomputation, with the shopper's latest event when one caused it.
+      let pending: { cause: UserChanged | null } | null = null;
       // Held until the first list is out, so a change arriving meanwhile cannot overtake it.
       let computing = true;
+      let shown = new Set<string>();
       const refresh = async () => {
         if (computing) return;
         computing = true;
         try {
-          while (latest) {
-            const cause: UserChanged = latest;
-            latest = null;
-            await push(await this.recommend(userId, k, cause));
+          while (pending) {
+            const { cause } = pending;
+            pending = null;
+            const list = await this.recommend(userId, k, cause);
+            shown = new Set(list.items.map(({ item }) => item.id));
+            await push(list);
           }
         } catch (error) {
           this.#logger.error({ err: error, userId }, 'recomputing a watched list failed');
@@ -154,18 +160,27 @@ export class RecommendationService {
           computing = false;
         }
       };
-      const unsubscribe = await this.#pubsub.onUserChanged(userId, (change) => {
-        latest = change;
+      const request = (cause: UserChanged | null) => {
+        pending = { cause: cause ?? pending?.cause ?? null };
         void refresh();
+      };
+      const unsubscribe = await this.#pubsub.onUserChanged(userId, request);
+      const stopCatalog = this.#catalog.onChange((itemIds) => {
+        if (itemIds.some((id) => shown.has(id) || this.#catalog.isRecommendable(id))) request(null);
       });
+      const stopModels = this.#models.onActivated(() => request(null));
       try {
-        await push(await this.recommend(userId, k));
+        const first = await this.recommend(userId, k);
+        shown = new Set(first.items.map(({ item }) => item.id));
+        await push(first);
         computing = false;
         void refresh();
         await stop;
       } catch (error) {
         stop(error);
       } finally {
+        stopCatalog();
+        stopModels();
         await unsubscribe();
       }
     });

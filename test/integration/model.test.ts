@@ -12,10 +12,11 @@ interface Retrained {
     version: { id: number; status: string; events: number; metrics: Record<string, number>; current: boolean };
   };
 }
-const WATCH = `subscription($userId: ID!) { recommendationsUpdated(userId: $userId, k: 3) { strategy items { item { id } } } }`;
+const WATCH = `subscription($userId: ID!) {
+  recommendationsUpdated(userId: $userId, k: 3) { strategy modelVersion items { item { id } } } }`;
 
 interface Pushed {
-  recommendationsUpdated: { strategy: string; items: { item: { id: string } }[] };
+  recommendationsUpdated: { strategy: string; modelVersion: number | null; items: { item: { id: string } }[] };
 }
 interface ListBody {
   recommendations: { strategy: string; modelVersion: number | null; items: { reason: string; item: { id: string } }[] };
@@ -131,6 +132,19 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
     } finally {
       await replica.stop();
     }
+  });
+
+  it('when a new version starts serving then open subscriptions get a list from it', async () => {
+    const subscription = subscribe<Pushed>(gateway.wsClient(), WATCH, { userId: newcomerA });
+    await subscription.next();
+
+    const trained = (await gateway.graphql<Retrained>(RETRAIN)).data!.retrainModel.version.id;
+    // Pushes arrive until one comes from the new version; each wait has its own deadline.
+    let pushed = await subscription.next(10_000);
+    while (pushed.data?.recommendationsUpdated.modelVersion !== trained) pushed = await subscription.next(10_000);
+
+    expect(pushed.data?.recommendationsUpdated.strategy).toBe('als');
+    await subscription.close();
   });
 
   it('when rolling back to a version that does not exist then NOT_FOUND names versionId', async () => {

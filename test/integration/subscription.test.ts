@@ -3,12 +3,16 @@ import { eventually, type RunningGateway, startGateway, subscribe } from '../hel
 import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
 
 const WATCH = `subscription($userId: ID!, $k: Int) {
-  recommendationsUpdated(userId: $userId, k: $k) { userId items { item { id } } causedBy { eventId receivedAt } }
+  recommendationsUpdated(userId: $userId, k: $k) { userId items { item { id price inStock } } causedBy { eventId receivedAt } }
 }`;
 const TRACK = `mutation($input: EventInput!) { trackEvent(input: $input) { status } }`;
 
 interface Pushed {
-  recommendationsUpdated: { userId: string; items: { item: { id: string } }[]; causedBy: { eventId: string } | null };
+  recommendationsUpdated: {
+    userId: string;
+    items: { item: { id: string; price: string | null; inStock: boolean } }[];
+    causedBy: { eventId: string } | null;
+  };
 }
 
 describe('recommendationsUpdated', () => {
@@ -60,6 +64,28 @@ describe('recommendationsUpdated', () => {
     // The other shopper's event was fully processed first: had it pushed here, that push would come first.
     const pushed = await subscription.next(5000);
     expect(pushed.data?.recommendationsUpdated.causedBy?.eventId).toBe(ownEvent);
+    await subscription.close();
+  });
+
+  it('when the price or stock of an item on the list changes then the subscriber gets a fresh list', async () => {
+    const subscription = subscribe<Pushed>(gateway.wsClient(), WATCH, { userId: uniqueId('shopper'), k: 3 });
+    await subscription.next();
+    const upsert = (item: Record<string, unknown>) =>
+      gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, { items: [item] });
+    // Pushes arrive until one shows the change; each wait has its own deadline.
+    const until = async (seen: (items: Pushed['recommendationsUpdated']['items']) => boolean) => {
+      for (;;) {
+        const pushed = await subscription.next(5000);
+        if (seen(pushed.data!.recommendationsUpdated.items)) return pushed;
+      }
+    };
+
+    await upsert({ id: items[0], name: items[0], price: 12.5 });
+    await until((list) => list.some((r) => r.item.id === items[0] && r.item.price === '12.50'));
+    await upsert({ id: items[0], name: items[0], inStock: false });
+    const afterStockOut = await until((list) => !list.some((r) => r.item.id === items[0]));
+
+    expect(afterStockOut.data?.recommendationsUpdated.causedBy).toBeNull();
     await subscription.close();
   });
 
