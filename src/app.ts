@@ -13,6 +13,7 @@ import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
 import { DomainError, ErrorCode } from './errors.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
+import { SubscriptionLimits } from './http/subscription-limits.ts';
 import type { Logger } from './logger.ts';
 import { PubSub } from './realtime/pubsub.ts';
 import { connectRedis, createRedis } from './redis.ts';
@@ -151,11 +152,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
 
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,
-    context: ({ request }) => ({
-      db,
-      services,
-      isAdmin: config.ADMIN_TOKEN === '' || request?.headers.get('authorization') === `Bearer ${config.ADMIN_TOKEN}`,
-    }),
+    context: (initial) => {
+      // Over HTTP the token comes in the Authorization header; over WebSocket in connection_init's payload.
+      const { connectionParams } = initial as { connectionParams?: { authorization?: unknown } };
+      const authorization = initial.request?.headers.get('authorization') ?? connectionParams?.authorization;
+      return { db, services, isAdmin: config.ADMIN_TOKEN === '' || authorization === `Bearer ${config.ADMIN_TOKEN}` };
+    },
     maskedErrors: { maskError: maskDomainErrors(logger), isDev: false },
     plugins: [
       // Compiled execution for queries and mutations: graphql-js spent a quarter of a trackEvents batch coercing variables.
@@ -194,11 +196,15 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   });
 
   const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const limits = new SubscriptionLimits({
+    maxPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    maxTotal: config.MAX_SUBSCRIPTIONS,
+  });
   const wsDisposable = useServer(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -215,8 +221,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         };
         const errors = validate(args.schema, args.document);
         if (errors.length) return errors;
+        const refused = limits.acquire(ctx, id);
+        if (refused) return [new GraphQLError(refused, { extensions: { code: ErrorCode.TOO_MANY_SUBSCRIPTIONS } })];
         return args;
       },
+      onComplete: (ctx, id) => limits.release(ctx, id),
+      onError: (ctx, id) => limits.release(ctx, id),
+      onClose: (ctx) => limits.releaseAll(ctx),
     },
     wsServer,
   );

@@ -58,6 +58,10 @@ const Env = z.object({
   }),
   /** Largest batch `trackEvents` and `upsertItems` accept. */
   MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+  /** Open subscriptions one WebSocket connection may hold. */
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
+  /** Open subscriptions one gateway process serves. */
+  MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(50_000),
   /** Parallel jobs per feature-worker process. */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   /** How long a worker holds a job before another may take it over; bounds redelivery after a crash. */

@@ -6,6 +6,8 @@ export const ErrorCode = {
   /** The input breaks a rule; `field` names where, `rule` says which. */
   INVALID_INPUT: 'INVALID_INPUT',
   NOT_FOUND: 'NOT_FOUND',
+  /** A subscription cap (per connection or per gateway) is reached. */
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
   /** The operation needs the admin token. */
   FORBIDDEN: 'FORBIDDEN',
   /** A backing service (Postgres, Redis) did not answer; nothing was acknowledged. */

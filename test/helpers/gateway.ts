@@ -10,8 +10,8 @@ export interface RunningGateway {
   url: string;
   /** POSTs a GraphQL operation and returns the parsed JSON body. */
   graphql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLBody<T>>;
-  /** A graphql-ws client on this gateway; disposed by stop(). */
-  wsClient(): Client;
+  /** A graphql-ws client on this gateway (`connectionParams` go in connection_init); disposed by stop(). */
+  wsClient(connectionParams?: Record<string, unknown>): Client;
   stop(): Promise<void>;
 }
 
@@ -37,11 +37,12 @@ export async function startGateway(config: Config, options: { workers?: boolean 
       });
       return response.json();
     },
-    wsClient() {
+    wsClient(connectionParams) {
       const client = createClient({
         url: `${url.replace('http', 'ws')}/graphql`,
         webSocketImpl: WebSocket,
         lazy: false,
+        connectionParams,
       });
       clients.push(client);
       return client;

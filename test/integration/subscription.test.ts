@@ -97,3 +97,52 @@ describe('recommendationsUpdated', () => {
     expect(JSON.stringify(result.errors)).toMatch(/"code":"INVALID_INPUT".*"field":"k"/);
   });
 });
+
+describe('subscription hygiene', () => {
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    const config = await createTestConfig({ MAX_SUBSCRIPTIONS_PER_CONNECTION: '2', ADMIN_TOKEN: 'sesame' });
+    gateway = await startGateway(config, { workers: false });
+  });
+  afterAll(async () => {
+    await gateway.stop();
+  });
+
+  it('when a connection opens more subscriptions than allowed then the extra one fails with TOO_MANY_SUBSCRIPTIONS', async () => {
+    const client = gateway.wsClient();
+    const first = subscribe<Pushed>(client, WATCH, { userId: uniqueId('shopper'), k: 3 });
+    const second = subscribe<Pushed>(client, WATCH, { userId: uniqueId('shopper'), k: 3 });
+    await first.next();
+    await second.next();
+
+    const third = subscribe<Pushed>(client, WATCH, { userId: uniqueId('shopper'), k: 3 });
+    const refused = await third.next().catch((error: unknown) => ({ errors: error }));
+    await first.close();
+    // The server frees the slot once the completed subscription has wound down; retry until it has.
+    const accepted = await eventually(() =>
+      subscribe<Pushed>(client, WATCH, { userId: uniqueId('shopper'), k: 3 })
+        .next()
+        .catch(() => undefined),
+    );
+
+    expect(JSON.stringify(refused.errors)).toContain('TOO_MANY_SUBSCRIPTIONS');
+    expect(accepted.data?.recommendationsUpdated.items).toBeDefined();
+  });
+
+  it('when connection_init carries the admin token then admin operations over the socket are allowed', async () => {
+    const retrain = 'mutation { retrainModel { jobId } }';
+    const withToken = subscribe<{ retrainModel: { jobId: string } }>(
+      gateway.wsClient({ authorization: 'Bearer sesame' }),
+      retrain,
+      {},
+    );
+    const without = subscribe<{ retrainModel: { jobId: string } }>(gateway.wsClient(), retrain, {});
+
+    const allowed = await withToken.next();
+    const refused = await without.next();
+
+    expect(allowed.data?.retrainModel.jobId).toEqual(expect.any(String));
+    expect(JSON.stringify(refused.errors)).toContain('FORBIDDEN');
+  });
+});
