@@ -14,6 +14,7 @@ import {
   VECTORS_FILE,
   writeFilesTo,
 } from './persist.ts';
+import { StoreBackedIndex } from './store-backed-index.ts';
 import type { AnnIndex, AnnSpace, ItemMeta, SearchFilter, SearchHit } from './types.ts';
 
 /** Input of `build`: a model version's item vectors as one flat Float32Array of `ids.length × dim`. */
@@ -32,10 +33,12 @@ export interface BuildInput {
  * Exact search by scanning every vector: the oracle the HNSW index is tested against, and the right index for
  * catalogues of a few thousand items, where a scan costs less than a graph walk plus its build.
  */
-export class BruteForceIndex implements AnnIndex {
+export class BruteForceIndex extends StoreBackedIndex implements AnnIndex {
   readonly kind = 'brute-force' as const;
 
-  private constructor(private readonly store: ItemStore) {}
+  private constructor(store: ItemStore) {
+    super(store);
+  }
 
   static empty(space: AnnSpace, dim: number, capacity = 1024): BruteForceIndex {
     return new BruteForceIndex(new ItemStore(space, dim, capacity));
@@ -67,43 +70,11 @@ export class BruteForceIndex implements AnnIndex {
     return new BruteForceIndex(storeFromFiles(manifest, vectors));
   }
 
-  get space(): AnnSpace {
-    return this.store.space;
-  }
-
-  get dim(): number {
-    return this.store.dim;
-  }
-
-  get size(): number {
-    return this.store.live;
-  }
-
-  get capacity(): number {
-    return this.store.capacity;
-  }
-
-  has(id: string): boolean {
-    return this.store.isLive(id);
-  }
-
   upsert(id: string, vector: ArrayLike<number>, meta?: ItemMeta): void {
     if (!this.store.labels.has(id) && this.store.count >= this.store.capacity) {
       this.store.reserve(Math.max(16, this.store.capacity * 2));
     }
     this.store.put(id, vector, meta);
-  }
-
-  setMeta(id: string, meta: ItemMeta): boolean {
-    const label = this.store.labels.get(id);
-    if (label === undefined) return false;
-    this.store.setMeta(label, meta);
-    return true;
-  }
-
-  getMeta(id: string): Readonly<ItemMeta> | undefined {
-    const label = this.store.labels.get(id);
-    return label === undefined ? undefined : this.store.meta[label];
   }
 
   remove(id: string): boolean {

@@ -16,6 +16,7 @@ import {
   withTempDir,
   writeFilesTo,
 } from './persist.ts';
+import { StoreBackedIndex } from './store-backed-index.ts';
 import type { AnnIndex, AnnSpace, ItemMeta, SearchFilter, SearchHit } from './types.ts';
 
 const GRAPH_FILE = 'graph.hnsw';
@@ -68,7 +69,7 @@ const EF_RETRIES = 2;
  * `build`, `upsert` and `search` block the event loop (hnswlib is synchronous): build big indexes in a worker
  * and swap them in with `VersionedIndex`; `loadFrom`/`deserialize` read the graph on libuv's thread pool.
  */
-export class HnswIndex implements AnnIndex {
+export class HnswIndex extends StoreBackedIndex implements AnnIndex {
   readonly kind = 'hnsw' as const;
   readonly params: Readonly<HnswParams>;
   private currentEf: number;
@@ -76,10 +77,11 @@ export class HnswIndex implements AnnIndex {
   private saving = 0;
 
   private constructor(
-    private readonly store: ItemStore,
+    store: ItemStore,
     private readonly graph: HierarchicalNSW,
     params: Readonly<HnswParams>,
   ) {
+    super(store);
     this.params = params;
     this.currentEf = params.ef;
     graph.setEf(params.ef);
@@ -132,26 +134,6 @@ export class HnswIndex implements AnnIndex {
     });
   }
 
-  get space(): AnnSpace {
-    return this.store.space;
-  }
-
-  get dim(): number {
-    return this.store.dim;
-  }
-
-  get size(): number {
-    return this.store.live;
-  }
-
-  get capacity(): number {
-    return this.store.capacity;
-  }
-
-  has(id: string): boolean {
-    return this.store.isLive(id);
-  }
-
   upsert(id: string, vector: ArrayLike<number>, meta?: ItemMeta): void {
     this.assertWritable();
     if (!this.store.labels.has(id) && this.store.count >= this.store.capacity) {
@@ -162,18 +144,6 @@ export class HnswIndex implements AnnIndex {
     // hnswlib wants a plain array; an existing label is updated in place (and un-deleted) by addPoint itself.
     const offset = label * this.store.dim;
     this.graph.addPoint(Array.from(this.store.vectors.subarray(offset, offset + this.store.dim)), label);
-  }
-
-  setMeta(id: string, meta: ItemMeta): boolean {
-    const label = this.store.labels.get(id);
-    if (label === undefined) return false;
-    this.store.setMeta(label, meta);
-    return true;
-  }
-
-  getMeta(id: string): Readonly<ItemMeta> | undefined {
-    const label = this.store.labels.get(id);
-    return label === undefined ? undefined : this.store.meta[label];
   }
 
   remove(id: string): boolean {
