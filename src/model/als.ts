@@ -114,41 +114,9 @@ export class AlsTrainer {
 
   /** Runs `n` full iterations (a user half-step, then an item half-step). */
   async iterate(n = 1): Promise<void> {
-    const p = this.params;
-    const k = p.factors;
     for (let it = 0; it < n; it++) {
-      const ui = this.ui;
-      const iu = this.iu;
-      const itemGram = await this.executor.gram(this.itemFactors, k, iu.rows);
-      await this.executor.solve(
-        {
-          target: this.userFactors,
-          source: this.itemFactors,
-          gram: itemGram,
-          indptr: ui.indptr,
-          indices: ui.indices,
-          cm1: ui.data,
-          factors: k,
-          lambda: p.lambda,
-          cgSteps: p.cgSteps,
-        },
-        this.userRanges,
-      );
-      const userGram = await this.executor.gram(this.userFactors, k, ui.rows);
-      await this.executor.solve(
-        {
-          target: this.itemFactors,
-          source: this.userFactors,
-          gram: userGram,
-          indptr: iu.indptr,
-          indices: iu.indices,
-          cm1: iu.data,
-          factors: k,
-          lambda: p.lambda,
-          cgSteps: p.cgSteps,
-        },
-        this.itemRanges,
-      );
+      await this.solveUsers();
+      await this.halfStep(this.itemFactors, this.userFactors, this.ui.rows, this.iu, this.itemRanges);
       this.itemGram = undefined;
       this.iterationsDone++;
     }
@@ -156,21 +124,32 @@ export class AlsTrainer {
 
   /** Runs only the user half-step against the current item factors (what fold-in reproduces). */
   async solveUsers(): Promise<void> {
+    await this.halfStep(this.userFactors, this.itemFactors, this.iu.rows, this.ui, this.userRanges);
+  }
+
+  /** Solves every row of `target` (rows of `rows`) against the fixed `source` factors (`sourceRows` of them). */
+  private async halfStep(
+    target: Float32Array,
+    source: Float32Array,
+    sourceRows: number,
+    rows: Csr,
+    ranges: readonly (readonly [number, number])[],
+  ): Promise<void> {
     const p = this.params;
-    const itemGram = await this.executor.gram(this.itemFactors, p.factors, this.iu.rows);
+    const gram = await this.executor.gram(source, p.factors, sourceRows);
     await this.executor.solve(
       {
-        target: this.userFactors,
-        source: this.itemFactors,
-        gram: itemGram,
-        indptr: this.ui.indptr,
-        indices: this.ui.indices,
-        cm1: this.ui.data,
+        target,
+        source,
+        gram,
+        indptr: rows.indptr,
+        indices: rows.indices,
+        cm1: rows.data,
         factors: p.factors,
         lambda: p.lambda,
         cgSteps: p.cgSteps,
       },
-      this.userRanges,
+      ranges,
     );
   }
 
