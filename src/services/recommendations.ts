@@ -6,6 +6,7 @@ import type { Logger } from '../logger.ts';
 import type { PubSub, UserChanged } from '../realtime/pubsub.ts';
 import type { CatalogService } from './catalog.ts';
 import type { FeatureStore } from './features.ts';
+import { diffLists, type ListChange, type ListTrigger } from './list-changes.ts';
 import type { ModelService } from './models.ts';
 import type { ShopperVectors } from './shopper-vectors.ts';
 import { checkK } from './validation.ts';
@@ -29,6 +30,8 @@ export interface RecommendationList {
   generatedAt: Date;
   /** The event whose processing triggered this list, on pushed lists. */
   causedBy: UserChanged | null;
+  /** On pushed lists: why it was pushed and which items entered and left since the previous push. */
+  change: ListChange | null;
 }
 
 /**
@@ -116,6 +119,7 @@ export class RecommendationService {
       modelVersion: learned?.hits.length ? learned.versionId : null,
       generatedAt: new Date(),
       causedBy,
+      change: null,
     };
   }
 
@@ -130,29 +134,32 @@ export class RecommendationService {
   }
 
   /**
-   * The shopper's list now, then a fresh list after each processed event of theirs, after a catalogue change
-   * that touches their list (price, stock) or could put an item on it, and after a new model starts serving.
-   * Changes that arrive while a list is being computed fold into one recomputation. Ends, and unsubscribes,
-   * when the consumer returns.
+   * The shopper's list now, then a fresh list whenever what they would see changes: after a processed event
+   * of theirs, a catalogue change that touches the list (price, stock) or could put an item on it, or a new
+   * model version. Changes that arrive while a list is being computed fold into one recomputation, and a
+   * recomputation that changes nothing visible pushes nothing. Ends, and unsubscribes, when the consumer
+   * returns.
    */
   watch(userId: string, k: number): AsyncIterable<RecommendationList> {
     checkK('k', k);
     return new Repeater<RecommendationList>(async (push, stop) => {
-      // A pending recomputation, with the shopper's latest event when one caused it.
-      let pending: { cause: UserChanged | null } | null = null;
+      // A pending recomputation: what asked for it, with the shopper's latest event when one did.
+      let pending: { trigger: ListTrigger; cause: UserChanged | null } | null = null;
       // Held until the first list is out, so a change arriving meanwhile cannot overtake it.
       let computing = true;
-      let shown = new Set<string>();
+      let shown: RecommendationList | undefined;
       const refresh = async () => {
         if (computing) return;
         computing = true;
         try {
           while (pending) {
-            const { cause } = pending;
+            const { trigger, cause } = pending;
             pending = null;
             const list = await this.recommend(userId, k, cause);
-            shown = new Set(list.items.map(({ item }) => item.id));
-            await push(list);
+            const change = diffLists(shown, list, trigger);
+            if (!change) continue;
+            shown = list;
+            await push({ ...list, change });
           }
         } catch (error) {
           this.#logger.error({ err: error, userId }, 'recomputing a watched list failed');
@@ -160,19 +167,22 @@ export class RecommendationService {
           computing = false;
         }
       };
-      const request = (cause: UserChanged | null) => {
-        pending = { cause: cause ?? pending?.cause ?? null };
+      const request = (trigger: ListTrigger, cause: UserChanged | null = null) => {
+        // The shopper's own event names the push even when a catalogue or model change joins it.
+        pending = cause || !pending?.cause ? { trigger, cause } : pending;
         void refresh();
       };
-      const unsubscribe = await this.#pubsub.onUserChanged(userId, request);
+      const unsubscribe = await this.#pubsub.onUserChanged(userId, (change) => request('EVENT', change));
       const stopCatalog = this.#catalog.onChange((itemIds) => {
-        if (itemIds.some((id) => shown.has(id) || this.#catalog.isRecommendable(id))) request(null);
+        const touches = (id: string) =>
+          shown?.items.some(({ item }) => item.id === id) || this.#catalog.isRecommendable(id);
+        if (itemIds.some(touches)) request('CATALOG');
       });
-      const stopModels = this.#models.onActivated(() => request(null));
+      const stopModels = this.#models.onActivated(() => request('MODEL'));
       try {
         const first = await this.recommend(userId, k);
-        shown = new Set(first.items.map(({ item }) => item.id));
-        await push(first);
+        shown = first;
+        await push({ ...first, change: diffLists(undefined, first, 'SUBSCRIBED') });
         computing = false;
         void refresh();
         await stop;

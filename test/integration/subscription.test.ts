@@ -3,7 +3,9 @@ import { eventually, type RunningGateway, startGateway, subscribe } from '../hel
 import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
 
 const WATCH = `subscription($userId: ID!, $k: Int) {
-  recommendationsUpdated(userId: $userId, k: $k) { userId items { item { id price inStock } } causedBy { eventId receivedAt } }
+  recommendationsUpdated(userId: $userId, k: $k) {
+    userId items { item { id price inStock } } causedBy { eventId receivedAt } change { trigger entered left }
+  }
 }`;
 const TRACK = `mutation($input: EventInput!) { trackEvent(input: $input) { status } }`;
 
@@ -12,6 +14,7 @@ interface Pushed {
     userId: string;
     items: { item: { id: string; price: string | null; inStock: boolean } }[];
     causedBy: { eventId: string } | null;
+    change: { trigger: string; entered: string[]; left: string[] };
   };
 }
 
@@ -40,9 +43,12 @@ describe('recommendationsUpdated', () => {
 
     expect(first.data?.recommendationsUpdated).toMatchObject({ userId, causedBy: null });
     expect(first.data?.recommendationsUpdated.items).toHaveLength(3);
+    expect(first.data?.recommendationsUpdated.change).toMatchObject({ trigger: 'SUBSCRIBED', left: [] });
+    expect(first.data?.recommendationsUpdated.change.entered.sort()).toEqual([...items].sort());
     expect(second.data?.recommendationsUpdated.causedBy?.eventId).toBe(eventId);
     // Bought now, so no longer offered; the purchase also made it the top trend for everybody else.
     expect(second.data?.recommendationsUpdated.items.map((r) => r.item.id)).not.toContain(items[1]);
+    expect(second.data?.recommendationsUpdated.change).toEqual({ trigger: 'EVENT', entered: [], left: [items[1]] });
     await subscription.close();
   });
 
@@ -59,12 +65,70 @@ describe('recommendationsUpdated', () => {
       async () => (await gateway.app.db.event.findUnique({ where: { eventId: otherEvent } }))?.processedAt,
     );
     const ownEvent = uniqueId('evt');
-    await gateway.graphql(TRACK, { input: { eventId: ownEvent, userId, type: 'VIEW', itemId: items[2] } });
+    await gateway.graphql(TRACK, { input: { eventId: ownEvent, userId, type: 'PURCHASE', itemId: items[2] } });
 
     // The other shopper's event was fully processed first: had it pushed here, that push would come first.
     const pushed = await subscription.next(5000);
     expect(pushed.data?.recommendationsUpdated.causedBy?.eventId).toBe(ownEvent);
     await subscription.close();
+  });
+
+  it('when the shopper’s event changes nothing they see then no list is pushed for it', async () => {
+    const userId = uniqueId('shopper');
+    const subscription = subscribe<Pushed>(gateway.wsClient(), WATCH, { userId, k: 3 });
+    await subscription.next();
+
+    // A view of an item the catalogue does not offer moves nothing on this shopper's list.
+    const unseen = uniqueId('evt');
+    await gateway.graphql(TRACK, { input: { eventId: unseen, userId, type: 'VIEW', itemId: uniqueId('unlisted') } });
+    await eventually(async () => (await gateway.app.db.event.findUnique({ where: { eventId: unseen } }))?.processedAt);
+    const visible = uniqueId('evt');
+    await gateway.graphql(TRACK, { input: { eventId: visible, userId, type: 'PURCHASE', itemId: items[0] } });
+
+    // Had the first event pushed, that push would arrive first.
+    const pushed = await subscription.next(5000);
+    expect(pushed.data?.recommendationsUpdated.causedBy?.eventId).toBe(visible);
+    expect(pushed.data?.recommendationsUpdated.change.left).toEqual([items[0]]);
+    await subscription.close();
+  });
+
+  it('when a burst of the shopper’s events is processed together then one list is pushed, naming the last', async () => {
+    const userId = uniqueId('shopper');
+    const subscription = subscribe<Pushed>(gateway.wsClient(), WATCH, { userId, k: 3 });
+    await subscription.next();
+    const burst = items.slice(0, 2).map((itemId) => ({ eventId: uniqueId('evt'), userId, type: 'PURCHASE', itemId }));
+
+    await gateway.graphql(`mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`, {
+      inputs: burst,
+    });
+    const pushed = await subscription.next(5000);
+    const sentinel = uniqueId('evt');
+    await gateway.graphql(TRACK, { input: { eventId: sentinel, userId, type: 'PURCHASE', itemId: items[2] } });
+    const next = await subscription.next(5000);
+
+    expect(pushed.data?.recommendationsUpdated.causedBy?.eventId).toBe(burst[1]?.eventId);
+    expect(pushed.data?.recommendationsUpdated.change.left.sort()).toEqual(items.slice(0, 2).sort());
+    // The burst's first event got no push of its own: the next one is the sentinel's.
+    expect(next.data?.recommendationsUpdated.causedBy?.eventId).toBe(sentinel);
+    await subscription.close();
+  });
+
+  it('when the event goes to another gateway replica then the subscriber on this one gets the push', async () => {
+    const replica = await startGateway(gateway.config, { workers: false });
+    try {
+      const userId = uniqueId('shopper');
+      const subscription = subscribe<Pushed>(replica.wsClient(), WATCH, { userId, k: 3 });
+      await subscription.next();
+      const eventId = uniqueId('evt');
+
+      await gateway.graphql(TRACK, { input: { eventId, userId, type: 'PURCHASE', itemId: items[1] } });
+      const pushed = await subscription.next(5000);
+
+      expect(pushed.data?.recommendationsUpdated.causedBy?.eventId).toBe(eventId);
+      expect(pushed.data?.recommendationsUpdated.change).toEqual({ trigger: 'EVENT', entered: [], left: [items[1]] });
+    } finally {
+      await replica.stop();
+    }
   });
 
   it('when the price or stock of an item on the list changes then the subscriber gets a fresh list', async () => {
@@ -86,6 +150,11 @@ describe('recommendationsUpdated', () => {
     const afterStockOut = await until((list) => !list.some((r) => r.item.id === items[0]));
 
     expect(afterStockOut.data?.recommendationsUpdated.causedBy).toBeNull();
+    expect(afterStockOut.data?.recommendationsUpdated.change).toEqual({
+      trigger: 'CATALOG',
+      entered: [],
+      left: [items[0]],
+    });
     await subscription.close();
   });
 

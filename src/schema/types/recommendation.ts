@@ -1,4 +1,5 @@
 import type { UserChanged } from '../../realtime/pubsub.ts';
+import type { ListChange } from '../../services/list-changes.ts';
 import type { Recommendation, RecommendationList } from '../../services/recommendations.ts';
 import { builder } from '../builder.ts';
 import { ItemRef } from './item.ts';
@@ -19,6 +20,25 @@ const CauseRef = builder.objectRef<UserChanged>('RecommendationCause').implement
   }),
 });
 
+const TriggerRef = builder.enumType('RecommendationTrigger', {
+  description: 'What made the gateway push a list.',
+  values: {
+    SUBSCRIBED: { description: 'The list as it stood when the subscription started.' },
+    EVENT: { description: "The shopper's own event was processed (see causedBy)." },
+    CATALOG: { description: 'A catalogue change touched the list: price, stock, or a newly recommendable item.' },
+    MODEL: { description: 'A new model version started serving.' },
+  } as const,
+});
+
+const ChangeRef = builder.objectRef<ListChange>('RecommendationChange').implement({
+  description: 'How a pushed list differs from the previous push on the same subscription.',
+  fields: (t) => ({
+    trigger: t.field({ type: TriggerRef, resolve: (c) => c.trigger }),
+    entered: t.exposeIDList('entered', { description: 'Items that are new on the list, in list order.' }),
+    left: t.exposeIDList('left', { description: 'Items that are no longer on the list.' }),
+  }),
+});
+
 const RecommendationListRef = builder.objectRef<RecommendationList>('RecommendationList').implement({
   fields: (t) => ({
     recommendationId: t.exposeID('recommendationId', {
@@ -33,6 +53,12 @@ const RecommendationListRef = builder.objectRef<RecommendationList>('Recommendat
     }),
     generatedAt: t.field({ type: 'DateTime', resolve: (list) => list.generatedAt }),
     causedBy: t.field({ type: CauseRef, nullable: true, resolve: (list) => list.causedBy }),
+    change: t.field({
+      type: ChangeRef,
+      nullable: true,
+      description: 'On pushed lists: why it was pushed and what changed. Null on query results.',
+      resolve: (list) => list.change,
+    }),
   }),
 });
 
@@ -57,7 +83,8 @@ builder.queryFields((t) => ({
 builder.subscriptionFields((t) => ({
   recommendationsUpdated: t.field({
     type: RecommendationListRef,
-    description: 'The shopper’s list now, then a fresh one after each processed event of theirs.',
+    description:
+      'The shopper’s list now, then a fresh one whenever it changes: after their events, catalogue changes that touch it, or a new model. Unchanged lists are not pushed.',
     args: { userId: t.arg.id({ required: true }), k: t.arg.int({ defaultValue: 10, required: true }) },
     subscribe: (_root, { userId, k }, { services }) => services.recommendations.watch(String(userId), k),
     resolve: (list) => list,
