@@ -13,6 +13,7 @@ import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
 import { DomainError, ErrorCode } from './errors.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
+import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
 import { SubscriptionLimits } from './http/subscription-limits.ts';
 import type { Logger } from './logger.ts';
 import { PubSub } from './realtime/pubsub.ts';
@@ -200,6 +201,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     maxPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxTotal: config.MAX_SUBSCRIPTIONS,
   });
+  const dropIfNotReading = makeSlowConsumerGuard({ maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES, logger });
   const wsDisposable = useServer(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
@@ -225,8 +227,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         if (refused) return [new GraphQLError(refused, { extensions: { code: ErrorCode.TOO_MANY_SUBSCRIPTIONS } })];
         return args;
       },
+      onNext: (ctx, id) => dropIfNotReading(ctx.extra.socket, id),
       onComplete: (ctx, id) => limits.release(ctx, id),
       onError: (ctx, id) => limits.release(ctx, id),
+      // Also after a dropped slow client's terminate(): ws still emits 'close', so its slots come back.
       onClose: (ctx) => limits.releaseAll(ctx),
     },
     wsServer,

@@ -62,6 +62,11 @@ const Env = z.object({
   MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
   /** Open subscriptions one gateway process serves. */
   MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(50_000),
+  /**
+   * Unsent bytes one WebSocket connection may hold in the gateway's memory before it is dropped as a client
+   * that stopped reading; keep it well above the largest push (a push that cannot go out at once counts whole).
+   */
+  WS_MAX_BUFFERED_BYTES: z.coerce.number().int().positive().default(1_048_576),
   /** Parallel jobs per feature-worker process. */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   /** How long a worker holds a job before another may take it over; bounds redelivery after a crash. */
