@@ -1,7 +1,7 @@
 // Runs the ALS kernels on worker threads over SharedArrayBuffer-backed factors (no copies), or in-process when
 // one thread is asked for or workers cannot start. This file is both the pool and the worker's entry point.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { addGram, makeScratch, type SolveTask, solveRows } from './als-kernel.ts';
+import { addGram, makeScratch, type SolveTask, solveRows, whitenRows } from './als-kernel.ts';
 
 const WORKER_FLAG = 'alsPoolWorker';
 
@@ -14,13 +14,36 @@ type Job =
       readonly start: number;
       readonly end: number;
       readonly out: Float64Array;
+    }
+  | {
+      readonly kind: 'whiten';
+      readonly lowerInverse: Float64Array;
+      readonly from: Float32Array;
+      readonly to: Float32Array;
+      readonly k: number;
+      readonly start: number;
+      readonly end: number;
     };
+
+/** Rows [0, rows) cut into `parts` contiguous ranges of near-equal length. */
+function evenRanges(rows: number, parts: number): [number, number][] {
+  const per = Math.ceil(rows / parts);
+  return Array.from({ length: parts }, (_, w) => [Math.min(rows, w * per), Math.min(rows, (w + 1) * per)]);
+}
+
+/** Omit applied to each member of a union, so the `method` discriminant survives. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** Where the ALS half-steps run. Every row range is independent, so results do not depend on thread count. */
 export interface AlsExecutor {
   readonly threads: number;
   /** Solves every range of rows; ranges are handed out to idle threads as they finish. */
-  solve(base: Omit<SolveTask, 'start' | 'end'>, ranges: readonly (readonly [number, number])[]): Promise<void>;
+  solve(
+    base: DistributiveOmit<SolveTask, 'start' | 'end'>,
+    ranges: readonly (readonly [number, number])[],
+  ): Promise<void>;
+  /** Writes `lowerInverse` · row for the first `rows` rows of `from` (k columns) into `to` (CG whitening). */
+  whiten(lowerInverse: Float64Array, from: Float32Array, to: Float32Array, k: number, rows: number): Promise<void>;
   /** FᵀF of the first `rows` rows of f (k columns). */
   gram(f: Float32Array, k: number, rows: number): Promise<Float64Array>;
   close(): Promise<void>;
@@ -32,13 +55,14 @@ function runJob(job: Job, scratch: Map<number, ReturnType<typeof makeScratch>>):
     addGram(job.f, job.k, job.start, job.end, job.out);
     return;
   }
-  const k = job.task.factors;
+  const k = job.kind === 'solve' ? job.task.factors : job.k;
   let s = scratch.get(k);
   if (!s) {
     s = makeScratch(k);
     scratch.set(k, s);
   }
-  solveRows(job.task, s);
+  if (job.kind === 'solve') solveRows(job.task, s);
+  else whitenRows(job.lowerInverse, job.from, job.to, k, job.start, job.end, s);
 }
 
 /** The same kernels on the calling thread: the one-thread baseline and the fallback. */
@@ -48,6 +72,9 @@ export function inProcessExecutor(): AlsExecutor {
     threads: 1,
     async solve(base, ranges) {
       for (const [start, end] of ranges) runJob({ kind: 'solve', task: { ...base, start, end } }, scratch);
+    },
+    async whiten(lowerInverse, from, to, k, rows) {
+      runJob({ kind: 'whiten', lowerInverse, from, to, k, start: 0, end: rows }, scratch);
     },
     async gram(f, k, rows) {
       const out = new Float64Array(k * k);
@@ -127,20 +154,23 @@ export async function createAlsExecutor(threads: number, onFallback?: (reason: s
       );
       if (failure) throw failure;
     },
+    async whiten(lowerInverse, from, to, k, rows) {
+      const ranges = evenRanges(rows, workers.length);
+      await Promise.all(
+        workers.map((worker, w) => {
+          const [start, end] = ranges[w] as [number, number];
+          return send(worker, { kind: 'whiten', lowerInverse, from, to, k, start, end });
+        }),
+      );
+    },
     async gram(f, k, rows) {
       const parts = new Float64Array(new SharedArrayBuffer(8 * k * k * workers.length));
-      const per = Math.ceil(rows / workers.length);
+      const ranges = evenRanges(rows, workers.length);
       await Promise.all(
-        workers.map((worker, w) =>
-          send(worker, {
-            kind: 'gram',
-            f,
-            k,
-            start: Math.min(rows, w * per),
-            end: Math.min(rows, (w + 1) * per),
-            out: parts.subarray(w * k * k, (w + 1) * k * k),
-          }),
-        ),
+        workers.map((worker, w) => {
+          const [start, end] = ranges[w] as [number, number];
+          return send(worker, { kind: 'gram', f, k, start, end, out: parts.subarray(w * k * k, (w + 1) * k * k) });
+        }),
       );
       const out = new Float64Array(k * k);
       for (let w = 0; w < workers.length; w++) {

@@ -1,7 +1,7 @@
 // Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with conjugate-gradient row solves, on flat Float32Array
 // factors that live in SharedArrayBuffers so worker threads update them in place.
 
-import { addGram, confidenceMinusOne } from './als-kernel.ts';
+import { addGram, confidenceMinusOne, makeWhitening } from './als-kernel.ts';
 import type { AlsExecutor } from './als-pool.ts';
 import { type FoldInModel, foldIn, makeFoldInScratch } from './fold-in.ts';
 import { type Csr, mapCsr, transposeCsr } from './interactions.ts';
@@ -56,16 +56,19 @@ function sharedFloat32(n: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(Math.max(1, n) * 4), 0, n);
 }
 
-/** Row ranges of roughly equal work (a row costs ~k for the Gram product plus ~2 per entry per factor). */
+/**
+ * Row ranges of roughly equal work: a CG row costs ~k² for its two triangular changes of variables plus ~8k
+ * per entry (a dot and an update per pass, four passes), so k per row and 8 per entry in units of k.
+ */
 function balancedRanges(indptr: Int32Array, k: number, chunks: number): [number, number][] {
   const rows = indptr.length - 1;
-  const total = rows * k + 2 * (indptr[rows] as number);
+  const total = rows * k + 8 * (indptr[rows] as number);
   const per = Math.max(1, total / chunks);
   const ranges: [number, number][] = [];
   let start = 0;
   let acc = 0;
   for (let r = 0; r < rows; r++) {
-    acc += k + 2 * ((indptr[r + 1] as number) - (indptr[r] as number));
+    acc += k + 8 * ((indptr[r + 1] as number) - (indptr[r] as number));
     if (acc >= per) {
       ranges.push([start, r + 1]);
       start = r + 1;
@@ -89,6 +92,8 @@ export class AlsTrainer {
   private readonly userRanges: [number, number][];
   private readonly itemRanges: [number, number][];
   private itemGram: Float64Array | undefined;
+  /** The fixed side of a CG half-step, whitened (rows of the larger side; reused by both half-steps). */
+  private readonly whitened: Float32Array;
   iterationsDone = 0;
 
   constructor(
@@ -103,6 +108,7 @@ export class AlsTrainer {
     const k = p.factors;
     this.userFactors = sharedFloat32(userItems.rows * k);
     this.itemFactors = sharedFloat32(userItems.cols * k);
+    this.whitened = sharedFloat32(p.cgSteps === 0 ? 0 : Math.max(userItems.rows, userItems.cols) * k);
     // Small random item factors; users start at zero and are solved first.
     const random = seededRandom(p.seed);
     const scale = 0.1 / Math.sqrt(k);
@@ -136,19 +142,17 @@ export class AlsTrainer {
     ranges: readonly (readonly [number, number])[],
   ): Promise<void> {
     const p = this.params;
-    const gram = await this.executor.gram(source, p.factors, sourceRows);
+    const k = p.factors;
+    const gram = await this.executor.gram(source, k, sourceRows);
+    const entries = { target, indptr: rows.indptr, indices: rows.indices, cm1: rows.data, factors: k };
+    if (p.cgSteps === 0) {
+      await this.executor.solve({ ...entries, method: 'exact', source, gram, lambda: p.lambda }, ranges);
+      return;
+    }
+    const whitening = makeWhitening(gram, k, p.lambda);
+    await this.executor.whiten(whitening.lowerInverse, source, this.whitened, k, sourceRows);
     await this.executor.solve(
-      {
-        target,
-        source,
-        gram,
-        indptr: rows.indptr,
-        indices: rows.indices,
-        cm1: rows.data,
-        factors: p.factors,
-        lambda: p.lambda,
-        cgSteps: p.cgSteps,
-      },
+      { ...entries, method: 'cg', whitenedSource: this.whitened, whitening, cgSteps: p.cgSteps },
       ranges,
     );
   }
