@@ -67,12 +67,34 @@ export function makeScratch(factors: number): Scratch {
 
 /** Adds Σ f fᵀ over rows [start, end) of `f` (row-major, `k` columns) into `out` (k×k, full). */
 export function addGram(f: Float32Array, k: number, start: number, end: number, out: Float64Array): void {
-  // Upper triangle in the hot loop, mirrored once at the end.
-  for (let row = start; row < end; row++) {
+  // Upper triangle in the hot loop, mirrored once at the end. Four rows per pass: each out[a][b] is read and
+  // written once per four products instead of once per product, ~2× faster (read-modify-write bound).
+  let row = start;
+  for (; row + 3 < end; row += 4) {
+    const b0 = row * k;
+    const b1 = b0 + k;
+    const b2 = b1 + k;
+    const b3 = b2 + k;
+    for (let a = 0; a < k; a++) {
+      const f0 = f[b0 + a] as number;
+      const f1 = f[b1 + a] as number;
+      const f2 = f[b2 + a] as number;
+      const f3 = f[b3 + a] as number;
+      const o = a * k;
+      for (let b = a; b < k; b++) {
+        out[o + b] =
+          (out[o + b] as number) +
+          f0 * (f[b0 + b] as number) +
+          f1 * (f[b1 + b] as number) +
+          f2 * (f[b2 + b] as number) +
+          f3 * (f[b3 + b] as number);
+      }
+    }
+  }
+  for (; row < end; row++) {
     const base = row * k;
     for (let a = 0; a < k; a++) {
       const fa = f[base + a] as number;
-      if (fa === 0) continue;
       const o = a * k;
       for (let b = a; b < k; b++) out[o + b] = (out[o + b] as number) + fa * (f[base + b] as number);
     }
