@@ -24,6 +24,7 @@ import { CatalogService } from './services/catalog.ts';
 import { EventService } from './services/events.ts';
 import { FeatureStore } from './services/features.ts';
 import { ModelService } from './services/models.ts';
+import { NewItemVectors } from './services/new-item-vectors.ts';
 import { RecommendationService } from './services/recommendations.ts';
 import { ShopperVectors } from './services/shopper-vectors.ts';
 import { ShopperService } from './services/shoppers.ts';
@@ -112,7 +113,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
-  const models = new ModelService({ db, pubsub, logger });
+  const newItems = new NewItemVectors({ redis: command, prefix: config.REDIS_PREFIX });
+  const models = new ModelService({ db, pubsub, logger, newItems });
   const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
   const trainEventsConnection = createRedis(config.REDIS_URL, 'blocking');
   trainEventsConnection.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
@@ -125,12 +127,18 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     catalog,
     models,
     training: new TrainingService({ db, queue: trainQueue, events: trainEvents, models }),
-    events: new EventService({ pool: ingestPool, queue, logger, maxBatch: config.MAX_BATCH_SIZE }),
+    events: new EventService({
+      pool: ingestPool,
+      queue,
+      logger,
+      maxBatch: config.MAX_BATCH_SIZE,
+      categoryOf: (itemId) => catalog.get(itemId)?.category ?? null,
+    }),
     recommendations: new RecommendationService({
       features,
       catalog,
       models,
-      vectors: new ShopperVectors({ db, redis: command, prefix: config.REDIS_PREFIX, weights: config.EVENT_WEIGHTS }),
+      vectors: new ShopperVectors({ db, redis: command, prefix: config.REDIS_PREFIX, features, newItems }),
       pubsub,
       logger,
     }),

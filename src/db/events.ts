@@ -31,13 +31,13 @@ export interface StoredEvent {
 }
 
 /**
- * Stores a batch in one statement and returns the eventIds that were new. This is the acknowledgement path, so
- * it writes the event log only; the shopper and placeholder-item rows an event implies are written by the
- * feature worker (markEventsProcessed).
+ * Stores a batch in one statement and returns the eventIds that were new, with the time Postgres received
+ * each. This is the acknowledgement path, so it writes the event log only; the shopper and placeholder-item
+ * rows an event implies are written by the feature worker (markEventsProcessed).
  */
-export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Set<string>> {
-  if (events.length === 0) return new Set();
-  const { rows } = await pool.query<{ eventId: string }>(
+export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Map<string, Date>> {
+  if (events.length === 0) return new Map();
+  const { rows } = await pool.query<{ eventId: string; receivedAt: Date }>(
     `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
                           "context", "recommendationId")
      SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
@@ -47,7 +47,7 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
        AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
             "recommendationId")
      ON CONFLICT ("eventId") DO NOTHING
-     RETURNING "eventId"`,
+     RETURNING "eventId", "receivedAt"`,
     [
       events.map((e) => e.eventId),
       events.map((e) => e.userId),
@@ -61,7 +61,7 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
       events.map((e) => e.recommendationId),
     ],
   );
-  return new Set(rows.map((row) => row.eventId));
+  return new Map(rows.map((row) => [row.eventId, row.receivedAt]));
 }
 
 export async function findEventsForProcessing(db: Db, eventIds: readonly string[]): Promise<StoredEvent[]> {

@@ -19,6 +19,12 @@ export interface ModelActivated {
   versionId: number;
 }
 
+/** Published by the feature worker when it derived vectors for items the model version was not trained on. */
+export interface ItemVectorsAdded {
+  versionId: number;
+  itemIds: string[];
+}
+
 type Listener = (message: string) => void;
 
 /**
@@ -70,6 +76,14 @@ export class PubSub {
 
   onModelActivated(listener: (change: ModelActivated) => void): Promise<() => Promise<void>> {
     return this.#listen(`${this.#prefix}:model`, (message) => listener(JSON.parse(message) as ModelActivated));
+  }
+
+  async publishItemVectorsAdded(change: ItemVectorsAdded): Promise<void> {
+    await this.#publisher.publish(`${this.#prefix}:itemvec`, JSON.stringify(change));
+  }
+
+  onItemVectorsAdded(listener: (change: ItemVectorsAdded) => void): Promise<() => Promise<void>> {
+    return this.#listen(`${this.#prefix}:itemvec`, (message) => listener(JSON.parse(message) as ItemVectorsAdded));
   }
 
   /** Resolves once Redis confirmed the subscription, so no message published afterwards is missed. */

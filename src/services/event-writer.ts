@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { insertEvents, type NewEvent } from '../db/events.ts';
 import type { Logger } from '../logger.ts';
-import { type EventsQueue, enqueueEvents } from '../workers/queues.ts';
+import { type EventsQueue, enqueueEvents, type QueuedEvent } from '../workers/queues.ts';
 
 interface Pending {
   events: readonly NewEvent[];
@@ -14,24 +14,30 @@ const MAX_IN_FLIGHT = 4;
 /** Most events one statement carries. */
 const MAX_EVENTS_PER_STATEMENT = 5000;
 
+/** The catalogue category of an item, when the catalogue knows it. */
+export type CategoryLookup = (itemId: string) => string | null;
+
 /**
  * Writes events to the log, combining the calls that arrive together into one INSERT and one queue job.
  * Under load, each commit (and its WAL flush) then serves many requests; when idle a call is written at once.
  * A call's promise resolves once Postgres has committed its events: that is the acknowledgement. Queueing
- * follows and may fail; the outbox sweep catches up on whatever it missed.
+ * follows and may fail; the outbox sweep catches up on whatever it missed. The job carries the stored events
+ * (with their item's category), so the worker starts on them without reading them back.
  */
 export class EventWriter {
   readonly #pool: pg.Pool;
   readonly #queue: EventsQueue;
   readonly #logger: Logger;
+  readonly #categoryOf: CategoryLookup;
   #waiting: Pending[] = [];
   #inFlight = 0;
   #scheduled = false;
 
-  constructor(deps: { pool: pg.Pool; queue: EventsQueue; logger: Logger }) {
+  constructor(deps: { pool: pg.Pool; queue: EventsQueue; logger: Logger; categoryOf: CategoryLookup }) {
     this.#pool = deps.pool;
     this.#queue = deps.queue;
     this.#logger = deps.logger;
+    this.#categoryOf = deps.categoryOf;
   }
 
   /** Stores the events; for each, whether it was new (false: its eventId was stored before or earlier in line). */
@@ -69,7 +75,8 @@ export class EventWriter {
     this.#schedule();
     try {
       const accepted = await this.#insert(group);
-      await enqueueEvents(this.#queue, accepted).catch((error) => {
+      const job = { eventIds: accepted.map(({ eventId }) => eventId), events: accepted };
+      await enqueueEvents(this.#queue, job).catch((error) => {
         this.#logger.warn(
           { err: error, events: accepted.length },
           'queueing stored events failed; the sweep will retry',
@@ -82,8 +89,8 @@ export class EventWriter {
   }
 
   /** Inserts the group's events together; if that fails, each call alone, so one bad call fails by itself. */
-  async #insert(group: Pending[]): Promise<string[]> {
-    let stored: Set<string>;
+  async #insert(group: Pending[]): Promise<QueuedEvent[]> {
+    let stored: Map<string, Date>;
     try {
       stored = await insertEvents(
         this.#pool,
@@ -97,13 +104,23 @@ export class EventWriter {
       const accepted = await Promise.all(group.map((pending) => this.#insert([pending])));
       return accepted.flat();
     }
-    const accepted: string[] = [];
+    const accepted: QueuedEvent[] = [];
     for (const pending of group) {
       // The first occurrence of a new eventId is the one stored; any later one, in any call, is a duplicate.
       pending.resolve(
-        pending.events.map(({ eventId }) => {
-          if (!stored.delete(eventId)) return false;
-          accepted.push(eventId);
+        pending.events.map((event) => {
+          const receivedAt = stored.get(event.eventId);
+          if (!receivedAt) return false;
+          stored.delete(event.eventId);
+          accepted.push({
+            eventId: event.eventId,
+            userId: event.userId,
+            type: event.type,
+            itemId: event.itemId,
+            category: event.itemId === null ? null : this.#categoryOf(event.itemId),
+            occurredAt: event.occurredAt.toISOString(),
+            receivedAt: receivedAt.toISOString(),
+          });
           return true;
         }),
       );

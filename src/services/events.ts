@@ -5,7 +5,7 @@ import { InvalidInputError, UnavailableError } from '../errors.ts';
 import type { EventType } from '../generated/prisma/enums.ts';
 import type { Logger } from '../logger.ts';
 import type { EventsQueue } from '../workers/queues.ts';
-import { EventWriter } from './event-writer.ts';
+import { type CategoryLookup, EventWriter } from './event-writer.ts';
 import { checkBatchSize, checkId, checkJson } from './validation.ts';
 
 /** An interaction as a storefront sends it. */
@@ -96,7 +96,13 @@ export class EventService {
   readonly #logger: Logger;
   readonly #maxBatch: number;
 
-  constructor(deps: { pool: pg.Pool; queue: EventsQueue; logger: Logger; maxBatch: number }) {
+  constructor(deps: {
+    pool: pg.Pool;
+    queue: EventsQueue;
+    logger: Logger;
+    maxBatch: number;
+    categoryOf: CategoryLookup;
+  }) {
     this.#writer = new EventWriter(deps);
     this.#logger = deps.logger;
     this.#maxBatch = deps.maxBatch;

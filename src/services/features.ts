@@ -6,24 +6,37 @@ import type { EventType } from '../generated/prisma/enums.ts';
 /** How much one event of each type counts (config EVENT_WEIGHTS). */
 export type EventWeights = Readonly<Record<EventType, number>>;
 
-/** How many recently touched items we keep per shopper. */
-export const RECENT_ITEMS_KEPT = 50;
+/** How many recently touched items `recentItems` returns by default. */
+export const RECENT_ITEMS_SHOWN = 50;
+/** How many distinct items of a shopper's history we keep (with their summed weights) for fold-in. */
+export const HISTORY_ITEMS_KEPT = 500;
 // Long enough that a redelivered job is recognised; short enough that markers do not pile up.
 const APPLIED_MARKER_TTL_SECONDS = 7 * 24 * 3600;
+/** Items touched within this time before an event count as "viewed this, then that" with it. */
+const SESSION_WINDOW_MS = 30 * 60_000;
+/** The most earlier items of the session one event pairs with, to bound the work per event. */
+const SESSION_PAIRS_PER_EVENT = 10;
+/** Co-visited items kept per item, the most frequent first. */
+const COVISITS_KEPT = 100;
 
 /** The fields of a stored event that online features depend on. */
 export type FeatureEvent = Pick<StoredEvent, 'eventId' | 'userId' | 'type' | 'itemId' | 'category' | 'occurredAt'>;
 
 /**
  * Applies one event atomically and at most once (KEYS[1] is the event's applied-marker).
- * Trending scores are kept as log2 of a forward-decayed sum: an event adds weight·2^((t−epoch)/halfLife),
- * summed in log space so the scores never overflow. Every update commutes, so events may be applied in any
- * order and a replay of the event log rebuilds the same state.
+ * - Trending scores are kept as log2 of a forward-decayed sum: an event adds weight·2^((t−epoch)/halfLife),
+ *   summed in log space so the scores never overflow; these updates commute, so any order gives the same.
+ * - The shopper's history: items by last touch (KEYS[3]) and their summed event weights (KEYS[6]), both
+ *   trimmed to the newest HISTORY_ITEMS_KEPT items; fold-in reads it.
+ * - Session co-visitation: the first touch of an item within the session window pairs it, both ways, with
+ *   the shopper's other items of that window (ARGV[9] prefixes the per-item count keys; they are derived
+ *   from the item, so this script needs a single Redis node, not a cluster).
  */
 const APPLY_EVENT_LUA = `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[8]) then return 0 end
 local item = ARGV[1]
 if item == '' then return 1 end
+local at = tonumber(ARGV[3])
 if ARGV[2] ~= '' then
   local add = tonumber(ARGV[2])
   local current = redis.call('ZSCORE', KEYS[2], item)
@@ -34,9 +47,32 @@ if ARGV[2] ~= '' then
   end
   redis.call('ZADD', KEYS[2], add, item)
 end
+local since = at - tonumber(ARGV[10])
+local touched = redis.call('ZSCORE', KEYS[3], item)
+if not (touched and tonumber(touched) >= since and tonumber(touched) <= at) then
+  local keep = tonumber(ARGV[12])
+  local session = redis.call('ZREVRANGEBYSCORE', KEYS[3], at, since, 'LIMIT', 0, tonumber(ARGV[11]))
+  for _, other in ipairs(session) do
+    if other ~= item then
+      for _, pair in ipairs({ { item, other }, { other, item } }) do
+        local key = ARGV[9] .. pair[1]
+        redis.call('ZINCRBY', key, 1, pair[2])
+        local excess = redis.call('ZCARD', key) - keep
+        if excess > 0 then redis.call('ZREMRANGEBYRANK', key, 0, excess - 1) end
+      end
+    end
+  end
+end
 redis.call('ZADD', KEYS[3], 'GT', ARGV[3], item)
-redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[7]) + 1))
-if ARGV[4] ~= '' and tonumber(ARGV[5]) > 0 then redis.call('HINCRBYFLOAT', KEYS[4], ARGV[4], ARGV[5]) end
+local weight = tonumber(ARGV[5])
+if weight > 0 then redis.call('HINCRBYFLOAT', KEYS[6], item, weight) end
+local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[7])
+if excess > 0 then
+  local dropped = redis.call('ZRANGE', KEYS[3], 0, excess - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, excess - 1)
+  redis.call('HDEL', KEYS[6], unpack(dropped))
+end
+if ARGV[4] ~= '' and weight > 0 then redis.call('HINCRBYFLOAT', KEYS[4], ARGV[4], ARGV[5]) end
 if ARGV[6] == '1' then redis.call('SADD', KEYS[5], item) end
 return 1
 `;
@@ -53,6 +89,12 @@ export interface TrendingItem {
   score: number;
 }
 
+/** An item touched in the same session as another, and in how many sessions. */
+export interface CoVisit {
+  itemId: string;
+  count: number;
+}
+
 /** Online features in Redis: trending items, each shopper's recent items, bought items and category tastes. */
 export class FeatureStore {
   readonly #redis: Redis;
@@ -65,7 +107,7 @@ export class FeatureStore {
     this.#prefix = `${options.prefix}:f`;
     this.#halfLifeMs = options.halfLifeHours * 3600_000;
     this.#weights = options.weights;
-    redis.defineCommand('pgwApplyEvent', { numberOfKeys: 5, lua: APPLY_EVENT_LUA });
+    redis.defineCommand('pgwApplyEvent', { numberOfKeys: 6, lua: APPLY_EVENT_LUA });
   }
 
   /** The store as the configuration sets it up (prefix, trending half-life, event weights). */
@@ -88,7 +130,12 @@ export class FeatureStore {
       `${user}:recent`,
       `${user}:cat`,
       `${user}:bought`,
+      `${user}:weights`,
     ];
+  }
+
+  #coVisitsKey(itemId: string): string {
+    return `${this.#prefix}:covisit:${itemId}`;
   }
 
   get #trendingKey(): string {
@@ -105,8 +152,12 @@ export class FeatureStore {
       event.category ?? '',
       String(weight),
       event.type === 'PURCHASE' ? '1' : '0',
-      String(RECENT_ITEMS_KEPT),
+      String(HISTORY_ITEMS_KEPT),
       String(APPLIED_MARKER_TTL_SECONDS),
+      this.#coVisitsKey(''),
+      String(SESSION_WINDOW_MS),
+      String(SESSION_PAIRS_PER_EVENT),
+      String(COVISITS_KEPT),
     ];
   }
 
@@ -138,8 +189,48 @@ export class FeatureStore {
   }
 
   /** The shopper's recently touched items, newest first. */
-  async recentItems(userId: string, count = RECENT_ITEMS_KEPT): Promise<string[]> {
+  async recentItems(userId: string, count = RECENT_ITEMS_SHOWN): Promise<string[]> {
     return this.#redis.zrevrange(`${this.#prefix}:u:${userId}:recent`, 0, count - 1);
+  }
+
+  /** Each shopper's recent history: distinct items with their summed event weights (for fold-in). */
+  async histories(userIds: readonly string[]): Promise<Map<string, Map<string, number>>> {
+    const pipeline = this.#redis.pipeline();
+    for (const userId of userIds) pipeline.hgetall(`${this.#prefix}:u:${userId}:weights`);
+    const results = (await pipeline.exec()) ?? [];
+    const histories = new Map<string, Map<string, number>>();
+    userIds.forEach((userId, index) => {
+      const [error, raw] = results[index] ?? [];
+      if (error) throw error;
+      const weights = Object.entries(raw as Record<string, string>).map(([item, weight]): [string, number] => [
+        item,
+        Number(weight),
+      ]);
+      histories.set(userId, new Map(weights));
+    });
+    return histories;
+  }
+
+  /**
+   * For each item, the items shoppers touched in the same session ("viewed this, then that"), the most
+   * frequent first, with how often.
+   */
+  async coVisited(itemIds: readonly string[], count: number): Promise<Map<string, CoVisit[]>> {
+    const pipeline = this.#redis.pipeline();
+    for (const itemId of itemIds) pipeline.zrevrange(this.#coVisitsKey(itemId), 0, count - 1, 'WITHSCORES');
+    const results = (await pipeline.exec()) ?? [];
+    const coVisits = new Map<string, CoVisit[]>();
+    itemIds.forEach((itemId, index) => {
+      const [error, flat] = results[index] ?? [];
+      if (error) throw error;
+      const pairs: CoVisit[] = [];
+      const values = flat as string[];
+      for (let i = 0; i + 1 < values.length; i += 2) {
+        pairs.push({ itemId: values[i] as string, count: Number(values[i + 1]) });
+      }
+      coVisits.set(itemId, pairs);
+    });
+    return coVisits;
   }
 
   /** Weighted interaction counts per category. */

@@ -5,6 +5,7 @@ import { DomainError, ErrorCode } from '../errors.ts';
 import type { ModelVersion } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { PubSub } from '../realtime/pubsub.ts';
+import type { NewItemVectors } from './new-item-vectors.ts';
 
 /** A model version loaded for serving: its vectors, its index, and where each id sits in the vectors. */
 interface LoadedModel {
@@ -12,6 +13,9 @@ interface LoadedModel {
   vectors: ModelVectors;
   users: Map<string, number>;
   items: Map<string, number>;
+  index: AnnIndex;
+  /** Vectors the worker derived for items this version was not trained on; they are in `index` too. */
+  newItems: Map<string, Float32Array>;
 }
 
 /** A scored candidate from the model. */
@@ -31,27 +35,56 @@ export class ModelService {
   readonly #logger: Logger;
   readonly #index = new VersionedIndex({ keep: 2 });
   readonly #loaded = new Map<string, LoadedModel>();
+  readonly #newItems: NewItemVectors;
   readonly #listeners = new Set<(versionId: number) => void>();
-  #stopListening: (() => Promise<void>) | undefined;
+  readonly #stopListening: (() => Promise<void>)[] = [];
 
-  constructor(deps: { db: Db; pubsub: PubSub; logger: Logger }) {
+  constructor(deps: { db: Db; pubsub: PubSub; logger: Logger; newItems: NewItemVectors }) {
     this.#db = deps.db;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
+    this.#newItems = deps.newItems;
   }
 
   async start(): Promise<void> {
-    this.#stopListening = await this.#pubsub.onModelActivated(({ versionId }) => {
-      this.load(versionId).catch((error) =>
-        this.#logger.error({ err: error, versionId }, 'loading a model version failed'),
-      );
-    });
+    this.#stopListening.push(
+      await this.#pubsub.onModelActivated(({ versionId }) => {
+        this.load(versionId).catch((error) =>
+          this.#logger.error({ err: error, versionId }, 'loading a model version failed'),
+        );
+      }),
+      await this.#pubsub.onItemVectorsAdded(({ versionId, itemIds }) => {
+        if (!this.#loaded.has(String(versionId))) return;
+        this.#newItems
+          .read(versionId, itemIds)
+          .then((vectors) => this.#addNewItems(versionId, vectors))
+          .catch((error) => this.#logger.warn({ err: error, versionId }, 'loading new item vectors failed'));
+      }),
+    );
     const current = await findCurrentModelVersion(this.#db);
     if (current) await this.load(current.id);
   }
 
   async stop(): Promise<void> {
-    await this.#stopListening?.();
+    await Promise.all(this.#stopListening.splice(0).map((stop) => stop()));
+  }
+
+  /** Makes items the version was not trained on retrievable, with the vectors the worker derived for them. */
+  #addNewItems(versionId: number, vectors: ReadonlyMap<string, Float32Array>): void {
+    const model = this.#loaded.get(String(versionId));
+    if (!model) return;
+    for (const [itemId, vector] of vectors) {
+      if (model.items.has(itemId)) continue;
+      model.index.upsert(itemId, vector);
+      model.newItems.set(itemId, vector);
+    }
+  }
+
+  /** An item's vector in a loaded version: trained, or derived since. */
+  #itemVector(model: LoadedModel, itemId: string): Float32Array | undefined {
+    const row = model.items.get(itemId);
+    const f = model.vectors.factors;
+    return row === undefined ? model.newItems.get(itemId) : model.vectors.itemFactors.subarray(row * f, (row + 1) * f);
   }
 
   /** Calls `listener` whenever another version starts answering here. */
@@ -80,17 +113,22 @@ export class ModelService {
       }
       return;
     }
-    const vectors = await loadModelVectors(this.#db, versionId);
+    const [vectors, newItems] = await Promise.all([
+      loadModelVectors(this.#db, versionId),
+      this.#newItems.read(versionId),
+    ]);
     if (!vectors) throw new Error(`model version ${versionId} has no artifact`);
-    const model: LoadedModel = {
-      versionId,
-      vectors,
-      users: new Map(vectors.userIds.map((id, index) => [id, index])),
-      items: new Map(vectors.itemIds.map((id, index) => [id, index])),
-    };
     await this.#index.load(key, async (): Promise<AnnIndex> => {
       const index = await deserializeAnnIndex(vectors.itemIndex);
-      this.#loaded.set(key, model);
+      this.#loaded.set(key, {
+        versionId,
+        vectors,
+        users: new Map(vectors.userIds.map((id, index) => [id, index])),
+        items: new Map(vectors.itemIds.map((id, index) => [id, index])),
+        index,
+        newItems: new Map(),
+      });
+      this.#addNewItems(versionId, newItems);
       return index;
     });
     // Forget vectors of versions the index no longer holds.
@@ -144,24 +182,22 @@ export class ModelService {
   ): { versionId: number; hits: ModelHit[] } | undefined {
     const current = this.#index.current;
     const model = current && this.#loaded.get(current.version);
-    const row = model?.items.get(itemId);
-    if (!current || !model || row === undefined) return undefined;
-    const f = model.vectors.factors;
-    const vector = model.vectors.itemFactors.subarray(row * f, (row + 1) * f);
+    const vector = model && this.#itemVector(model, itemId);
+    if (!current || !model || !vector) return undefined;
     // Cosine similarity: a plain inner product would favour popular items (long vectors) over similar ones.
     // The inner-product index supplies a generous candidate set, re-scored here by cosine.
-    const norm = (row: number) => {
+    const norm = (id: string) => {
       let sum = 0;
-      for (let i = row * f; i < (row + 1) * f; i++) sum += (model.vectors.itemFactors[i] as number) ** 2;
+      for (const value of this.#itemVector(model, id) ?? vector) sum += value ** 2;
       return Math.sqrt(sum) || 1;
     };
-    const queryNorm = norm(row);
+    const queryNorm = norm(itemId);
     const candidates = current.index.search(vector, Math.max(50, 5 * k), {
       exclude: [itemId],
       predicate: (id) => eligible(id),
     });
     const hits = candidates
-      .map((hit) => ({ id: hit.id, score: hit.score / (queryNorm * norm(model.items.get(hit.id) ?? row)) }))
+      .map((hit) => ({ id: hit.id, score: hit.score / (queryNorm * norm(hit.id)) }))
       .sort((a, b) => b.score - a.score)
       .slice(0, k);
     return { versionId: model.versionId, hits: hits.map((hit) => ({ itemId: hit.id, score: hit.score })) };

@@ -11,6 +11,11 @@ import type { ModelService } from './models.ts';
 import type { ShopperVectors } from './shopper-vectors.ts';
 import { checkK } from './validation.ts';
 
+/** The shopper's latest items whose co-visited items become candidates. */
+const CO_VISIT_SEEDS = 5;
+/** Co-visited items read per seed item. */
+const CO_VISIT_CANDIDATES = 50;
+
 export interface Recommendation {
   item: Item;
   score: number;
@@ -89,6 +94,17 @@ export class RecommendationService {
       chosen.add(itemId);
     }
 
+    // Without a model (or a vector for the shopper) to fill the list: what other shoppers touched in the
+    // same sessions as this shopper's latest items.
+    if (items.length < k) {
+      for (const { itemId, score } of await this.#coVisitedWithRecent(userId)) {
+        if (items.length === k) break;
+        const item = this.#catalog.get(itemId);
+        if (!item || !eligible(itemId)) continue;
+        items.push({ item, score, reason: 'co-visited' });
+        chosen.add(itemId);
+      }
+    }
     // Page down the trending ranking until k items survive the filters.
     const page = Math.max(4 * k, k + bought.size);
     for (let offset = 0; items.length < k; offset += page) {
@@ -115,7 +131,7 @@ export class RecommendationService {
       recommendationId: randomUUID(),
       userId,
       items,
-      strategy: learned?.hits.length ? 'als' : 'trending',
+      strategy: learned?.hits.length ? 'als' : items.some((r) => r.reason === 'co-visited') ? 'co-visited' : 'trending',
       modelVersion: learned?.hits.length ? learned.versionId : null,
       generatedAt: new Date(),
       causedBy,
@@ -123,14 +139,48 @@ export class RecommendationService {
     };
   }
 
-  /** "Shoppers who liked this also liked": nearest in-stock items by the current model's item vectors. */
-  similar(itemId: string, k: number): Recommendation[] {
+  /**
+   * Items co-visited with the shopper's latest few, scored by how many sessions paired them (relative to the
+   * strongest pair), strongest first.
+   */
+  async #coVisitedWithRecent(userId: string): Promise<{ itemId: string; score: number }[]> {
+    const recent = await this.#features.recentItems(userId, CO_VISIT_SEEDS);
+    if (recent.length === 0) return [];
+    const counts = new Map<string, number>();
+    for (const pairs of (await this.#features.coVisited(recent, CO_VISIT_CANDIDATES)).values()) {
+      for (const { itemId, count } of pairs) counts.set(itemId, (counts.get(itemId) ?? 0) + count);
+    }
+    const top = Math.max(1, ...counts.values());
+    return [...counts].map(([itemId, count]) => ({ itemId, score: count / top })).sort((a, b) => b.score - a.score);
+  }
+
+  /**
+   * "Shoppers who liked this also liked": nearest in-stock items by the current model's item vectors, then
+   * (without a model, or to fill up) the items shoppers touched in the same sessions as this one.
+   */
+  async similar(itemId: string, k: number): Promise<Recommendation[]> {
     checkK('k', k);
-    const result = this.#models.similarTo(itemId, k, (id) => this.#catalog.isRecommendable(id));
-    return (result?.hits ?? []).flatMap(({ itemId: id, score }) => {
+    const eligible = (id: string) => id !== itemId && this.#catalog.isRecommendable(id);
+    const similar: Recommendation[] = [];
+    for (const { itemId: id, score } of this.#models.similarTo(itemId, k, eligible)?.hits ?? []) {
       const item = this.#catalog.get(id);
-      return item ? [{ item, score, reason: 'similar' }] : [];
-    });
+      if (item) similar.push({ item, score, reason: 'similar' });
+    }
+    if (similar.length < k) {
+      try {
+        const pairs = (await this.#features.coVisited([itemId], CO_VISIT_CANDIDATES)).get(itemId) ?? [];
+        const top = pairs[0]?.count ?? 1;
+        for (const { itemId: id, count } of pairs) {
+          if (similar.length === k) break;
+          const item = this.#catalog.get(id);
+          if (!item || !eligible(id) || similar.some((r) => r.item.id === id)) continue;
+          similar.push({ item, score: count / top, reason: 'co-visited' });
+        }
+      } catch (error) {
+        throw new UnavailableError('Redis (online features)', error);
+      }
+    }
+    return similar;
   }
 
   /**

@@ -3,37 +3,51 @@ import type { Db } from '../db/client.ts';
 import { loadModelVectors } from '../db/models.ts';
 import { addGram, type ConfidenceParams } from '../model/als-kernel.ts';
 import { type FoldInModel, foldIn, makeFoldInScratch } from '../model/fold-in.ts';
-import type { EventWeights } from './features.ts';
+import { vectorFromNeighbours } from '../model/neighbour-vector.ts';
+import type { FeatureStore } from './features.ts';
+import { type NewItemVectors, toFloat32 } from './new-item-vectors.ts';
 
-/** The most recent interactions of a shopper a fold-in reads. */
-const HISTORY_LIMIT = 500;
 // A folded vector outlives a retrain only by version (the key names it); this bounds idle shoppers' keys.
 const VECTOR_TTL_SECONDS = 30 * 24 * 3600;
+/** Co-visited neighbours a new item's vector is averaged from. */
+const NEW_ITEM_NEIGHBOURS = 20;
+/** A new item's vector is derived again after this long, as its co-visitation counts grow. */
+const NEW_ITEM_REFRESH_MS = 60_000;
 
 interface FoldInState {
   versionId: number;
   model: FoldInModel;
-  items: Map<string, number>;
+  /** Row of each item in `model.itemFactors`: the trained items first, then new items with derived vectors. */
+  rows: Map<string, number>;
+  trainedItems: number;
+  /** Rows in use; `model.itemFactors` has room for more and is reallocated, doubled, when full. */
+  usedRows: number;
+  /** When a vector for a new item was last derived or tried, to bound the work per event. */
+  derivedAt: Map<string, number>;
 }
 
 /**
  * Shopper vectors kept fresh between trainings: after each processed event the worker folds the shopper's
- * recent interactions into a vector against the current model's item vectors (the ALS user step for that
- * one shopper) and stores it in Redis under the model version; the gateway ranks with it, so a shopper's
- * next list reflects what they just did, also when the model was trained before they first came.
+ * history (their distinct recent items with summed event weights, kept by the feature store) into a vector
+ * against the current model's item vectors (the ALS user step for that one shopper) and stores it in Redis
+ * under the model version; the gateway ranks with it, so a shopper's next list reflects what they just did,
+ * also when the model was trained before they first came. Items the model has not seen get a vector from
+ * their co-visited neighbours, so touching a brand-new item counts too.
  */
 export class ShopperVectors {
   readonly #db: Db;
   readonly #redis: Redis;
   readonly #prefix: string;
-  readonly #weights: EventWeights;
+  readonly #features: FeatureStore;
+  readonly #newItems: NewItemVectors;
   #state: FoldInState | undefined;
 
-  constructor(deps: { db: Db; redis: Redis; prefix: string; weights: EventWeights }) {
+  constructor(deps: { db: Db; redis: Redis; prefix: string; features: FeatureStore; newItems: NewItemVectors }) {
     this.#db = deps.db;
     this.#redis = deps.redis;
     this.#prefix = `${deps.prefix}:f`;
-    this.#weights = deps.weights;
+    this.#features = deps.features;
+    this.#newItems = deps.newItems;
   }
 
   #key(userId: string, versionId: number): string {
@@ -43,17 +57,23 @@ export class ShopperVectors {
   /** Folds in against this model version from now on (worker side). */
   async useVersion(versionId: number): Promise<void> {
     if (this.#state?.versionId === versionId) return;
-    const [version, vectors] = await Promise.all([
+    const [version, vectors, newItems] = await Promise.all([
       this.#db.modelVersion.findUnique({ where: { id: versionId } }),
       loadModelVectors(this.#db, versionId),
+      this.#newItems.read(versionId),
     ]);
     if (!version || !vectors) return;
     const params = version.params as unknown as { lambda: number } & ConfidenceParams;
+    // The Gram of the trained items only: fold-in then equals the training solve for a trained shopper, and
+    // the few derived rows would barely move it.
     const itemGram = new Float64Array(vectors.factors * vectors.factors);
     addGram(vectors.itemFactors, vectors.factors, 0, vectors.itemIds.length, itemGram);
-    this.#state = {
+    const state: FoldInState = {
       versionId,
-      items: new Map(vectors.itemIds.map((id, index) => [id, index])),
+      rows: new Map(vectors.itemIds.map((id, index) => [id, index])),
+      trainedItems: vectors.itemIds.length,
+      usedRows: vectors.itemIds.length,
+      derivedAt: new Map(),
       model: {
         factors: vectors.factors,
         lambda: params.lambda,
@@ -64,43 +84,87 @@ export class ShopperVectors {
         itemGram,
       },
     };
+    for (const [itemId, vector] of newItems) setRow(state, itemId, vector);
+    this.#state = state;
   }
 
-  /** Recomputes and stores the vectors of these shoppers (worker side); a no-op before the first model. */
-  async refresh(userIds: readonly string[]): Promise<void> {
+  /**
+   * Recomputes and stores the vectors of these shoppers (worker side); a no-op before the first model.
+   * Returns the new items whose vectors it derived on the way, for the gateways to add to their index.
+   */
+  async refresh(userIds: readonly string[]): Promise<{ versionId: number; newItemIds: string[] } | undefined> {
     const state = this.#state;
-    if (!state || userIds.length === 0) return;
-    const rows = await this.#db.$queryRawUnsafe<{ userId: string; itemId: string; type: keyof EventWeights }[]>(
-      `SELECT "userId", "itemId", "type" FROM (
-         SELECT "userId", "itemId", "type",
-                row_number() OVER (PARTITION BY "userId" ORDER BY "occurredAt" DESC) AS recency
-         FROM "Event" WHERE "userId" = ANY($1::text[]) AND "itemId" IS NOT NULL
-       ) recent WHERE recency <= ${HISTORY_LIMIT}`,
-      userIds,
-    );
-    const histories = new Map<string, Map<number, number>>();
-    for (const row of rows) {
-      const item = state.items.get(row.itemId);
-      const weight = this.#weights[row.type];
-      if (item === undefined || weight === 0) continue;
-      const history = histories.get(row.userId) ?? new Map<number, number>();
-      history.set(item, (history.get(item) ?? 0) + weight);
-      histories.set(row.userId, history);
+    if (!state || userIds.length === 0) return undefined;
+    const histories = await this.#features.histories(userIds);
+    const now = Date.now();
+    const due = new Set<string>();
+    for (const history of histories.values()) {
+      for (const itemId of history.keys()) {
+        const row = state.rows.get(itemId);
+        if (row !== undefined && row < state.trainedItems) continue;
+        if (now - (state.derivedAt.get(itemId) ?? 0) >= NEW_ITEM_REFRESH_MS) due.add(itemId);
+      }
     }
+    const derived = due.size ? await this.#deriveNewItems(state, [...due], now) : new Map<string, Float32Array>();
+
     const scratch = makeFoldInScratch(state.model.factors);
     const pipeline = this.#redis.pipeline();
     for (const [userId, history] of histories) {
-      const vector = foldIn(state.model, [...history.keys()], [...history.values()], undefined, scratch);
+      const rows: number[] = [];
+      const weights: number[] = [];
+      for (const [itemId, weight] of history) {
+        const row = state.rows.get(itemId);
+        if (row === undefined || !(weight > 0)) continue;
+        rows.push(row);
+        weights.push(weight);
+      }
+      if (rows.length === 0) continue;
+      const vector = foldIn(state.model, rows, weights, undefined, scratch);
       pipeline.set(this.#key(userId, state.versionId), Buffer.from(vector.buffer), 'EX', VECTOR_TTL_SECONDS);
     }
-    if (histories.size) await pipeline.exec();
+    if (pipeline.length) await pipeline.exec();
+    return { versionId: state.versionId, newItemIds: [...derived.keys()] };
+  }
+
+  async #deriveNewItems(state: FoldInState, itemIds: string[], now: number): Promise<Map<string, Float32Array>> {
+    const coVisits = await this.#features.coVisited(itemIds, NEW_ITEM_NEIGHBOURS);
+    const derived = new Map<string, Float32Array>();
+    for (const [itemId, neighbours] of coVisits) {
+      state.derivedAt.set(itemId, now);
+      const trained = neighbours.flatMap(({ itemId: neighbour, count }) => {
+        const row = state.rows.get(neighbour);
+        return row !== undefined && row < state.trainedItems ? [{ row, weight: count }] : [];
+      });
+      const vector = vectorFromNeighbours(state.model.itemFactors, state.model.factors, trained);
+      if (!vector) continue;
+      setRow(state, itemId, vector);
+      derived.set(itemId, vector);
+    }
+    await this.#newItems.save(state.versionId, derived);
+    return derived;
   }
 
   /** The shopper's folded-in vector for this model version, if the worker has made one (gateway side). */
   async get(userId: string, versionId: number): Promise<Float32Array | undefined> {
     const bytes = await this.#redis.getBuffer(this.#key(userId, versionId));
-    return bytes
-      ? new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
-      : undefined;
+    return bytes ? toFloat32(bytes) : undefined;
   }
+}
+
+/** Puts a new item's derived vector in its row, appending one (and growing the matrix) for a first vector. */
+function setRow(state: FoldInState, itemId: string, vector: Float32Array): void {
+  const { factors } = state.model;
+  let row = state.rows.get(itemId);
+  if (row === undefined) {
+    row = state.usedRows++;
+    if (state.usedRows * factors > state.model.itemFactors.length) {
+      const grown = new Float32Array(
+        Math.max(state.usedRows, 2 * (state.model.itemFactors.length / factors)) * factors,
+      );
+      grown.set(state.model.itemFactors);
+      state.model = { ...state.model, itemFactors: grown };
+    }
+    state.rows.set(itemId, row);
+  }
+  state.model.itemFactors.set(vector, row * factors);
 }

@@ -1,15 +1,33 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { EventType } from '../generated/prisma/enums.ts';
 
 /** Queue of stored events waiting for the feature worker. */
 export const EVENTS_QUEUE = 'events';
 
+/** What the feature worker needs of a stored event, as the gateway that stored it queues it. */
+export interface QueuedEvent {
+  eventId: string;
+  userId: string;
+  type: EventType;
+  itemId: string | null;
+  /** The item's category in the catalogue when the event was stored. */
+  category: string | null;
+  /** ISO-8601. */
+  occurredAt: string;
+  /** ISO-8601, as Postgres stored it. */
+  receivedAt: string;
+}
+
 /**
  * Payload of an events job: the events stored by one call (one for trackEvent, up to a batch for
- * trackEvents or the outbox sweep). The rows are read back from Postgres, the source of truth.
+ * trackEvents) or re-queued by the outbox sweep. The gateway's jobs carry the stored events themselves, so
+ * the worker does not read them back on the freshness path; the sweep's jobs carry ids only and the worker
+ * reads those rows from Postgres, the source of truth.
  */
 export interface EventJob {
   eventIds: string[];
+  events?: QueuedEvent[];
 }
 
 export type EventsQueue = Queue<EventJob, void, 'apply'>;
@@ -57,9 +75,10 @@ export function createEventsQueue(connection: Redis, prefix: string): EventsQueu
  */
 export async function enqueueEvents(
   queue: EventsQueue,
-  eventIds: readonly string[],
+  job: EventJob,
   options: { jobId?: string; timeoutMs?: number } = {},
 ) {
+  const { eventIds } = job;
   const [first] = eventIds;
   if (first === undefined) return;
   const jobId = options.jobId ?? (eventIds.length === 1 ? first : `batch:${first}:${eventIds.length}`);
@@ -69,7 +88,7 @@ export async function enqueueEvents(
     timer = setTimeout(() => reject(new Error(`enqueue timed out after ${ms} ms`)), ms);
   });
   try {
-    await Promise.race([queue.add('apply', { eventIds: [...eventIds] }, { ...EVENT_JOB_OPTIONS, jobId }), timeout]);
+    await Promise.race([queue.add('apply', job, { ...EVENT_JOB_OPTIONS, jobId }), timeout]);
   } finally {
     clearTimeout(timer);
   }

@@ -8,8 +8,10 @@ import { PubSub } from '../realtime/pubsub.ts';
 import { connectRedis, createRedis } from '../redis.ts';
 import { rebuildFeatures } from '../services/feature-rebuild.ts';
 import { FeatureStore } from '../services/features.ts';
+import { NewItemVectors } from '../services/new-item-vectors.ts';
 import { ShopperVectors } from '../services/shopper-vectors.ts';
 import { readTunedParams } from '../services/training.ts';
+import { ProcessedMarker } from './processed-marker.ts';
 import { makeApplyEventsProcessor } from './processors/apply-events.ts';
 import { makeTrainModelProcessor } from './processors/train-model.ts';
 import {
@@ -50,12 +52,8 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
 
-  const vectors = new ShopperVectors({
-    db,
-    redis: command,
-    prefix: config.REDIS_PREFIX,
-    weights: config.EVENT_WEIGHTS,
-  });
+  const newItems = new NewItemVectors({ redis: command, prefix: config.REDIS_PREFIX });
+  const vectors = new ShopperVectors({ db, redis: command, prefix: config.REDIS_PREFIX, features, newItems });
   const stopFollowingModels = await pubsub.onModelActivated(({ versionId }) => {
     vectors
       .useVersion(versionId)
@@ -64,7 +62,9 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
   const current = await findCurrentModelVersion(db);
   if (current) await vectors.useVersion(current.id);
 
-  const worker = new Worker<EventJob>(EVENTS_QUEUE, makeApplyEventsProcessor({ db, features, vectors, pubsub }), {
+  const processed = new ProcessedMarker({ db, logger });
+  const processor = makeApplyEventsProcessor({ db, features, vectors, pubsub, processed });
+  const worker = new Worker<EventJob>(EVENTS_QUEUE, processor, {
     connection: blocking,
     prefix: `${config.REDIS_PREFIX}:q`,
     concurrency: config.WORKER_CONCURRENCY,
@@ -113,7 +113,7 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
       const stale = await findUnprocessedEventIds(db, new Date(Date.now() - config.OUTBOX_GRACE_MS), 1000);
       if (stale.length) {
         // A fresh job id per sweep: an earlier job holding some of these ids must not swallow this one.
-        await enqueueEvents(queue, stale, { jobId: `sweep:${Date.now()}:${stale[0]}` });
+        await enqueueEvents(queue, { eventIds: stale }, { jobId: `sweep:${Date.now()}:${stale[0]}` });
         logger.info({ count: stale.length }, 'outbox sweep re-queued unprocessed events');
       }
     } catch (error) {
@@ -135,6 +135,7 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
       clearInterval(sweepTimer);
       await stopFollowingModels();
       await Promise.all([worker.close(), trainer.close()]);
+      await processed.flush();
       await Promise.all([queue.close(), trainQueue.close()]);
       for (const redis of connections) redis.disconnect();
     },

@@ -59,12 +59,18 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
     await gateway.stop();
   });
 
-  it('when there is no model then recommendations fall back to trending', async () => {
-    const body = await gateway.graphql<ListBody>(RECOMMEND, { userId: newcomerA });
+  it('when there is no model then lists come from session co-visitation, and trending for a shopper without history', async () => {
+    const newcomer = await gateway.graphql<ListBody>(RECOMMEND, { userId: newcomerA });
+    const stranger = await gateway.graphql<ListBody>(RECOMMEND, { userId: uniqueId('stranger') });
+    const similar = await gateway.graphql<{ similarItems: { item: { id: string } }[] }>(SIMILAR, { itemId: aItems[0] });
 
-    expect(body.data?.recommendations).toMatchObject({ strategy: 'trending', modelVersion: null });
+    // Shoppers who bought a0..a2 also bought the rest of A in the same sessions.
+    expect(newcomer.data?.recommendations).toMatchObject({ strategy: 'co-visited', modelVersion: null });
+    expect(newcomer.data?.recommendations.items.map((r) => r.item.id).sort()).toEqual(aItems.slice(3).sort());
+    expect(similar.data?.similarItems.map((r) => r.item.id).sort()).toEqual(aItems.slice(1).sort());
     // Trending favours the more popular B items.
-    expect(bItems).toContain(body.data?.recommendations.items[0]?.item.id);
+    expect(stranger.data?.recommendations.strategy).toBe('trending');
+    expect(bItems).toContain(stranger.data?.recommendations.items[0]?.item.id);
   });
 
   it('when a retrain runs then a new current version serves lists that follow the shopper’s taste', async () => {
@@ -96,6 +102,42 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
     expect(before.data?.recommendationsUpdated.strategy).toBe('trending');
     expect(after.data?.recommendationsUpdated.strategy).toBe('als');
     expect(after.data?.recommendationsUpdated.items.map((r) => r.item.id).sort()).toEqual(aItems.slice(3).sort());
+    await subscription.close();
+  });
+
+  it('when a shopper touches an item the model was not trained on then it gets a vector from its co-visited items', async () => {
+    const fresh = uniqueId('fresh');
+    await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, {
+      items: [{ id: fresh, name: fresh }],
+    });
+    // Shoppers of taste A look at the new item in their sessions.
+    const views = Array.from({ length: 5 }, () => uniqueId('viewer')).flatMap((userId) =>
+      [aItems[0], aItems[1], fresh].map((itemId) => ({ userId, type: 'VIEW', itemId })),
+    );
+    await gateway.graphql(`mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`, {
+      inputs: views,
+    });
+    const similar = await eventually(async () => {
+      const body = await gateway.graphql<{ similarItems: { reason: string; item: { id: string } }[] }>(
+        `query($itemId: ID!) { similarItems(itemId: $itemId, k: 3) { reason item { id } } }`,
+        { itemId: fresh },
+      );
+      return body.data?.similarItems.some((r) => r.reason === 'similar') ? body : undefined;
+    }, 10_000);
+
+    const stranger = uniqueId('stranger');
+    const subscription = subscribe<Pushed>(gateway.wsClient(), WATCH, { userId: stranger });
+    await subscription.next();
+    await gateway.graphql(`mutation($input: EventInput!) { trackEvent(input: $input) { status } }`, {
+      input: { userId: stranger, type: 'PURCHASE', itemId: fresh },
+    });
+    const after = await subscription.next(10_000);
+
+    // The index serves the new item's derived vector: its neighbours are the A items.
+    expect(similar.data?.similarItems.every((r) => r.reason === 'similar' && aItems.includes(r.item.id))).toBe(true);
+    // Having bought only the new item, the shopper is folded in towards taste A.
+    expect(after.data?.recommendationsUpdated.strategy).toBe('als');
+    expect(after.data?.recommendationsUpdated.items.every((r) => aItems.includes(r.item.id))).toBe(true);
     await subscription.close();
   });
 

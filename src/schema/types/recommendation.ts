@@ -46,7 +46,10 @@ const RecommendationListRef = builder.objectRef<RecommendationList>('Recommendat
     }),
     userId: t.exposeID('userId'),
     items: t.field({ type: [RecommendationRef], resolve: (list) => list.items }),
-    strategy: t.exposeString('strategy', { description: '`als` (the learned model) or `trending`.' }),
+    strategy: t.exposeString('strategy', {
+      description:
+        '`als` (the learned model), `co-visited` (items touched in the same sessions as the shopper’s latest) or `trending`.',
+    }),
     modelVersion: t.exposeInt('modelVersion', {
       nullable: true,
       description: 'The model version behind an `als` list.',

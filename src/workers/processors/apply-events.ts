@@ -1,10 +1,13 @@
 import type { Job } from 'bullmq';
 import type { Db } from '../../db/client.ts';
-import { findEventsForProcessing, markEventsProcessed, type StoredEvent } from '../../db/events.ts';
+import { findEventsForProcessing, type StoredEvent } from '../../db/events.ts';
 import type { PubSub } from '../../realtime/pubsub.ts';
 import type { FeatureStore } from '../../services/features.ts';
 import type { ShopperVectors } from '../../services/shopper-vectors.ts';
-import type { EventJob } from '../queues.ts';
+import type { ProcessedMarker } from '../processed-marker.ts';
+import type { EventJob, QueuedEvent } from '../queues.ts';
+
+type JobEvent = Omit<StoredEvent, 'id'>;
 
 /**
  * Applies stored events to the online features, folds the shoppers' vectors in against the current model,
@@ -17,15 +20,21 @@ export function makeApplyEventsProcessor(deps: {
   features: FeatureStore;
   vectors: ShopperVectors;
   pubsub: PubSub;
+  processed: ProcessedMarker;
 }) {
   return async (job: Job<EventJob>): Promise<void> => {
-    const events = await findEventsForProcessing(deps.db, job.data.eventIds);
+    // The gateway's jobs carry the events; the sweep's carry ids, read back from the log.
+    const events: JobEvent[] =
+      job.data.events?.map(fromQueued) ?? (await findEventsForProcessing(deps.db, job.data.eventIds));
     const pending = events.filter((event) => !event.processedAt);
     await deps.features.applyMany(pending);
-    const latestByUser = new Map<string, StoredEvent>();
+    const latestByUser = new Map<string, JobEvent>();
     for (const event of events) latestByUser.set(event.userId, event);
     // Before the announcement, so the list a gateway recomputes already ranks with the new vector.
-    await deps.vectors.refresh([...latestByUser.keys()]);
+    const refreshed = await deps.vectors.refresh([...latestByUser.keys()]);
+    if (refreshed?.newItemIds.length) {
+      await deps.pubsub.publishItemVectorsAdded({ versionId: refreshed.versionId, itemIds: refreshed.newItemIds });
+    }
     await Promise.all(
       [...latestByUser.values()].map((event) =>
         deps.pubsub.publishUserChanged({
@@ -36,7 +45,16 @@ export function makeApplyEventsProcessor(deps: {
       ),
     );
     // After the announcement: the push needs only Redis, so this commit stays off the freshness path. Should
-    // the process die in between, the outbox sweep re-queues the events and the markers skip the features.
-    await markEventsProcessed(deps.db, pending);
+    // the process die first, the outbox sweep re-queues the events and the markers skip the features.
+    deps.processed.add(pending);
+  };
+}
+
+function fromQueued(event: QueuedEvent): JobEvent {
+  return {
+    ...event,
+    occurredAt: new Date(event.occurredAt),
+    receivedAt: new Date(event.receivedAt),
+    processedAt: null,
   };
 }
