@@ -136,10 +136,34 @@ export function choleskyFactor(a: Float64Array, k: number): void {
     // A tiny floor instead of NaN when rounding makes a nearly singular system look indefinite.
     const djj = Math.sqrt(Math.max(d, 1e-12));
     a[rj + j] = djj;
-    for (let i = j + 1; i < k; i++) {
-      const ri = i * k;
-      a[ri + j] = ((a[ri + j] as number) - dot(a, ri, rj, j)) / djj;
+    // Two rows per pass share the loads of row j, three loads per two products instead of four (measured:
+    // fold-in of 50 items at k = 64, median 0.087 → 0.077 ms).
+    let i = j + 1;
+    for (; i + 1 < k; i += 2) {
+      const r0 = i * k;
+      const r1 = r0 + k;
+      let s0 = 0;
+      let s1 = 0;
+      let t0 = 0;
+      let t1 = 0;
+      let m = 0;
+      for (; m + 1 < j; m += 2) {
+        const l0 = a[rj + m] as number;
+        const l1 = a[rj + m + 1] as number;
+        s0 += (a[r0 + m] as number) * l0;
+        s1 += (a[r0 + m + 1] as number) * l1;
+        t0 += (a[r1 + m] as number) * l0;
+        t1 += (a[r1 + m + 1] as number) * l1;
+      }
+      if (m < j) {
+        const l0 = a[rj + m] as number;
+        s0 += (a[r0 + m] as number) * l0;
+        t0 += (a[r1 + m] as number) * l0;
+      }
+      a[r0 + j] = ((a[r0 + j] as number) - s0 - s1) / djj;
+      a[r1 + j] = ((a[r1 + j] as number) - t0 - t1) / djj;
     }
+    if (i < k) a[i * k + j] = ((a[i * k + j] as number) - dot(a, i * k, rj, j)) / djj;
   }
 }
 
@@ -257,6 +281,68 @@ export function whitenRows(
 }
 
 /**
+ * a[f][g] += Σ_e wy[f][e]·y[g][e] for g ≥ f (the upper triangle; a few entries just below the diagonal get sums
+ * too and are mirrored over later), where y[f] = yt[f*n ..) and wy[f] = yt[wyt + f*n ..). Blocks of 2 rows × 4
+ * columns: six loads feed eight independent sums, against two loads per product for one dot at a time
+ * (measured: fold-in of 50 items at k = 64, median 0.113 → 0.087 ms).
+ */
+function addWeightedProducts(a: Float64Array, yt: Float64Array, wyt: number, n: number, k: number): void {
+  let f = 0;
+  for (; f + 1 < k; f += 2) {
+    const u0 = wyt + f * n;
+    const u1 = u0 + n;
+    const o0 = f * k;
+    const o1 = o0 + k;
+    let g = f;
+    for (; g + 3 < k; g += 4) {
+      const v0 = g * n;
+      const v1 = v0 + n;
+      const v2 = v1 + n;
+      const v3 = v2 + n;
+      let s00 = 0;
+      let s01 = 0;
+      let s02 = 0;
+      let s03 = 0;
+      let s10 = 0;
+      let s11 = 0;
+      let s12 = 0;
+      let s13 = 0;
+      for (let e = 0; e < n; e++) {
+        const w0 = yt[u0 + e] as number;
+        const w1 = yt[u1 + e] as number;
+        const y0 = yt[v0 + e] as number;
+        const y1 = yt[v1 + e] as number;
+        const y2 = yt[v2 + e] as number;
+        const y3 = yt[v3 + e] as number;
+        s00 += w0 * y0;
+        s01 += w0 * y1;
+        s02 += w0 * y2;
+        s03 += w0 * y3;
+        s10 += w1 * y0;
+        s11 += w1 * y1;
+        s12 += w1 * y2;
+        s13 += w1 * y3;
+      }
+      a[o0 + g] = (a[o0 + g] as number) + s00;
+      a[o0 + g + 1] = (a[o0 + g + 1] as number) + s01;
+      a[o0 + g + 2] = (a[o0 + g + 2] as number) + s02;
+      a[o0 + g + 3] = (a[o0 + g + 3] as number) + s03;
+      a[o1 + g] = (a[o1 + g] as number) + s10;
+      a[o1 + g + 1] = (a[o1 + g + 1] as number) + s11;
+      a[o1 + g + 2] = (a[o1 + g + 2] as number) + s12;
+      a[o1 + g + 3] = (a[o1 + g + 3] as number) + s13;
+    }
+    for (; g < k; g++) {
+      a[o0 + g] = (a[o0 + g] as number) + dot(yt, u0, g * n, n);
+      a[o1 + g] = (a[o1 + g] as number) + dot(yt, u1, g * n, n);
+    }
+  }
+  for (; f < k; f++) {
+    for (let g = f; g < k; g++) a[f * k + g] = (a[f * k + g] as number) + dot(yt, wyt + f * n, g * n, n);
+  }
+}
+
+/**
  * Exact solve of one row from its entries `indices[from..to)` / `cm1[from..to)`: the answer lands in `s.b`.
  * Fold-in uses exactly this, so a folded-in shopper equals the training solve.
  */
@@ -276,7 +362,7 @@ export function solveRowExact(
   for (let f = 0; f < k; f++) a[f * k + f] = (a[f * k + f] as number) + lambda;
   b.fill(0);
   // The row's item vectors, transposed into doubles: column f of the items is yt[f*n .. f*n+n), and wyt
-  // holds the same scaled by c−1. Each entry of A then is one contiguous dot product kept in registers,
+  // holds the same scaled by c−1. Each entry of A then is a sum over contiguous memory kept in a register,
   // instead of n read-modify-writes of A: about 1.5× faster for a fold-in of 50 items at k = 64.
   const n = to - from;
   if (transposed.length < 2 * k * n) transposed = new Float64Array(2 * k * n);
@@ -292,11 +378,7 @@ export function solveRowExact(
       b[f] = (b[f] as number) + (1 + w) * y;
     }
   }
-  // Upper triangle only: the Cholesky reads a[i*k+j] for j < i, so mirror afterwards.
-  for (let f = 0; f < k; f++) {
-    const o = f * k;
-    for (let g = f; g < k; g++) a[o + g] = (a[o + g] as number) + dot(yt, wyt + f * n, g * n, n);
-  }
+  addWeightedProducts(a, yt, wyt, n, k);
   for (let f = 0; f < k; f++) for (let g = 0; g < f; g++) a[f * k + g] = a[g * k + f] as number;
   choleskySolve(a, b, k);
 }
