@@ -46,11 +46,15 @@ describe('ALS', () => {
     for (let it = 1; it < losses.length; it++) expect(losses[it]).toBeLessThan(losses[it - 1] as number);
   });
 
+  // Fold-in is the exact solve; the trained vector matches it to 5 decimals when training solved that row exactly
+  // too (Cholesky, or the short-row kernel solve) or ran CG to convergence (k = 6 steps suffice in exact
+  // arithmetic; 64 leave only rounding, ~1e-7 in the float32 factors).
   it.each([
-    ['the exact user step', 0],
-    ['a CG user step run to convergence', 64],
-  ])('fold-in gives a trained shopper the vector of %s', async (_label, cgSteps) => {
-    const matrix = smallMatrix();
+    ['the exact user step', 0, 8],
+    ['a CG user step run to convergence on rows too long for the short-row solve', 64, 30],
+    ['a 3-step CG user step, which solves short rows (at most k entries) exactly', 3, 6],
+  ])('fold-in gives a trained shopper the vector of %s', async (_label, cgSteps, perUser) => {
+    const matrix = smallMatrix(60, 40, perUser);
     const factors = 6;
     const trainer = new AlsTrainer(
       matrix,
