@@ -507,17 +507,64 @@ function solveShortRow(task: CgSolveTask, from: number, to: number, s: Scratch, 
   }
 }
 
-/** `cgSteps` CG steps on the whitened row system from z (in place): A'v = v + Σ cm1 (y'·v) y'. */
-function refineByCg(task: CgSolveTask, from: number, to: number, s: Scratch, z: Float64Array): void {
-  const { whitenedSource: y, indices, cm1, factors: k, cgSteps } = task;
-  const { r, p, ap: q } = s;
-  // r = b' − A'z in one pass over the entries: Σ (1 + cm1 − cm1 (y'·z)) y' − z.
-  for (let f = 0; f < k; f++) r[f] = -(z[f] as number);
-  for (let e = from; e < to; e++) {
+/**
+ * out += Σ_e coef_e y'_e over entries [from, to), where coef_e = cm1_e (y'_e·v) — the sparse part of A'v — or,
+ * with `residual`, (1 + cm1_e) − cm1_e (y'_e·v) — the sparse part of b' − A'v. Two entries per pass: the v loads
+ * of the dots and the read-modify-writes of `out` serve both (measured: a 1M synthetic iteration on one thread
+ * 1.27 → 1.05 s, against one entry at a time).
+ */
+function addEntryTerms(
+  task: CgSolveTask,
+  from: number,
+  to: number,
+  v: Float64Array,
+  out: Float64Array,
+  residual: boolean,
+): void {
+  const { whitenedSource: y, indices, cm1, factors: k } = task;
+  let e = from;
+  for (; e + 1 < to; e += 2) {
+    const b0 = (indices[e] as number) * k;
+    const b1 = (indices[e + 1] as number) * k;
+    let s0 = 0;
+    let s1 = 0;
+    let t0 = 0;
+    let t1 = 0;
+    let f = 0;
+    for (; f + 1 < k; f += 2) {
+      const v0 = v[f] as number;
+      const v1 = v[f + 1] as number;
+      s0 += (y[b0 + f] as number) * v0;
+      s1 += (y[b0 + f + 1] as number) * v1;
+      t0 += (y[b1 + f] as number) * v0;
+      t1 += (y[b1 + f + 1] as number) * v1;
+    }
+    if (f < k) {
+      s0 += (y[b0 + f] as number) * (v[f] as number);
+      t0 += (y[b1 + f] as number) * (v[f] as number);
+    }
+    const c0 = cm1[e] as number;
+    const c1 = cm1[e + 1] as number;
+    const w0 = residual ? 1 + c0 - c0 * (s0 + s1) : c0 * (s0 + s1);
+    const w1 = residual ? 1 + c1 - c1 * (t0 + t1) : c1 * (t0 + t1);
+    for (let g = 0; g < k; g++) {
+      out[g] = (out[g] as number) + w0 * (y[b0 + g] as number) + w1 * (y[b1 + g] as number);
+    }
+  }
+  if (e < to) {
     const base = (indices[e] as number) * k;
     const c = cm1[e] as number;
-    addScaledRow(r, 1 + c - c * dotRow(y, base, z, k), y, base, k);
+    const d = dotRow(y, base, v, k);
+    addScaledRow(out, residual ? 1 + c - c * d : c * d, y, base, k);
   }
+}
+
+/** `cgSteps` CG steps on the whitened row system from z (in place): A'v = v + Σ cm1 (y'·v) y'. */
+function refineByCg(task: CgSolveTask, from: number, to: number, s: Scratch, z: Float64Array): void {
+  const { factors: k, cgSteps } = task;
+  const { r, p, ap: q } = s;
+  for (let f = 0; f < k; f++) r[f] = -(z[f] as number);
+  addEntryTerms(task, from, to, z, r, true);
   let rs = 0;
   for (let f = 0; f < k; f++) {
     p[f] = r[f] as number;
@@ -525,10 +572,7 @@ function refineByCg(task: CgSolveTask, from: number, to: number, s: Scratch, z: 
   }
   for (let step = 0; step < cgSteps && rs > 1e-20; step++) {
     for (let f = 0; f < k; f++) q[f] = p[f] as number;
-    for (let e = from; e < to; e++) {
-      const base = (indices[e] as number) * k;
-      addScaledRow(q, (cm1[e] as number) * dotRow(y, base, p, k), y, base, k);
-    }
+    addEntryTerms(task, from, to, p, q, false);
     let pq = 0;
     for (let f = 0; f < k; f++) pq += (p[f] as number) * (q[f] as number);
     if (!(pq > 0)) break;
