@@ -1,9 +1,12 @@
 // npm run bench -- freshness [--subscribers 1000] [--rate 500] [--seconds 60]
 // Event → push latency across replicas: two gateway processes and one worker process share Postgres and
 // Redis; half the shoppers subscribe on gateway A and half on B, and each shopper's events are sent to the
-// other gateway. Latency runs from just before the trackEvent request to the push that names the event
-// (or a later event of the same shopper, which supersedes it). Baseline in the same run: the staleness a
-// storefront polling `recommendations` once a second would see.
+// other gateway. A model is trained first on seeded purchase histories, so every event goes the full way:
+// features, fold-in of the shopper's vector, HNSW retrieval, diff, push. Each event is the purchase of an
+// item on the shopper's current list, so it must change the list (a push goes out only on a change).
+// Latency runs from just before the trackEvent request to the push that names the event (or a later event
+// of the same shopper, which supersedes it). Baseline in the same run: the staleness a storefront polling
+// `recommendations` once a second would see.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -23,14 +26,23 @@ const SUBSCRIBERS = Number(values.subscribers);
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 const ITEMS = 2000;
+/** Taste groups: seeded shoppers buy within one group, so the model has structure to learn. */
+const TASTES = 20;
+const SEED_PURCHASES_PER_SHOPPER = 8;
 const POLL_SAMPLES = 40;
 
 const WATCH = `subscription($userId: ID!) {
-  recommendationsUpdated(userId: $userId, k: 10) { causedBy { eventId } items { item { id } } } }`;
+  recommendationsUpdated(userId: $userId, k: 10) {
+    causedBy { eventId receivedAt } generatedAt strategy items { item { id } } } }`;
 const TRACK = 'mutation($input: EventInput!) { trackEvent(input: $input) { status } }';
 
 interface Pushed {
-  recommendationsUpdated: { causedBy: { eventId: string } | null; items: { item: { id: string } }[] };
+  recommendationsUpdated: {
+    causedBy: { eventId: string; receivedAt: string } | null;
+    generatedAt: string;
+    strategy: string;
+    items: { item: { id: string } }[];
+  };
 }
 
 function rssBytes(pid: number): number {
@@ -73,14 +85,47 @@ try {
       items: items.slice(start, start + 1000),
     });
   }
+  // Seed: every subscriber (and as many other shoppers) bought a few items of one taste; then train.
+  const seed: { userId: string; type: string; itemId: string }[] = [];
+  for (let user = 0; user < 2 * SUBSCRIBERS; user++) {
+    const taste = user % TASTES;
+    for (let n = 0; n < SEED_PURCHASES_PER_SHOPPER; n++) {
+      const item = taste + TASTES * Math.floor(Math.random() * (ITEMS / TASTES));
+      seed.push({ userId: `u${user}`, type: 'PURCHASE', itemId: `i${item}` });
+    }
+  }
+  for (let start = 0; start < seed.length; start += 1000) {
+    await post(urls[0]!, 'mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }', {
+      inputs: seed.slice(start, start + 1000),
+    });
+  }
+  const trained = (await post(
+    urls[0]!,
+    'mutation { retrainModel(wait: true, params: { factors: 32 }) { version { id events } } }',
+    {},
+  )) as { retrainModel: { version: { id: number; events: number } } };
+  console.error(
+    `model version ${trained.retrainModel.version.id} trained on ${trained.retrainModel.version.events} events`,
+  );
 
   // Subscribe: shopper s on gateway s % 2; wait for every first list. Memory per idle subscriber is taken
   // between the first tenth (which warms the gateways up) and all of them.
   const warmUp = Math.max(1, Math.floor(SUBSCRIBERS / 10));
   let rssBefore: number[] = [];
   const pending = new Map<string, { sentAt: number; user: number }>();
+  const pendingPerUser = new Array<number>(SUBSCRIBERS).fill(0);
+  const settle = (eventId: string) => {
+    const event = pending.get(eventId);
+    if (!event) return;
+    pending.delete(eventId);
+    pendingPerUser[event.user]!--;
+  };
   const latencies: number[] = [];
+  const stages = { stored: [] as number[], computed: [] as number[], delivered: [] as number[] };
   const lastSent = new Array<number>(SUBSCRIBERS).fill(0);
+  /** Each subscriber's list as last pushed, to buy from it. */
+  const lists = new Array<string[]>(SUBSCRIBERS).fill([]);
+  const strategies = new Map<string, number>();
   let pushes = 0;
   const subscribe = (user: number) => {
     const client = createClient({ url: `${urls[user % 2]!.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket });
@@ -91,15 +136,30 @@ try {
         {
           next: ({ data }) => {
             pushes++;
-            const cause = data?.recommendationsUpdated.causedBy?.eventId;
+            const list = data?.recommendationsUpdated;
+            if (list) {
+              lists[user] = list.items.map((r) => r.item.id);
+              strategies.set(list.strategy, (strategies.get(list.strategy) ?? 0) + 1);
+            }
+            const cause = list?.causedBy?.eventId;
             if (!cause) return resolve();
             const at = performance.now();
             const event = pending.get(cause);
-            if (event) latencies.push(at - event.sentAt);
+            if (event) {
+              latencies.push(at - event.sentAt);
+              // Where the time went, by wall clock (one machine, one clock): request → stored, stored → list
+              // computed (queue, worker, pub/sub, recompute), computed → received (GraphQL, WebSocket, client).
+              const sentWall = performance.timeOrigin + event.sentAt;
+              const storedWall = Date.parse(list!.causedBy!.receivedAt);
+              const generatedWall = Date.parse(list!.generatedAt);
+              stages.stored.push(storedWall - sentWall);
+              stages.computed.push(generatedWall - storedWall);
+              stages.delivered.push(performance.timeOrigin + at - generatedWall);
+            }
             // This push supersedes every earlier event of the shopper that has not been answered yet.
             for (const [eventId, other] of pending) {
               if (other.user === user && (eventId === cause || other.sentAt <= (event?.sentAt ?? 0))) {
-                pending.delete(eventId);
+                settle(eventId);
               }
             }
           },
@@ -128,18 +188,25 @@ try {
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * RATE));
     for (; sent < due; sent++) {
-      const user = Math.floor(Math.random() * SUBSCRIBERS);
+      // A shopper with no event in flight, so the item bought is on the list they see now.
+      let user = Math.floor(Math.random() * SUBSCRIBERS);
+      for (let tries = 0; tries < 20 && pendingPerUser[user]! > 0; tries++) {
+        user = Math.floor(Math.random() * SUBSCRIBERS);
+      }
+      const list = lists[user]!;
+      const itemId = list[Math.floor(Math.random() * list.length)] ?? `i${Math.floor(Math.random() * ITEMS)}`;
       const eventId = randomUUID();
       const sentAt = performance.now();
       pending.set(eventId, { sentAt, user });
+      pendingPerUser[user]!++;
       lastSent[user] = sentAt;
       const request = post(urls[(user + 1) % 2]!, TRACK, {
-        input: { eventId, userId: `u${user}`, type: 'VIEW', itemId: `i${Math.floor(Math.random() * ITEMS)}` },
+        input: { eventId, userId: `u${user}`, type: 'PURCHASE', itemId },
       })
         .then(() => undefined)
         .catch(() => {
           failed++;
-          pending.delete(eventId);
+          settle(eventId);
         });
       inFlight.add(request);
       void request.finally(() => inFlight.delete(request));
@@ -156,7 +223,7 @@ try {
   // Baseline: a storefront polling once a second sees an event when its next poll lands after processing.
   const staleness: number[] = [];
   for (let sample = 0; sample < POLL_SAMPLES; sample++) {
-    const user = SUBSCRIBERS + sample; // fresh shoppers, no subscription
+    const user = 2 * SUBSCRIBERS + sample; // fresh shoppers, no subscription
     const query = `query($userId: ID!) { recommendations(userId: $userId, k: 10) { items { item { id } } } }`;
     const list = (await post(urls[1]!, query, { userId: `u${user}` })) as {
       recommendations: { items: { item: { id: string } }[] };
@@ -181,7 +248,9 @@ try {
   staleness.sort((a, b) => a - b);
   writeResults('freshness', {
     setup:
-      'two gateway processes and one worker process on this machine; each event sent to the gateway its shopper is not subscribed on',
+      'two gateway processes and one worker process on this machine; a model trained on seeded purchases; each event the purchase of an item on the shopper’s list, sent to the gateway the shopper is not subscribed on',
+    modelVersion: trained.retrainModel.version.id,
+    pushesByStrategy: Object.fromEntries(strategies),
     subscribers: SUBSCRIBERS,
     eventsPerSecond: sent / sendSeconds,
     events: sent,
@@ -192,6 +261,12 @@ try {
     p99Ms: percentile(latencies, 99),
     maxMs: latencies[latencies.length - 1],
     answeredDirectly: latencies.length,
+    stagesMs: Object.fromEntries(
+      Object.entries(stages).map(([stage, values]) => {
+        values.sort((a, b) => a - b);
+        return [stage, { p50: percentile(values, 50), p99: percentile(values, 99) }];
+      }),
+    ),
     lostPushes,
     bytesPerIdleSubscriber,
     idleSubscribersRssDeltaMb: rssDeltaBytes / 2 ** 20,

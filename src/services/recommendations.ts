@@ -78,13 +78,16 @@ export class RecommendationService {
   }
 
   async #rank(userId: string, k: number, causedBy: UserChanged | null): Promise<RecommendationList> {
-    const bought = await this.#features.boughtItems(userId);
+    const versionId = this.#models.currentVersionId;
+    // Both reads in one round trip's time: this runs for every push.
+    const [bought, vector] = await Promise.all([
+      this.#features.boughtItems(userId),
+      versionId === undefined ? undefined : this.#vectors.get(userId, versionId),
+    ]);
     const items: Recommendation[] = [];
     const chosen = new Set<string>();
     const eligible = (id: string) => !bought.has(id) && !chosen.has(id) && this.#catalog.isRecommendable(id);
 
-    const versionId = this.#models.currentVersionId;
-    const vector = versionId === undefined ? undefined : await this.#vectors.get(userId, versionId);
     const foldedIn = vector && versionId !== undefined ? { versionId, vector } : undefined;
     const learned = this.#models.recommendFor(userId, k, eligible, foldedIn);
     for (const { itemId, score } of learned?.hits ?? []) {
