@@ -45,9 +45,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts `src/<entry>` as its own process (so the load generator does not share its event loop). */
+/**
+ * Starts `src/<entry>` as its own process (so the load generator does not share its event loop).
+ * BENCH_NODE_FLAGS adds Node flags to it, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run.
+ */
 export async function startProcess(entry: string, args: string[], env: Record<string, string>, readyUrl?: string) {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', `${root}src/${entry}`, ...args], {
+  const flags = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const child: ChildProcess = spawn(process.execPath, [...flags, '--import', 'tsx', `${root}src/${entry}`, ...args], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],

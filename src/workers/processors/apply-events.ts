@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Db } from '../../db/client.ts';
 import { findEventsForProcessing, type StoredEvent } from '../../db/events.ts';
+import type { Logger } from '../../logger.ts';
 import type { PubSub } from '../../realtime/pubsub.ts';
 import type { FeatureStore } from '../../services/features.ts';
 import type { ShopperVectors } from '../../services/shopper-vectors.ts';
@@ -21,17 +22,21 @@ export function makeApplyEventsProcessor(deps: {
   vectors: ShopperVectors;
   pubsub: PubSub;
   processed: ProcessedMarker;
+  logger: Logger;
 }) {
   return async (job: Job<EventJob>): Promise<void> => {
+    const started = performance.now();
     // The gateway's jobs carry the events; the sweep's carry ids, read back from the log.
     const events: JobEvent[] =
       job.data.events?.map(fromQueued) ?? (await findEventsForProcessing(deps.db, job.data.eventIds));
     const pending = events.filter((event) => !event.processedAt);
     await deps.features.applyMany(pending);
+    const applied = performance.now();
     const latestByUser = new Map<string, JobEvent>();
     for (const event of events) latestByUser.set(event.userId, event);
     // Before the announcement, so the list a gateway recomputes already ranks with the new vector.
     const refreshed = await deps.vectors.refresh([...latestByUser.keys()]);
+    const foldedIn = performance.now();
     if (refreshed?.newItemIds.length) {
       await deps.pubsub.publishItemVectorsAdded({ versionId: refreshed.versionId, itemIds: refreshed.newItemIds });
     }
@@ -43,6 +48,17 @@ export function makeApplyEventsProcessor(deps: {
           receivedAt: event.receivedAt.toISOString(),
         }),
       ),
+    );
+    // Where a job's time goes, for tuning freshness (LOG_LEVEL=debug).
+    deps.logger.debug(
+      {
+        events: events.length,
+        queuedMs: Date.now() - job.timestamp - (performance.now() - started),
+        applyMs: applied - started,
+        foldInMs: foldedIn - applied,
+        publishMs: performance.now() - foldedIn,
+      },
+      'events applied',
     );
     // After the announcement: the push needs only Redis, so this commit stays off the freshness path. Should
     // the process die first, the outbox sweep re-queues the events and the markers skip the features.
