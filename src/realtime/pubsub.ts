@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 
 /** Published by the feature worker after it applied an event: the shopper's lists may have changed. */
 export interface UserChanged {
@@ -54,8 +54,10 @@ export class PubSub {
     return `${this.#prefix}:catalog`;
   }
 
-  async publishUserChanged(change: UserChanged): Promise<void> {
-    await this.#publisher.publish(this.#userChannel(change.userId), JSON.stringify(change));
+  /** Publishes at once, or queues the message on `pipeline` (sent in order with its other commands). */
+  async publishUserChanged(change: UserChanged, pipeline?: ChainableCommander): Promise<void> {
+    if (pipeline) pipeline.publish(this.#userChannel(change.userId), JSON.stringify(change));
+    else await this.#publisher.publish(this.#userChannel(change.userId), JSON.stringify(change));
   }
 
   onUserChanged(userId: string, listener: (change: UserChanged) => void): Promise<() => Promise<void>> {

@@ -89,6 +89,9 @@ export interface TrendingItem {
   score: number;
 }
 
+/** Per shopper, their recent distinct items with summed event weights. */
+export type Histories = Map<string, Map<string, number>>;
+
 /** An item touched in the same session as another, and in how many sessions. */
 export interface CoVisit {
   itemId: string;
@@ -163,12 +166,27 @@ export class FeatureStore {
 
   /** Applies events in one round trip, each at most once (a redelivered or replayed event is skipped). */
   async applyMany(events: readonly FeatureEvent[]): Promise<void> {
-    if (events.length === 0) return;
+    await this.applyAndReadHistories(events, []);
+  }
+
+  /**
+   * Applies events as `applyMany` does and reads these shoppers' histories after them, in the same round
+   * trip: the worker's freshness path needs both, one after the other.
+   */
+  async applyAndReadHistories(events: readonly FeatureEvent[], userIds: readonly string[]): Promise<Histories> {
+    if (events.length === 0 && userIds.length === 0) return new Map();
     const pipeline = this.#redis.pipeline();
     for (const event of events) pipeline.pgwApplyEvent(...this.#keys(event), ...this.#args(event));
-    const results = await pipeline.exec();
-    const failed = results?.find(([error]) => error);
+    for (const userId of userIds) pipeline.hgetall(`${this.#prefix}:u:${userId}:weights`);
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([error]) => error);
     if (failed?.[0]) throw failed[0];
+    const histories: Histories = new Map();
+    userIds.forEach((userId, index) => {
+      const raw = results[events.length + index]?.[1] as Record<string, string>;
+      histories.set(userId, new Map(Object.entries(raw).map(([item, weight]) => [item, Number(weight)])));
+    });
+    return histories;
   }
 
   /** The top trending items, best first, `offset` to page further down. */
@@ -191,24 +209,6 @@ export class FeatureStore {
   /** The shopper's recently touched items, newest first. */
   async recentItems(userId: string, count = RECENT_ITEMS_SHOWN): Promise<string[]> {
     return this.#redis.zrevrange(`${this.#prefix}:u:${userId}:recent`, 0, count - 1);
-  }
-
-  /** Each shopper's recent history: distinct items with their summed event weights (for fold-in). */
-  async histories(userIds: readonly string[]): Promise<Map<string, Map<string, number>>> {
-    const pipeline = this.#redis.pipeline();
-    for (const userId of userIds) pipeline.hgetall(`${this.#prefix}:u:${userId}:weights`);
-    const results = (await pipeline.exec()) ?? [];
-    const histories = new Map<string, Map<string, number>>();
-    userIds.forEach((userId, index) => {
-      const [error, raw] = results[index] ?? [];
-      if (error) throw error;
-      const weights = Object.entries(raw as Record<string, string>).map(([item, weight]): [string, number] => [
-        item,
-        Number(weight),
-      ]);
-      histories.set(userId, new Map(weights));
-    });
-    return histories;
   }
 
   /**

@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Db } from '../db/client.ts';
 import { loadModelVectors } from '../db/models.ts';
 import { addGram, type ConfidenceParams } from '../model/als-kernel.ts';
 import { type FoldInModel, foldIn, makeFoldInScratch } from '../model/fold-in.ts';
 import { vectorFromNeighbours } from '../model/neighbour-vector.ts';
-import type { FeatureStore } from './features.ts';
+import type { FeatureStore, Histories } from './features.ts';
 import { type NewItemVectors, toFloat32 } from './new-item-vectors.ts';
 
 // A folded vector outlives a retrain only by version (the key names it); this bounds idle shoppers' keys.
@@ -89,13 +89,16 @@ export class ShopperVectors {
   }
 
   /**
-   * Recomputes and stores the vectors of these shoppers (worker side); a no-op before the first model.
-   * Returns the new items whose vectors it derived on the way, for the gateways to add to their index.
+   * Recomputes the vectors of the shoppers with these histories (worker side) and queues storing them on
+   * `pipeline`, which the caller executes; a no-op before the first model. Returns the new items whose
+   * vectors it derived on the way, for the gateways to add to their index.
    */
-  async refresh(userIds: readonly string[]): Promise<{ versionId: number; newItemIds: string[] } | undefined> {
+  async refresh(
+    histories: Histories,
+    pipeline: ChainableCommander,
+  ): Promise<{ versionId: number; newItemIds: string[] } | undefined> {
     const state = this.#state;
-    if (!state || userIds.length === 0) return undefined;
-    const histories = await this.#features.histories(userIds);
+    if (!state || histories.size === 0) return undefined;
     const now = Date.now();
     const due = new Set<string>();
     for (const history of histories.values()) {
@@ -108,7 +111,6 @@ export class ShopperVectors {
     const derived = due.size ? await this.#deriveNewItems(state, [...due], now) : new Map<string, Float32Array>();
 
     const scratch = makeFoldInScratch(state.model.factors);
-    const pipeline = this.#redis.pipeline();
     for (const [userId, history] of histories) {
       const rows: number[] = [];
       const weights: number[] = [];
@@ -122,7 +124,6 @@ export class ShopperVectors {
       const vector = foldIn(state.model, rows, weights, undefined, scratch);
       pipeline.set(this.#key(userId, state.versionId), Buffer.from(vector.buffer), 'EX', VECTOR_TTL_SECONDS);
     }
-    if (pipeline.length) await pipeline.exec();
     return { versionId: state.versionId, newItemIds: [...derived.keys()] };
   }
 

@@ -63,7 +63,15 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
   if (current) await vectors.useVersion(current.id);
 
   const processed = new ProcessedMarker({ db, logger });
-  const processor = makeApplyEventsProcessor({ db, features, vectors, pubsub, processed, logger });
+  const processor = makeApplyEventsProcessor({
+    db,
+    features,
+    vectors,
+    pubsub,
+    processed,
+    logger,
+    redis: command,
+  });
   const worker = new Worker<EventJob>(EVENTS_QUEUE, processor, {
     connection: blocking,
     prefix: `${config.REDIS_PREFIX}:q`,

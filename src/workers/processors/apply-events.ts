@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Db } from '../../db/client.ts';
 import { findEventsForProcessing, type StoredEvent } from '../../db/events.ts';
 import type { Logger } from '../../logger.ts';
@@ -23,6 +24,8 @@ export function makeApplyEventsProcessor(deps: {
   pubsub: PubSub;
   processed: ProcessedMarker;
   logger: Logger;
+  /** The connection `features` and `pubsub` publish on, for the commands this processor sends together. */
+  redis: Redis;
 }) {
   return async (job: Job<EventJob>): Promise<void> => {
     const started = performance.now();
@@ -30,25 +33,27 @@ export function makeApplyEventsProcessor(deps: {
     const events: JobEvent[] =
       job.data.events?.map(fromQueued) ?? (await findEventsForProcessing(deps.db, job.data.eventIds));
     const pending = events.filter((event) => !event.processedAt);
-    await deps.features.applyMany(pending);
-    const applied = performance.now();
     const latestByUser = new Map<string, JobEvent>();
     for (const event of events) latestByUser.set(event.userId, event);
-    // Before the announcement, so the list a gateway recomputes already ranks with the new vector.
-    const refreshed = await deps.vectors.refresh([...latestByUser.keys()]);
+    // Two round trips to Redis in all: apply and read the histories, then store the vectors and announce.
+    const histories = await deps.features.applyAndReadHistories(pending, [...latestByUser.keys()]);
+    const applied = performance.now();
+    const pipeline = deps.redis.pipeline();
+    // Queued before the announcement, so the list a gateway recomputes already ranks with the new vector.
+    const refreshed = await deps.vectors.refresh(histories, pipeline);
     const foldedIn = performance.now();
     if (refreshed?.newItemIds.length) {
       await deps.pubsub.publishItemVectorsAdded({ versionId: refreshed.versionId, itemIds: refreshed.newItemIds });
     }
-    await Promise.all(
-      [...latestByUser.values()].map((event) =>
-        deps.pubsub.publishUserChanged({
-          userId: event.userId,
-          eventId: event.eventId,
-          receivedAt: event.receivedAt.toISOString(),
-        }),
-      ),
-    );
+    for (const event of latestByUser.values()) {
+      await deps.pubsub.publishUserChanged(
+        { userId: event.userId, eventId: event.eventId, receivedAt: event.receivedAt.toISOString() },
+        pipeline,
+      );
+    }
+    const results = await pipeline.exec();
+    const failed = results?.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
     // Where a job's time goes, for tuning freshness (LOG_LEVEL=debug).
     deps.logger.debug(
       {
