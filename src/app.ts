@@ -256,7 +256,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         });
       }),
     async stop() {
+      // A client that stopped reading never answers the close handshake; cut whoever is left after a second.
+      const cutStragglers = setTimeout(() => {
+        for (const socket of wsServer.clients) socket.terminate();
+      }, 1000);
       await wsDisposable.dispose();
+      clearTimeout(cutStragglers);
       wsServer.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
