@@ -15,6 +15,7 @@ import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { percentile, writeResults } from './lib/results.ts';
 import { createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
+import { measureIdleSubscriberBytes } from './lib/subscriber-memory.ts';
 
 const { values } = parseArgs({
   options: {
@@ -132,10 +133,18 @@ try {
     `model version ${trained.retrainModel.version.id} trained on ${trained.retrainModel.version.events} events`,
   );
 
-  // Subscribe: shopper s on gateway s % 2; wait for every first list. Memory per idle subscriber is taken
-  // between the first tenth (which warms the gateways up) and all of them.
-  const warmUp = Math.max(1, Math.floor(SUBSCRIBERS / 10));
-  let rssBefore: number[] = [];
+  // Memory per idle subscriber, on a gateway of its own that is measured after forced full GCs.
+  const idleMemory = await measureIdleSubscriberBytes({
+    databaseUrl: env.databaseUrl,
+    redisUrl: env.redisUrl,
+    prefix: env.id,
+    subscribers: SUBSCRIBERS,
+    query: WATCH,
+    userIdPrefix: 'idle-',
+  });
+  console.error(`idle subscriber: ${(idleMemory.bytesPerSubscriber / 1024).toFixed(1)} KB (${idleMemory.method})`);
+
+  // Subscribe: shopper s on gateway s % 2; wait for every first list.
   const pending = new Map<string, { sentAt: number; user: number }>();
   const pendingPerUser = new Array<number>(SUBSCRIBERS).fill(0);
   const settle = (eventId: string) => {
@@ -193,14 +202,7 @@ try {
       );
     });
   };
-  await Promise.all(Array.from({ length: warmUp }, (_, user) => subscribe(user)));
-  rssBefore = gateways.map((g) => rssBytes(g.child.pid!));
-  await Promise.all(Array.from({ length: SUBSCRIBERS - warmUp }, (_, i) => subscribe(warmUp + i)));
-  const rssIdle = gateways.map((g) => rssBytes(g.child.pid!));
-  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
-  const rssDeltaBytes = sum(rssIdle) - sum(rssBefore);
-  // RSS moves with garbage collection; a negative delta says the figure drowned in it, not that memory fell.
-  const bytesPerIdleSubscriber = rssDeltaBytes > 0 ? rssDeltaBytes / (SUBSCRIBERS - warmUp) : null;
+  await Promise.all(Array.from({ length: SUBSCRIBERS }, (_, user) => subscribe(user)));
   console.error(`${SUBSCRIBERS} subscribers ready; sending ${RATE} events/s for ${SECONDS} s`);
 
   // Load: RATE events per second in ticks of 10 ms, each to the gateway the shopper is NOT subscribed on.
@@ -292,8 +294,8 @@ try {
       }),
     ),
     lostPushes,
-    bytesPerIdleSubscriber,
-    idleSubscribersRssDeltaMb: rssDeltaBytes / 2 ** 20,
+    bytesPerIdleSubscriber: idleMemory.bytesPerSubscriber,
+    idleSubscriberMemory: idleMemory,
     workerRssMb: rssBytes(worker.child.pid!) / 2 ** 20,
     baseline: {
       what: 'polling recommendations once a second (random phase); time from trackEvent to the first poll showing the change',
