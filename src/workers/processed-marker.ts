@@ -5,7 +5,7 @@ import type { Logger } from '../logger.ts';
 type Processed = Pick<StoredEvent, 'eventId' | 'userId' | 'itemId' | 'occurredAt'>;
 
 /** How long processed events wait to be recorded together. */
-const FLUSH_AFTER_MS = 50;
+const FLUSH_AFTER_MS = 100;
 /** Recorded at once when this many are waiting. */
 const FLUSH_AT = 1000;
 

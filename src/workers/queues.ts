@@ -56,11 +56,14 @@ export function createTrainQueue(connection: Redis, prefix: string): TrainQueue 
   });
 }
 
-/** Job options: retried with backoff, and finished jobs do not pile up in Redis. */
+/**
+ * Job options: retried with backoff; a finished job is deleted at once (keeping a window of them costs Redis
+ * work on every completion, and a repeated trackEvent never re-queues: its insert is a DUPLICATE).
+ */
 export const EVENT_JOB_OPTIONS = {
   attempts: 8,
   backoff: { type: 'exponential', delay: 200 },
-  removeOnComplete: { count: 1000 },
+  removeOnComplete: true,
   removeOnFail: { count: 5000 },
 } as const;
 

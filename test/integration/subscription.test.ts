@@ -106,10 +106,13 @@ describe('recommendationsUpdated', () => {
     await gateway.graphql(TRACK, { input: { eventId: sentinel, userId, type: 'PURCHASE', itemId: items[2] } });
     const next = await subscription.next(5000);
 
-    expect(pushed.data?.recommendationsUpdated.causedBy?.eventId).toBe(burst[1]?.eventId);
+    // Whole objects, so a failure shows what was pushed instead.
+    expect(pushed).toMatchObject({
+      data: { recommendationsUpdated: { causedBy: { eventId: burst[1]?.eventId }, change: { trigger: 'EVENT' } } },
+    });
     expect(pushed.data?.recommendationsUpdated.change.left.sort()).toEqual(items.slice(0, 2).sort());
     // The burst's first event got no push of its own: the next one is the sentinel's.
-    expect(next.data?.recommendationsUpdated.causedBy?.eventId).toBe(sentinel);
+    expect(next).toMatchObject({ data: { recommendationsUpdated: { causedBy: { eventId: sentinel } } } });
     await subscription.close();
   });
 
