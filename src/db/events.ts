@@ -37,8 +37,10 @@ export interface StoredEvent {
  */
 export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Map<string, Date>> {
   if (events.length === 0) return new Map();
-  const { rows } = await pool.query<{ eventId: string; receivedAt: Date }>(
-    `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
+  // A named statement: each pooled connection parses and plans it once, not on every acknowledgement.
+  const { rows } = await pool.query<{ eventId: string; receivedAt: Date }>({
+    name: 'insert-events',
+    text: `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
                           "context", "recommendationId")
      SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
             "context", "recommendationId"
@@ -48,7 +50,7 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
             "recommendationId")
      ON CONFLICT ("eventId") DO NOTHING
      RETURNING "eventId", "receivedAt"`,
-    [
+    values: [
       events.map((e) => e.eventId),
       events.map((e) => e.userId),
       events.map((e) => e.type),
@@ -60,7 +62,7 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
       events.map((e) => (e.context === null || e.context === undefined ? null : JSON.stringify(e.context))),
       events.map((e) => e.recommendationId),
     ],
-  );
+  });
   return new Map(rows.map((row) => [row.eventId, row.receivedAt]));
 }
 

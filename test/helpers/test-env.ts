@@ -27,6 +27,9 @@ export async function createTestConfig(overrides: Record<string, string> = {}): 
     OUTBOX_SWEEP_INTERVAL_MS: '100',
     OUTBOX_GRACE_MS: '300',
     WORKER_LOCK_MS: '2000',
+    // The schedule trains once at start: a model appearing mid-test would push lists no test asked for.
+    // Tests that need a model train it with retrainModel.
+    TRAIN_INTERVAL_MINUTES: '0',
     ...overrides,
   });
 }

@@ -31,7 +31,7 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
   const newcomerA = uniqueId('newcomer-a');
 
   beforeAll(async () => {
-    gateway = await startGateway(await createTestConfig({ TRAIN_THREADS: '2', TRAIN_INTERVAL_MINUTES: '0' }));
+    gateway = await startGateway(await createTestConfig({ TRAIN_THREADS: '2' }));
     await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, {
       items: [...aItems, ...bItems].map((id) => ({ id, name: id })),
     });
@@ -200,7 +200,7 @@ describe('admin operations', () => {
   let gateway: RunningGateway;
 
   beforeAll(async () => {
-    gateway = await startGateway(await createTestConfig({ ADMIN_TOKEN: 'sesame', TRAIN_INTERVAL_MINUTES: '0' }), {
+    gateway = await startGateway(await createTestConfig({ ADMIN_TOKEN: 'sesame' }), {
       workers: false,
     });
   });
