@@ -112,7 +112,11 @@ describe('recommendationsUpdated', () => {
     });
     expect(pushed.data?.recommendationsUpdated.change.left.sort()).toEqual(items.slice(0, 2).sort());
     // The burst's first event got no push of its own: the next one is the sentinel's.
-    expect(next).toMatchObject({ data: { recommendationsUpdated: { causedBy: { eventId: sentinel } } } });
+    expect(next).toMatchObject({
+      data: {
+        recommendationsUpdated: { causedBy: { eventId: sentinel }, change: { trigger: 'EVENT', left: [items[2]] } },
+      },
+    });
     await subscription.close();
   });
 
