@@ -35,12 +35,12 @@ const POLL_SAMPLES = 40;
 
 const WATCH = `subscription($userId: ID!) {
   recommendationsUpdated(userId: $userId, k: 10) {
-    causedBy { eventId receivedAt } generatedAt strategy items { item { id } } } }`;
+    causedBy { eventId receivedAt processedAt } generatedAt strategy items { item { id } } } }`;
 const TRACK = 'mutation($input: EventInput!) { trackEvent(input: $input) { status } }';
 
 interface Pushed {
   recommendationsUpdated: {
-    causedBy: { eventId: string; receivedAt: string } | null;
+    causedBy: { eventId: string; receivedAt: string; processedAt: string } | null;
     generatedAt: string;
     strategy: string;
     items: { item: { id: string } }[];
@@ -154,7 +154,12 @@ try {
     pendingPerUser[event.user]!--;
   };
   const latencies: number[] = [];
-  const stages = { stored: [] as number[], computed: [] as number[], delivered: [] as number[] };
+  const stages = {
+    stored: [] as number[],
+    processed: [] as number[],
+    computed: [] as number[],
+    delivered: [] as number[],
+  };
   const lastSent = new Array<number>(SUBSCRIBERS).fill(0);
   /** Each subscriber's list as last pushed, to buy from it. */
   const lists = new Array<string[]>(SUBSCRIBERS).fill([]);
@@ -180,13 +185,16 @@ try {
             const event = pending.get(cause);
             if (event) {
               latencies.push(at - event.sentAt);
-              // Where the time went, by wall clock (one machine, one clock): request → stored, stored → list
-              // computed (queue, worker, pub/sub, recompute), computed → received (GraphQL, WebSocket, client).
+              // Where the time went, by wall clock (one machine, one clock): request → stored (HTTP, GraphQL,
+              // the insert starting), stored → processed (commit, queue, worker: features, fold-in), processed →
+              // list computed (pub/sub, the gateway's recompute), computed → received (GraphQL, WebSocket).
               const sentWall = performance.timeOrigin + event.sentAt;
               const storedWall = Date.parse(list!.causedBy!.receivedAt);
+              const processedWall = Date.parse(list!.causedBy!.processedAt);
               const generatedWall = Date.parse(list!.generatedAt);
               stages.stored.push(storedWall - sentWall);
-              stages.computed.push(generatedWall - storedWall);
+              stages.processed.push(processedWall - storedWall);
+              stages.computed.push(generatedWall - processedWall);
               stages.delivered.push(performance.timeOrigin + at - generatedWall);
             }
             // This push supersedes every earlier event of the shopper that has not been answered yet.

@@ -7,6 +7,8 @@ export interface UserChanged {
   eventId: string;
   /** When the gateway received that event (ISO-8601), to measure freshness end to end. */
   receivedAt: string;
+  /** When the worker had applied it and announced the change (ISO-8601): splits that time at the queue. */
+  processedAt: string;
 }
 
 /** Published by whichever gateway changed the catalogue, so every replica refreshes its cache. */

@@ -4,7 +4,7 @@ import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
 
 const WATCH = `subscription($userId: ID!, $k: Int) {
   recommendationsUpdated(userId: $userId, k: $k) {
-    userId items { item { id price inStock } } causedBy { eventId receivedAt } change { trigger entered left }
+    userId items { item { id price inStock } } causedBy { eventId receivedAt processedAt } change { trigger entered left }
   }
 }`;
 const TRACK = `mutation($input: EventInput!) { trackEvent(input: $input) { status } }`;
@@ -13,7 +13,7 @@ interface Pushed {
   recommendationsUpdated: {
     userId: string;
     items: { item: { id: string; price: string | null; inStock: boolean } }[];
-    causedBy: { eventId: string } | null;
+    causedBy: { eventId: string; receivedAt: string; processedAt: string } | null;
     change: { trigger: string; entered: string[]; left: string[] };
   };
 }
@@ -46,6 +46,9 @@ describe('recommendationsUpdated', () => {
     expect(first.data?.recommendationsUpdated.change).toMatchObject({ trigger: 'SUBSCRIBED', left: [] });
     expect(first.data?.recommendationsUpdated.change.entered.sort()).toEqual([...items].sort());
     expect(second.data?.recommendationsUpdated.causedBy?.eventId).toBe(eventId);
+    // Freshness along the way: received by the gateway, then processed by the worker.
+    const cause = second.data?.recommendationsUpdated.causedBy;
+    expect(Date.parse(cause?.processedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(cause?.receivedAt ?? ''));
     // Bought now, so no longer offered; the purchase also made it the top trend for everybody else.
     expect(second.data?.recommendationsUpdated.items.map((r) => r.item.id)).not.toContain(items[1]);
     expect(second.data?.recommendationsUpdated.change).toEqual({ trigger: 'EVENT', entered: [], left: [items[1]] });

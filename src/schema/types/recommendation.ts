@@ -17,6 +17,11 @@ const CauseRef = builder.objectRef<UserChanged>('RecommendationCause').implement
   fields: (t) => ({
     eventId: t.exposeID('eventId'),
     receivedAt: t.field({ type: 'DateTime', resolve: (c) => c.receivedAt }),
+    processedAt: t.field({
+      type: 'DateTime',
+      description: 'When the worker had applied the event (features, shopper vector) and announced the change.',
+      resolve: (c) => c.processedAt,
+    }),
   }),
 });
 

@@ -45,9 +45,10 @@ export function makeApplyEventsProcessor(deps: {
     if (refreshed?.newItemIds.length) {
       await deps.pubsub.publishItemVectorsAdded({ versionId: refreshed.versionId, itemIds: refreshed.newItemIds });
     }
+    const processedAt = new Date().toISOString();
     for (const event of latestByUser.values()) {
       await deps.pubsub.publishUserChanged(
-        { userId: event.userId, eventId: event.eventId, receivedAt: event.receivedAt.toISOString() },
+        { userId: event.userId, eventId: event.eventId, receivedAt: event.receivedAt.toISOString(), processedAt },
         pipeline,
       );
     }
