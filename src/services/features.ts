@@ -15,7 +15,7 @@ const APPLIED_MARKER_TTL_SECONDS = 7 * 24 * 3600;
 /** Items touched within this time before an event count as "viewed this, then that" with it. */
 const SESSION_WINDOW_MS = 30 * 60_000;
 /** The most earlier items of the session one event pairs with, to bound the work per event. */
-const SESSION_PAIRS_PER_EVENT = 10;
+const SESSION_PAIRS_PER_EVENT = 5;
 /** Co-visited items kept per item, the most frequent first. */
 const COVISITS_KEPT = 100;
 
@@ -56,9 +56,11 @@ if not (touched and tonumber(touched) >= since and tonumber(touched) <= at) then
     if other ~= item then
       for _, pair in ipairs({ { item, other }, { other, item } }) do
         local key = ARGV[9] .. pair[1]
-        redis.call('ZINCRBY', key, 1, pair[2])
-        local excess = redis.call('ZCARD', key) - keep
-        if excess > 0 then redis.call('ZREMRANGEBYRANK', key, 0, excess - 1) end
+        -- Only a new pair (count 1) can push the list past its size.
+        if tonumber(redis.call('ZINCRBY', key, 1, pair[2])) == 1 then
+          local excess = redis.call('ZCARD', key) - keep
+          if excess > 0 then redis.call('ZREMRANGEBYRANK', key, 0, excess - 1) end
+        end
       end
     end
   end
