@@ -18,6 +18,9 @@ interface LoadedModel {
   newItems: Map<string, Float32Array>;
 }
 
+/** How many times k an unfiltered search asks for before filtering (see `recommendFor`). */
+const OVER_FETCH = 3;
+
 /** A scored candidate from the model. */
 export interface ModelHit {
   itemId: string;
@@ -170,7 +173,12 @@ export class ModelService {
     const f = model.vectors.factors;
     if (!query && row !== undefined) query = model.vectors.userFactors.subarray(row * f, (row + 1) * f);
     if (!query) return undefined;
-    const hits = current.index.search(query, k, { predicate: (id) => eligible(id) });
+    // Nearly every item is eligible (in stock, not bought): an unfiltered walk for a few times k, filtered
+    // here, spares hnswlib a call back into JavaScript for each node it visits. Only when too few survive
+    // does the filtered walk run.
+    let hits = current.index.search(query, OVER_FETCH * k).filter((hit) => eligible(hit.id));
+    if (hits.length >= k) hits = hits.slice(0, k);
+    else hits = current.index.search(query, k, { predicate: (id) => eligible(id) });
     return { versionId: model.versionId, hits: hits.map((hit) => ({ itemId: hit.id, score: hit.score })) };
   }
 
