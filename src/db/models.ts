@@ -19,8 +19,9 @@ export function toBytes(vectors: Float32Array): Uint8Array<ArrayBuffer> {
 }
 
 export function toFloat32(bytes: Uint8Array): Float32Array {
-  // Copy: the bytes from Postgres need not be 4-byte aligned.
-  return new Float32Array(bytes.slice().buffer);
+  // Copy into a buffer of its own: the bytes need not be 4-byte aligned, and a Buffer (from Redis) may be a
+  // view into a shared pool, where Buffer#slice would not copy.
+  return new Float32Array(new Uint8Array(bytes).buffer);
 }
 
 export function decodeArtifact(artifact: ModelArtifact): ModelVectors {

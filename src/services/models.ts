@@ -118,7 +118,7 @@ export class ModelService {
     }
     const [vectors, newItems] = await Promise.all([
       loadModelVectors(this.#db, versionId),
-      this.#newItems.read(versionId),
+      this.#newItems.readAll(versionId),
     ]);
     if (!vectors) throw new Error(`model version ${versionId} has no artifact`);
     await this.#index.load(key, async (): Promise<AnnIndex> => {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { toFloat32 } from '../db/models.ts';
 
 // Derived vectors only matter until the next retrain learns the items; this bounds forgotten versions' keys.
 const TTL_SECONDS = 30 * 24 * 3600;
@@ -31,24 +32,20 @@ export class NewItemVectors {
       .exec();
   }
 
-  /** The stored vectors of this version: those of `itemIds`, or all of them. */
-  async read(versionId: number, itemIds?: readonly string[]): Promise<Map<string, Float32Array>> {
-    const entries: [string, Buffer | null][] = itemIds
-      ? itemIds.length
-        ? await this.#redis
-            .hmgetBuffer(this.#key(versionId), ...itemIds)
-            .then((values) => values.map((value, index): [string, Buffer | null] => [itemIds[index] as string, value]))
-        : []
-      : Object.entries(await this.#redis.hgetallBuffer(this.#key(versionId)));
+  /** The stored vectors of these items for this version (items without one are left out). */
+  async read(versionId: number, itemIds: readonly string[]): Promise<Map<string, Float32Array>> {
+    if (itemIds.length === 0) return new Map();
+    const values = await this.#redis.hmgetBuffer(this.#key(versionId), ...itemIds);
     const vectors = new Map<string, Float32Array>();
-    for (const [itemId, bytes] of entries) {
-      if (bytes) vectors.set(itemId, toFloat32(bytes));
-    }
+    values.forEach((bytes, index) => {
+      if (bytes) vectors.set(itemIds[index] as string, toFloat32(bytes));
+    });
     return vectors;
   }
-}
 
-/** Copies out of the Buffer: its bytes may sit at an offset in a shared pool that Float32Array cannot view. */
-export function toFloat32(bytes: Buffer): Float32Array {
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  /** Every stored vector of this version. */
+  async readAll(versionId: number): Promise<Map<string, Float32Array>> {
+    const entries = Object.entries(await this.#redis.hgetallBuffer(this.#key(versionId)));
+    return new Map(entries.map(([itemId, bytes]) => [itemId, toFloat32(bytes)]));
+  }
 }

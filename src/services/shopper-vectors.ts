@@ -1,11 +1,11 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Db } from '../db/client.ts';
-import { loadModelVectors } from '../db/models.ts';
+import { loadModelVectors, toFloat32 } from '../db/models.ts';
 import { addGram, type ConfidenceParams } from '../model/als-kernel.ts';
 import { type FoldInModel, foldIn, makeFoldInScratch } from '../model/fold-in.ts';
 import { vectorFromNeighbours } from '../model/neighbour-vector.ts';
 import type { FeatureStore, Histories } from './features.ts';
-import { type NewItemVectors, toFloat32 } from './new-item-vectors.ts';
+import type { NewItemVectors } from './new-item-vectors.ts';
 
 // A folded vector outlives a retrain only by version (the key names it); this bounds idle shoppers' keys.
 const VECTOR_TTL_SECONDS = 30 * 24 * 3600;
@@ -60,7 +60,7 @@ export class ShopperVectors {
     const [version, vectors, newItems] = await Promise.all([
       this.#db.modelVersion.findUnique({ where: { id: versionId } }),
       loadModelVectors(this.#db, versionId),
-      this.#newItems.read(versionId),
+      this.#newItems.readAll(versionId),
     ]);
     if (!version || !vectors) return;
     const params = version.params as unknown as { lambda: number } & ConfidenceParams;
