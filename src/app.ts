@@ -104,16 +104,17 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const db = createDb(config.DATABASE_URL);
   const ingestPool = createIngestPool(config.DATABASE_URL);
   const command = createRedis(config.REDIS_URL, 'command');
+  const reads = createRedis(config.REDIS_URL, 'reads');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  for (const redis of [command, subscriber]) {
+  for (const redis of [command, reads, subscriber]) {
     redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
   }
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
-  const features = FeatureStore.fromConfig(command, config);
+  const features = FeatureStore.fromConfig(reads, config);
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
-  const newItems = new NewItemVectors({ redis: command, prefix: config.REDIS_PREFIX });
+  const newItems = new NewItemVectors({ redis: reads, prefix: config.REDIS_PREFIX });
   const models = new ModelService({ db, pubsub, logger, newItems });
   const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
   const trainEventsConnection = createRedis(config.REDIS_URL, 'blocking');
@@ -138,7 +139,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       features,
       catalog,
       models,
-      vectors: new ShopperVectors({ db, redis: command, prefix: config.REDIS_PREFIX, features, newItems }),
+      vectors: new ShopperVectors({ db, redis: reads, prefix: config.REDIS_PREFIX, features, newItems }),
       pubsub,
       logger,
     }),
@@ -146,7 +147,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   };
   let workers: Workers | undefined;
   try {
-    await Promise.all([connectRedis(command, config.REDIS_URL), connectRedis(subscriber, config.REDIS_URL)]);
+    await Promise.all([command, reads, subscriber].map((redis) => connectRedis(redis, config.REDIS_URL)));
     await catalog.start();
     await models.start();
     void trainEvents.run();
@@ -154,7 +155,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   } catch (error) {
     // Leave nothing open behind a failed start, so the caller sees one clear error.
     await Promise.allSettled([queue.close(), trainQueue.close(), trainEvents.close()]);
-    for (const redis of [command, subscriber, trainEventsConnection]) redis.disconnect();
+    for (const redis of [command, reads, subscriber, trainEventsConnection]) redis.disconnect();
     await Promise.allSettled([db.$disconnect(), ingestPool.end()]);
     throw error;
   }
@@ -270,7 +271,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await Promise.all([queue.close(), trainQueue.close(), trainEvents.close()]);
       await db.$disconnect();
       await ingestPool.end();
-      for (const redis of [command, subscriber, trainEventsConnection]) redis.disconnect();
+      for (const redis of [command, reads, subscriber, trainEventsConnection]) redis.disconnect();
     },
   };
 }

@@ -4,16 +4,20 @@ import { Redis, type RedisOptions } from 'ioredis';
  * The Redis connections a process opens, one per role:
  * - `command`: request-path reads and writes; fails fast while Redis is down instead of queueing commands,
  *   so a request answers with an error rather than hanging.
+ * - `reads`: the gateway's reads for lists, failing fast like `command`, with auto-pipelining: the commands
+ *   issued in one tick (a list's bought items and vector, and those of other lists computed meanwhile) go
+ *   out in one write. Kept apart from BullMQ, whose scripts are not meant to be auto-pipelined.
  * - `subscriber`: pub/sub only (a subscribed connection can do nothing else).
  * - `blocking`: BullMQ workers, which block on Redis and must retry forever.
  */
-export type RedisRole = 'command' | 'subscriber' | 'blocking';
+export type RedisRole = 'command' | 'reads' | 'subscriber' | 'blocking';
 
 export function createRedis(url: string, role: RedisRole): Redis {
   const options: RedisOptions = {
     connectionName: `pgw-${role}`,
     lazyConnect: true,
-    ...(role === 'command' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1 } : {}),
+    ...(role === 'command' || role === 'reads' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1 } : {}),
+    ...(role === 'reads' ? { enableAutoPipelining: true } : {}),
     ...(role === 'blocking' ? { maxRetriesPerRequest: null } : {}),
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
   };
