@@ -26,10 +26,12 @@ import { FeatureStore } from './services/features.ts';
 import { ModelService } from './services/models.ts';
 import { NewItemVectors } from './services/new-item-vectors.ts';
 import { RecommendationService } from './services/recommendations.ts';
+import { ReplayStatus } from './services/replay-status.ts';
 import { ShopperVectors } from './services/shopper-vectors.ts';
 import { ShopperService } from './services/shoppers.ts';
 import { TrainingService } from './services/training-jobs.ts';
-import { createEventsQueue, createTrainQueue, TRAIN_QUEUE } from './workers/queues.ts';
+import { WarmUp } from './services/warm-up.ts';
+import { createEventsQueue, createReplayQueue, createTrainQueue, TRAIN_QUEUE } from './workers/queues.ts';
 import { startWorkers, type Workers } from './workers/runtime.ts';
 
 /** The demo storefront (web/index.html): read once, served at /demo. */
@@ -45,6 +47,8 @@ export interface App {
   stop(): Promise<void>;
   readonly services: Services;
   readonly db: Db;
+  /** Demo load behind a listening gateway, and what `/ready` says is still warming. */
+  readonly warmUp: WarmUp;
 }
 
 export interface AppOptions {
@@ -117,6 +121,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const newItems = new NewItemVectors({ redis: reads, prefix: config.REDIS_PREFIX });
   const models = new ModelService({ db, pubsub, logger, newItems });
   const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
+  const replayQueue = createReplayQueue(command, config.REDIS_PREFIX);
   const trainEventsConnection = createRedis(config.REDIS_URL, 'blocking');
   trainEventsConnection.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
   const trainEvents = new QueueEvents(TRAIN_QUEUE, {
@@ -145,6 +150,16 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     }),
     shoppers: new ShopperService({ features, catalog }),
   };
+  const warmUp = new WarmUp({
+    db,
+    pool: ingestPool,
+    catalog,
+    models,
+    trainQueue,
+    replayQueue,
+    replayStatus: new ReplayStatus(command, config.REDIS_PREFIX),
+    logger,
+  });
   let workers: Workers | undefined;
   try {
     await Promise.all([command, reads, subscriber].map((redis) => connectRedis(redis, config.REDIS_URL)));
@@ -154,7 +169,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     if (options.workers) workers = await startWorkers(config, { db, logger });
   } catch (error) {
     // Leave nothing open behind a failed start, so the caller sees one clear error.
-    await Promise.allSettled([queue.close(), trainQueue.close(), trainEvents.close()]);
+    await Promise.allSettled([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
     for (const redis of [command, reads, subscriber, trainEventsConnection]) redis.disconnect();
     await Promise.allSettled([db.$disconnect(), ingestPool.end()]);
     throw error;
@@ -189,6 +204,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     db,
     redis: command,
     recommendations: services.recommendations,
+    warmUp,
     logger,
     demoPage: await readFile(DEMO_PAGE),
   });
@@ -248,6 +264,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   return {
     services,
     db,
+    warmUp,
     start: (port) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -268,7 +285,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await workers?.stop();
       await Promise.all([catalog.stop(), models.stop()]);
-      await Promise.all([queue.close(), trainQueue.close(), trainEvents.close()]);
+      await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
       await db.$disconnect();
       await ingestPool.end();
       for (const redis of [command, reads, subscriber, trainEventsConnection]) redis.disconnect();

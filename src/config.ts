@@ -84,6 +84,12 @@ const Env = z.object({
   TRAIN_PARAMS_FILE: z.string().default(fileURLToPath(new URL('./model/tuned/online-retail-ii.json', import.meta.url))),
   /** In training, an interaction's weight halves every this many days before the newest event; 0 = no decay. */
   TRAIN_HALF_LIFE_DAYS: z.coerce.number().min(0).optional(),
+  /**
+   * After a rollback pins a version, a newly trained version replaces it only when its hold-out NDCG@10 is
+   * better by this fraction (0.05 = 5 %); `unpinModel` ends the pin at once. Hold-outs of two trainings are
+   * cut from different data, so a small margin absorbs that noise.
+   */
+  MODEL_PIN_MARGIN: z.coerce.number().min(0).max(10).default(0.05),
   /** Threads the training worker uses for the ALS solves. */
   TRAIN_THREADS: z.coerce.number().int().min(1).max(64).default(2),
   /**

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { type Config, loadConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 
@@ -31,9 +32,13 @@ export function handleProcessSignals(logger: Logger, stop: () => Promise<void>):
   });
 }
 
-/** The validated configuration, or exit 1 with the list of what is wrong (no stack trace: it is for people). */
+/**
+ * The validated configuration, or exit 1 with the list of what is wrong (no stack trace: it is for people).
+ * A `.env` file in the working directory is read first; variables already set in the environment win.
+ */
 export function loadConfigOrExit(): Config {
   try {
+    if (existsSync('.env')) process.loadEnvFile('.env');
     return loadConfig();
   } catch (error) {
     console.error((error as Error).message);

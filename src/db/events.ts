@@ -127,3 +127,10 @@ export async function readEventPage(db: Db, afterId: bigint, limit: number): Pro
     WHERE e."id" > ${afterId}
     ORDER BY e."id" LIMIT ${limit}`;
 }
+
+/** The first and last id of the event log, or undefined when it is empty (both ends are index reads). */
+export async function eventIdRange(db: Db): Promise<{ first: bigint; last: bigint } | undefined> {
+  const [row] = await db.$queryRaw<{ first: bigint | null; last: bigint | null }[]>`
+    SELECT min("id") AS "first", max("id") AS "last" FROM "Event"`;
+  return row?.first != null && row.last != null ? { first: row.first, last: row.last } : undefined;
+}

@@ -43,7 +43,10 @@ export async function createModelVersion(
   return db.modelVersion.create({ data: { algorithm, params } });
 }
 
-/** Stores the artifact, marks the version READY and makes it current, all at once. */
+/**
+ * Stores the artifact and marks the version READY, all at once; with `activate` it also becomes current
+ * (and ends any pin: it beat the pinned version).
+ */
 export async function completeModelVersion(
   db: Db,
   id: number,
@@ -52,9 +55,17 @@ export async function completeModelVersion(
     'dataFrom' | 'dataTo' | 'events' | 'users' | 'items' | 'metrics' | 'timings'
   >,
   vectors: ModelVectors,
+  activate: boolean,
 ): Promise<ModelVersion> {
   const now = new Date();
-  const [, version] = await db.$transaction([
+  const unpin = activate
+    ? [db.modelVersion.updateMany({ where: { pinnedAt: { not: null } }, data: { pinnedAt: null } })]
+    : [];
+  const [version] = await db.$transaction([
+    db.modelVersion.update({
+      where: { id },
+      data: { ...summary, status: 'READY', finishedAt: now, activatedAt: activate ? now : null },
+    }),
     db.modelArtifact.create({
       data: {
         versionId: id,
@@ -66,10 +77,7 @@ export async function completeModelVersion(
         itemIndex: new Uint8Array(vectors.itemIndex) as Uint8Array<ArrayBuffer>,
       },
     }),
-    db.modelVersion.update({
-      where: { id },
-      data: { ...summary, status: 'READY', finishedAt: now, activatedAt: now },
-    }),
+    ...unpin,
   ]);
   return version;
 }
@@ -91,11 +99,32 @@ export async function loadModelVectors(db: Db, id: number): Promise<ModelVectors
   return artifact ? decodeArtifact(artifact) : undefined;
 }
 
-/** Makes a READY version current again (a rollback); returns it, or undefined when there is no such version. */
-export async function activateModelVersion(db: Db, id: number): Promise<ModelVersion | undefined> {
-  const { count } = await db.modelVersion.updateMany({
-    where: { id, status: 'READY' },
-    data: { activatedAt: new Date() },
+/**
+ * Makes a READY version current again and pins it (a rollback): trainings that follow store their versions
+ * but leave this one serving unless they beat it (see `findPinnedModelVersion`). Returns it, or undefined
+ * when there is no such version.
+ */
+export async function activateAndPinModelVersion(db: Db, id: number): Promise<ModelVersion | undefined> {
+  return db.$transaction(async (tx) => {
+    const now = new Date();
+    const { count } = await tx.modelVersion.updateMany({
+      where: { id, status: 'READY' },
+      data: { activatedAt: now, pinnedAt: now },
+    });
+    if (!count) return undefined;
+    await tx.modelVersion.updateMany({ where: { id: { not: id }, pinnedAt: { not: null } }, data: { pinnedAt: null } });
+    return (await tx.modelVersion.findUnique({ where: { id } })) ?? undefined;
   });
-  return count ? ((await db.modelVersion.findUnique({ where: { id } })) ?? undefined) : undefined;
+}
+
+/** The version an operator pinned by a rollback, if any. */
+export async function findPinnedModelVersion(db: Db): Promise<ModelVersion | null> {
+  return db.modelVersion.findFirst({ where: { pinnedAt: { not: null } } });
+}
+
+/** Ends the pin, so the next training's version serves as usual; returns the version that was pinned. */
+export async function unpinModelVersion(db: Db): Promise<ModelVersion | null> {
+  const pinned = await findPinnedModelVersion(db);
+  if (!pinned) return null;
+  return db.modelVersion.update({ where: { id: pinned.id }, data: { pinnedAt: null } });
 }

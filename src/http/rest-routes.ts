@@ -4,6 +4,7 @@ import type { Db } from '../db/client.ts';
 import { DomainError, ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RecommendationService } from '../services/recommendations.ts';
+import type { WarmUp } from '../services/warm-up.ts';
 
 /**
  * The plain HTTP endpoints beside /graphql: health and readiness probes, the storefront JSON endpoint
@@ -13,10 +14,11 @@ export function makeRestRoutes(deps: {
   db: Db;
   redis: Redis;
   recommendations: RecommendationService;
+  warmUp: WarmUp;
   logger: Logger;
   demoPage: Buffer;
 }) {
-  const { db, redis, recommendations, logger, demoPage } = deps;
+  const { db, redis, recommendations, warmUp, logger, demoPage } = deps;
   const probe = (check: Promise<unknown>) =>
     check.then(
       () => 'ok',
@@ -30,8 +32,12 @@ export function makeRestRoutes(deps: {
     if (url.pathname === '/health') return send(200, { status: 'ok' });
     if (url.pathname === '/ready') {
       const [postgres, redisState] = await Promise.all([probe(db.$queryRaw`SELECT 1`), probe(redis.ping())]);
-      const ready = postgres === 'ok' && redisState === 'ok';
-      return send(ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', postgres, redis: redisState });
+      if (postgres !== 'ok' || redisState !== 'ok') {
+        return send(503, { status: 'not ready', postgres, redis: redisState });
+      }
+      // Ready to serve as soon as there is a catalogue; what still warms (replay, first model) is listed.
+      const { serving, warming } = await warmUp.state().catch(() => ({ serving: true, warming: {} }));
+      return send(serving ? 200 : 503, { status: serving ? 'ready' : 'warming', postgres, redis: redisState, warming });
     }
     if (url.pathname === '/api/recommendations' && req.method === 'GET') {
       const userId = url.searchParams.get('user_id');

@@ -159,6 +159,12 @@ export class CatalogService {
     return items;
   }
 
+  /** Reloads items written to Postgres around this service (the demo load), here and on every replica. */
+  async refresh(itemIds: readonly string[]): Promise<void> {
+    await this.#reload(itemIds);
+    await this.#pubsub.publishCatalogChanged({ itemIds: [...itemIds] });
+  }
+
   async #reload(ids: readonly string[]): Promise<void> {
     const items = await this.#db.item.findMany({ where: { id: { in: [...ids] }, placeholder: false } });
     for (const item of items) this.#items.set(item.id, item);

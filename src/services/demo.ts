@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { Db } from '../db/client.ts';
 import { insertEvents, type NewEvent } from '../db/events.ts';
 import type { Logger } from '../logger.ts';
+import { Progress } from '../progress.ts';
 
 /** The bundled slice of Online Retail II (CC BY 4.0, see README): Sep–Dec 2011 purchases of known customers. */
 export const DEMO_FILE = fileURLToPath(new URL('../../data/demo/online-retail-ii-slice.csv.gz', import.meta.url));
@@ -32,18 +33,45 @@ interface DemoRow {
   'Customer ID': string;
 }
 
+export interface DemoLoad {
+  events: number;
+  itemIds: string[];
+}
+
+/** Any constant of our own: the session-level lock that lets one process of many load the demo data. */
+const DEMO_LOCK = 7_274_600_117;
+
 /**
- * Loads the demo catalogue and purchase history when the catalogue is empty. The history is shifted so that
- * its last purchase happened now, so "trending" means something on the day the demo runs. Online features
- * are built from these events by the worker's start-up replay. Returns how many events were loaded.
+ * Loads the demo catalogue and purchase history when the catalogue is empty, under an advisory lock so that
+ * gateways starting together load it once. The history is shifted so that its last purchase happened now,
+ * so "trending" means something on the day the demo runs. The caller asks for the replay that builds online
+ * features from it and for the first training. Returns how many events and which items were loaded (none
+ * when the catalogue had items).
  */
 export async function loadDemoDataIfEmpty(
   db: Db,
   pool: pg.Pool,
   logger: Logger,
   options: { file?: string; maxRows?: number } = {},
-) {
-  if ((await db.item.count()) > 0) return 0;
+): Promise<DemoLoad> {
+  const lock = await pool.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [DEMO_LOCK]);
+    if ((await db.item.count()) > 0) return { events: 0, itemIds: [] };
+    return await loadDemoData(db, pool, logger, options);
+  } finally {
+    await lock.query('SELECT pg_advisory_unlock($1)', [DEMO_LOCK]).catch(() => undefined);
+    lock.release();
+  }
+}
+
+async function loadDemoData(
+  db: Db,
+  pool: pg.Pool,
+  logger: Logger,
+  options: { file?: string; maxRows?: number },
+): Promise<DemoLoad> {
+  logger.info('loading the demo catalogue and purchase history (Online Retail II slice)');
   const rows: DemoRow[] = [];
   const parser = createReadStream(options.file ?? DEMO_FILE)
     .pipe(createGunzip())
@@ -77,9 +105,11 @@ export async function loadDemoDataIfEmpty(
     context: { source: 'demo' },
     recommendationId: null,
   }));
+  const progress = new Progress(logger, 'loading demo purchases', { total: events.length });
   for (let start = 0; start < events.length; start += INSERT_BATCH) {
     await insertEvents(pool, events.slice(start, start + INSERT_BATCH));
+    progress.update(Math.min(events.length, start + INSERT_BATCH));
   }
-  logger.info({ items: items.size, events: events.length }, 'loaded the demo catalogue and purchase history');
-  return events.length;
+  progress.finish({ items: items.size, events: events.length });
+  return { events: events.length, itemIds: [...items.keys()] };
 }

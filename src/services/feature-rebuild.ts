@@ -1,5 +1,6 @@
 import type { Db } from '../db/client.ts';
-import { markEventsProcessed, readEventPage } from '../db/events.ts';
+import { eventIdRange, markEventsProcessed, readEventPage } from '../db/events.ts';
+import type { Progress } from '../progress.ts';
 import type { FeatureStore } from './features.ts';
 
 const PAGE_SIZE = 5000;
@@ -7,10 +8,18 @@ const PAGE_SIZE = 5000;
 /**
  * Replays the event log into the feature store. Applying is idempotent per event, so a replay over existing
  * state only fills what is missing (after Redis lost data, say); with `fresh` the features are cleared first.
- * Returns how many events were read.
+ * `progress` follows it (the share of the log's id range read so far). Returns how many events were read.
  */
-export async function rebuildFeatures(db: Db, features: FeatureStore, options: { fresh?: boolean } = {}) {
+export async function rebuildFeatures(
+  db: Db,
+  features: FeatureStore,
+  options: { fresh?: boolean; progress?: Progress } = {},
+) {
   if (options.fresh) await features.clear();
+  const { progress } = options;
+  const range = await eventIdRange(db);
+  // Ids are dense enough (one sequence) that their range is a fair total, without a count over the table.
+  if (progress && range) progress.total = Number(range.last - range.first + 1n);
   let afterId = 0n;
   let count = 0;
   for (;;) {
@@ -23,6 +32,7 @@ export async function rebuildFeatures(db: Db, features: FeatureStore, options: {
       page.filter((event) => !event.processedAt),
     );
     count += page.length;
+    if (progress && range) progress.update(Math.min(Number(afterId - range.first + 1n), Number.MAX_SAFE_INTEGER));
   }
   return count;
 }

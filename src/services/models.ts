@@ -1,6 +1,11 @@
 import { type AnnIndex, deserializeAnnIndex, VersionedIndex } from '../ann/index.ts';
 import type { Db } from '../db/client.ts';
-import { activateModelVersion, findCurrentModelVersion, loadModelVectors, type ModelVectors } from '../db/models.ts';
+import {
+  activateAndPinModelVersion,
+  findCurrentModelVersion,
+  loadModelVectors,
+  type ModelVectors,
+} from '../db/models.ts';
 import { DomainError, ErrorCode } from '../errors.ts';
 import type { ModelVersion } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
@@ -140,9 +145,12 @@ export class ModelService {
     if (this.#index.current?.version === key) this.#activated(versionId);
   }
 
-  /** Makes an earlier READY version current on every replica. */
+  /**
+   * Makes an earlier READY version current on every replica and pins it: later trainings leave it serving
+   * unless they beat it on the hold-out by MODEL_PIN_MARGIN, or an operator unpins it.
+   */
   async rollback(versionId: number): Promise<ModelVersion> {
-    const version = await activateModelVersion(this.#db, versionId);
+    const version = await activateAndPinModelVersion(this.#db, versionId);
     if (!version) {
       throw new DomainError(ErrorCode.NOT_FOUND, `versionId: no trained (READY) model version ${versionId}`, {
         field: 'versionId',

@@ -1,8 +1,9 @@
-import type { QueueEvents } from 'bullmq';
+import type { Job, QueueEvents } from 'bullmq';
 import type { Db } from '../db/client.ts';
+import { findCurrentModelVersion, unpinModelVersion } from '../db/models.ts';
 import { DomainError, ErrorCode, InvalidInputError } from '../errors.ts';
 import type { ModelVersion } from '../generated/prisma/client.ts';
-import type { TrainQueue } from '../workers/queues.ts';
+import type { TrainJob, TrainQueue, TrainResult } from '../workers/queues.ts';
 import type { ModelService } from './models.ts';
 
 /** ALS parameters an admin may override per training, with their sane ranges. */
@@ -31,10 +32,31 @@ function checkTrainingParams(params: unknown): Record<string, number> | undefine
   return checked;
 }
 
-/** How long `retrainModel(wait: true)` waits for the worker before answering with the queued job only. */
-const WAIT_FOR_TRAINING_MS = 120_000;
+/** Longest `retrainModel(wait: true)` may hold a request; past it the answer says the job still runs. */
+const MAX_WAIT_SECONDS = 3600;
 
-/** Asks the training worker for a new model version, and lists the versions trained so far. */
+/** Where a training job stands. */
+export const TrainingStatus = {
+  QUEUED: 'QUEUED',
+  RUNNING: 'RUNNING',
+  /** A version was stored (it serves unless a pinned version keeps serving: see `version.current`). */
+  TRAINED: 'TRAINED',
+  /** Nothing to learn from yet: no version was stored. */
+  SKIPPED: 'SKIPPED',
+  FAILED: 'FAILED',
+} as const;
+export type TrainingStatus = (typeof TrainingStatus)[keyof typeof TrainingStatus];
+
+export interface TrainingJobState {
+  jobId: string;
+  status: TrainingStatus;
+  /** The stored version, once TRAINED. */
+  version: ModelVersion | null;
+  /** Why it was SKIPPED or FAILED. */
+  message: string | null;
+}
+
+/** Asks the trainer for a new model version, tells how a training job stands, and ends a rollback's pin. */
 export class TrainingService {
   readonly #db: Db;
   readonly #queue: TrainQueue;
@@ -48,24 +70,53 @@ export class TrainingService {
     this.#models = deps.models;
   }
 
-  /** Queues a training; with `wait`, resolves with the new version once this gateway serves it. */
-  async retrain(options: {
-    wait: boolean;
-    params?: unknown;
-  }): Promise<{ jobId: string; version: ModelVersion | null }> {
-    const job = await this.#queue.add('train', { params: checkTrainingParams(options.params) });
-    if (!options.wait) return { jobId: job.id ?? '', version: null };
-    let versionId: number;
-    try {
-      versionId = await job.waitUntilFinished(this.#events, WAIT_FOR_TRAINING_MS);
-    } catch (error) {
-      throw new DomainError(
-        ErrorCode.UNAVAILABLE,
-        `training job ${job.id} did not finish: ${(error as Error).message}`,
-      );
+  /**
+   * Queues a training. With `wait`, answers once it ended (and, when its version became current, once this
+   * gateway serves it), or after `waitSeconds` with the job still QUEUED or RUNNING: poll `status(jobId)`.
+   */
+  async retrain(options: { wait: boolean; waitSeconds?: number; params?: unknown }): Promise<TrainingJobState> {
+    const waitSeconds = options.waitSeconds ?? 120;
+    if (!Number.isInteger(waitSeconds) || waitSeconds < 1 || waitSeconds > MAX_WAIT_SECONDS) {
+      throw new InvalidInputError('waitSeconds', 'range', `must be a whole number from 1 to ${MAX_WAIT_SECONDS}`);
     }
+    const job = await this.#queue.add('train', { params: checkTrainingParams(options.params) });
+    if (options.wait) {
+      // Rejects when the job failed or the wait ran out; either way the job's state below says which.
+      await job.waitUntilFinished(this.#events, waitSeconds * 1000).catch(() => undefined);
+    }
+    const state = await this.#stateOf(job.id ?? '');
     // The announcement reaches this gateway too, but answer only once it serves the new version here.
-    await this.#models.load(versionId);
-    return { jobId: job.id ?? '', version: await this.#db.modelVersion.findUnique({ where: { id: versionId } }) };
+    const current = await findCurrentModelVersion(this.#db);
+    if (state.version && current?.id === state.version.id) await this.#models.load(current.id);
+    return state;
+  }
+
+  /** How the training job stands now. */
+  async status(jobId: string): Promise<TrainingJobState> {
+    return this.#stateOf(jobId);
+  }
+
+  /** Ends a rollback's pin: the next training's version serves as usual. Returns the version that was pinned. */
+  async unpin(): Promise<ModelVersion | null> {
+    return unpinModelVersion(this.#db);
+  }
+
+  async #stateOf(jobId: string): Promise<TrainingJobState> {
+    const job: Job<TrainJob, TrainResult> | undefined = await this.#queue.getJob(jobId);
+    if (!job) {
+      throw new DomainError(ErrorCode.NOT_FOUND, `jobId: no training job ${jobId} (finished jobs are kept 100 deep)`, {
+        field: 'jobId',
+        rule: 'exists',
+      });
+    }
+    const state = await job.getState();
+    const base = { jobId, version: null, message: null };
+    if (state === 'failed') return { ...base, status: TrainingStatus.FAILED, message: job.failedReason ?? null };
+    if (state === 'active') return { ...base, status: TrainingStatus.RUNNING };
+    if (state !== 'completed') return { ...base, status: TrainingStatus.QUEUED };
+    const result = job.returnvalue;
+    if (result.outcome === 'SKIPPED') return { ...base, status: TrainingStatus.SKIPPED, message: result.reason };
+    const version = await this.#db.modelVersion.findUnique({ where: { id: result.versionId } });
+    return { ...base, status: TrainingStatus.TRAINED, version };
   }
 }

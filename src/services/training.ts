@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { HnswIndex, type HnswParams } from '../ann/index.ts';
 import type { Db } from '../db/client.ts';
-import { readEventPage } from '../db/events.ts';
-import { completeModelVersion, createModelVersion, failModelVersion } from '../db/models.ts';
+import { eventIdRange, readEventPage } from '../db/events.ts';
+import { completeModelVersion, createModelVersion, failModelVersion, findPinnedModelVersion } from '../db/models.ts';
 import type { EventType, ModelVersion } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import { type AlsParams, alsRecommender, DEFAULT_ALS_PARAMS, trainAls } from '../model/als.ts';
@@ -10,6 +10,7 @@ import { createAlsExecutor } from '../model/als-pool.ts';
 import { evaluateRecommender, historyMatrix, type TrainingData } from '../model/evaluation.ts';
 import { type InteractionLog, selectRows } from '../model/interactions.ts';
 import { temporalSplit } from '../model/split.ts';
+import { Progress } from '../progress.ts';
 import type { EventWeights } from './features.ts';
 
 /** Event types in the order of the log's type column. */
@@ -28,6 +29,22 @@ export interface TrainingOptions {
   weights: EventWeights;
   /** Knobs of the item index built for the version. */
   index?: Partial<HnswParams>;
+  /**
+   * While an operator's rollback pins a version, a new one serves only if its hold-out NDCG@10 beats the
+   * pinned version's by this fraction (0.05: 5 % better); otherwise it is stored READY but not activated.
+   */
+  pinMargin: number;
+}
+
+/** What a training did: the version it stored and whether it serves now, or nothing for want of data. */
+export type TrainingOutcome = { version: ModelVersion; activated: boolean } | { skipped: string };
+
+/** Whether the log holds any event a model could learn from (an item event of a type that weighs). */
+export async function hasTrainingData(db: Db, weights: EventWeights): Promise<boolean> {
+  const types = TYPE_NAMES.filter((type) => weights[type] > 0);
+  const [row] = await db.$queryRaw<{ found: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM "Event" WHERE "itemId" IS NOT NULL AND "type"::text = ANY(${types})) AS "found"`;
+  return row?.found === true;
 }
 
 /**
@@ -44,6 +61,13 @@ export async function readTunedParams(path: string): Promise<{ params: Partial<A
   const { halfLifeDays, ...params } = parsed.als?.params ?? {};
   if (Object.keys(params).length === 0) throw new Error(`TRAIN_PARAMS_FILE ${path} has no als.params`);
   return { params, halfLifeDays };
+}
+
+/** The hold-out NDCG@10 stored with a version (0 when it has none, so any new version beats it). */
+function pinnedNdcg(version: ModelVersion): number {
+  const metrics = version.metrics;
+  const value = metrics && typeof metrics === 'object' && !Array.isArray(metrics) ? metrics['ndcg@10'] : undefined;
+  return typeof value === 'number' ? value : 0;
 }
 
 /** Growable columns of the interaction log, so reading the event table holds numbers, not row objects. */
@@ -106,36 +130,50 @@ class LogBuilder {
 }
 
 /**
- * Trains an implicit-ALS model from the event log and stores it as a new, current ModelVersion: streams the
- * events, measures the model on a temporal hold-out of the same data, retrains on all of it for serving, and
- * builds the item index every gateway loads.
+ * Trains an implicit-ALS model from the event log and stores it as a new ModelVersion: streams the events,
+ * measures the model on a temporal hold-out of the same data, retrains on all of it for serving, and builds
+ * the item index every gateway loads. The version becomes current unless a pinned version keeps serving
+ * (`pinMargin`). With no interactions yet it stores nothing and says so: training waits for data.
  */
-export async function trainModelVersion(db: Db, logger: Logger, options: TrainingOptions): Promise<ModelVersion> {
+export async function trainModelVersion(db: Db, logger: Logger, options: TrainingOptions): Promise<TrainingOutcome> {
   const params: AlsParams = { ...DEFAULT_ALS_PARAMS, ...options.defaults, ...options.params };
   const weighting = { typeWeights: options.weights, halfLifeDays: options.halfLifeDays ?? 0 };
+  const started = performance.now();
+  const builder = new LogBuilder();
+  let dataFrom: Date | undefined;
+  let dataTo: Date | undefined;
+  const range = await eventIdRange(db);
+  const reading = new Progress(logger, 'training: reading the event log', {
+    total: range ? Number(range.last - range.first + 1n) : undefined,
+  });
+  for (let afterId = 0n; range; ) {
+    const page = await readEventPage(db, afterId, PAGE_SIZE);
+    if (page.length === 0) break;
+    for (const event of page) {
+      if (!event.itemId || options.weights[event.type] === 0) continue;
+      builder.add(event.userId, event.itemId, event.occurredAt.getTime(), TYPE_NAMES.indexOf(event.type));
+      if (!dataFrom || event.occurredAt < dataFrom) dataFrom = event.occurredAt;
+      if (!dataTo || event.occurredAt > dataTo) dataTo = event.occurredAt;
+    }
+    afterId = page[page.length - 1]!.id;
+    reading.update(Number(afterId - range.first + 1n));
+  }
+  if (builder.size === 0) return { skipped: 'no item interactions to train on yet' };
+  reading.finish({ interactions: builder.size });
+  const read = performance.now();
+
   const version = await createModelVersion(db, 'als', { ...params, ...weighting });
   const executor = await createAlsExecutor(options.threads, (reason) =>
     logger.warn({ reason }, 'training on one thread: worker threads could not start'),
   );
+  // The phases after reading, for the log: which one runs and how far along the whole training is.
+  const phase = (name: string, step: number) =>
+    logger.info(
+      { version: version.id, phase: name, step, of: 4 },
+      `training version ${version.id}: ${name} (${step}/4)`,
+    );
   try {
-    const started = performance.now();
-    const builder = new LogBuilder();
-    let dataFrom: Date | undefined;
-    let dataTo: Date | undefined;
-    for (let afterId = 0n; ; ) {
-      const page = await readEventPage(db, afterId, PAGE_SIZE);
-      if (page.length === 0) break;
-      for (const event of page) {
-        if (!event.itemId || options.weights[event.type] === 0) continue;
-        builder.add(event.userId, event.itemId, event.occurredAt.getTime(), TYPE_NAMES.indexOf(event.type));
-        if (!dataFrom || event.occurredAt < dataFrom) dataFrom = event.occurredAt;
-        if (!dataTo || event.occurredAt > dataTo) dataTo = event.occurredAt;
-      }
-      afterId = page[page.length - 1]!.id;
-    }
-    if (builder.size === 0) throw new Error('no item interactions to train on');
-    const read = performance.now();
-
+    phase('hold-out fit and evaluation', 1);
     const data: TrainingData = {
       log: builder.build(),
       users: builder.userIds.length,
@@ -155,8 +193,10 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
     );
     const evaluated = performance.now();
 
+    phase('fit on all data', 2);
     const model = await trainAls(historyMatrix(data, weighting), params, executor);
     const trained = performance.now();
+    phase('item index build', 3);
     const index = HnswIndex.build({
       space: 'ip',
       dim: model.factors,
@@ -168,6 +208,9 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
     const indexed = performance.now();
 
     const seconds = (from: number, to: number) => Math.round(to - from) / 1000;
+    phase('store', 4);
+    const pinned = await findPinnedModelVersion(db);
+    const activated = !pinned || summary.ndcg >= pinnedNdcg(pinned) * (1 + options.pinMargin);
     const stored = await completeModelVersion(
       db,
       version.id,
@@ -200,9 +243,15 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
         userFactors: model.userFactors,
         itemIndex,
       },
+      activated,
     );
-    logger.info({ version: stored.id, events: builder.size, metrics: summary }, 'trained a model version');
-    return stored;
+    logger.info(
+      { version: stored.id, events: builder.size, metrics: summary, activated, pinned: pinned?.id },
+      activated
+        ? 'trained a model version; it serves now'
+        : `trained a model version; pinned ${pinned?.id} keeps serving`,
+    );
+    return { version: stored, activated };
   } catch (error) {
     await failModelVersion(db, version.id, (error as Error).message);
     throw error;

@@ -35,16 +35,24 @@ export type EventsQueue = Queue<EventJob, void, 'apply'>;
 /** Queue of model trainings: the schedule and `retrainModel` add to it; one job trains one ModelVersion. */
 export const TRAIN_QUEUE = 'train';
 
-/** Payload of a training job; the result is the new ModelVersion's id. */
+/** Payload of a training job. */
 export interface TrainJob {
   /** Overrides of the ALS parameters for this training only. */
   params?: Record<string, number>;
 }
 
-export type TrainQueue = Queue<TrainJob, number, 'train'>;
+/**
+ * What a training job returns: the version it stored (and whether it became current; a pinned version can
+ * keep serving), or why it trained nothing (no interactions yet: training waits for data).
+ */
+export type TrainResult =
+  | { outcome: 'TRAINED'; versionId: number; activated: boolean }
+  | { outcome: 'SKIPPED'; reason: string };
+
+export type TrainQueue = Queue<TrainJob, TrainResult, 'train'>;
 
 export function createTrainQueue(connection: Redis, prefix: string): TrainQueue {
-  return new Queue<TrainJob, number, 'train'>(TRAIN_QUEUE, {
+  return new Queue<TrainJob, TrainResult, 'train'>(TRAIN_QUEUE, {
     connection,
     prefix: `${prefix}:q`,
     defaultJobOptions: {
@@ -54,6 +62,55 @@ export function createTrainQueue(connection: Redis, prefix: string): TrainQueue 
       removeOnFail: 100,
     },
   });
+}
+
+/**
+ * Queues a training unless one is already waiting or running (a burst of requests trains once). Returns
+ * whether it queued one.
+ */
+export async function requestTraining(queue: TrainQueue): Promise<boolean> {
+  const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+  if (Object.values(counts).some((count) => count > 0)) return false;
+  await queue.add('train', {});
+  return true;
+}
+
+/** Queue of full replays of the event log into Redis (start-up on an empty Redis, after the demo load). */
+export const REPLAY_QUEUE = 'replay';
+
+/** Payload of a replay job: why it was asked for, for the log. */
+export interface ReplayJob {
+  reason: string;
+}
+
+export type ReplayQueue = Queue<ReplayJob, number, 'replay'>;
+
+export function createReplayQueue(connection: Redis, prefix: string): ReplayQueue {
+  return new Queue<ReplayJob, number, 'replay'>(REPLAY_QUEUE, { connection, prefix: `${prefix}:q` });
+}
+
+/**
+ * Asks a feature worker to replay the whole event log. One job id: while a replay waits or runs, a second
+ * request joins it; a finished job is removed so the next request queues anew.
+ */
+export async function requestReplay(queue: ReplayQueue, reason: string): Promise<void> {
+  await queue.add(
+    'replay',
+    { reason },
+    {
+      jobId: 'replay',
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: true,
+      removeOnFail: true,
+    },
+  );
+}
+
+/** Whether a replay is waiting or running: the outbox sweep leaves the log to it meanwhile. */
+export async function replayPending(queue: ReplayQueue): Promise<boolean> {
+  const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+  return Object.values(counts).some((count) => count > 0);
 }
 
 /**

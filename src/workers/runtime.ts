@@ -6,22 +6,23 @@ import { findCurrentModelVersion } from '../db/models.ts';
 import type { Logger } from '../logger.ts';
 import { PubSub } from '../realtime/pubsub.ts';
 import { connectRedis, createRedis } from '../redis.ts';
-import { rebuildFeatures } from '../services/feature-rebuild.ts';
 import { FeatureStore } from '../services/features.ts';
 import { NewItemVectors } from '../services/new-item-vectors.ts';
+import { ReplayStatus } from '../services/replay-status.ts';
 import { ShopperVectors } from '../services/shopper-vectors.ts';
-import { readTunedParams } from '../services/training.ts';
 import { ProcessedMarker } from './processed-marker.ts';
 import { makeApplyEventsProcessor } from './processors/apply-events.ts';
-import { makeTrainModelProcessor } from './processors/train-model.ts';
+import { makeReplayProcessor } from './processors/replay-events.ts';
 import {
   createEventsQueue,
-  createTrainQueue,
+  createReplayQueue,
   EVENTS_QUEUE,
   type EventJob,
   enqueueEvents,
-  TRAIN_QUEUE,
-  type TrainJob,
+  REPLAY_QUEUE,
+  type ReplayJob,
+  replayPending,
+  requestReplay,
 } from './queues.ts';
 
 export interface Workers {
@@ -30,8 +31,9 @@ export interface Workers {
 }
 
 /**
- * Starts the feature worker and the outbox sweep. Uses the caller's Prisma client (one pool per process)
- * and opens its own Redis connections.
+ * Starts the feature worker, the replay worker and the outbox sweep. Uses the caller's Prisma client (one
+ * pool per process) and opens its own Redis connections. Training is not here: it runs in the trainer
+ * process (`src/trainer.ts`), so its CPU never stalls event processing.
  */
 export async function startWorkers(config: Config, deps: { db: Db; logger: Logger }): Promise<Workers> {
   const { db, logger } = deps;
@@ -79,36 +81,15 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_LOCK_MS,
   });
-  const tuned = config.TRAIN_PARAMS_FILE ? await readTunedParams(config.TRAIN_PARAMS_FILE) : { params: {} };
-  // Training blocks this process's event loop in places (index build), so its lock is generous.
-  const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
-  const trainer = new Worker<TrainJob, number>(
-    TRAIN_QUEUE,
-    makeTrainModelProcessor({
-      db,
-      pubsub,
-      logger,
-      options: {
-        threads: config.TRAIN_THREADS,
-        weights: config.EVENT_WEIGHTS,
-        defaults: tuned.params,
-        halfLifeDays: config.TRAIN_HALF_LIFE_DAYS ?? tuned.halfLifeDays,
-        index: { M: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, ef: config.HNSW_EF },
-      },
-    }),
-    { connection: blocking, prefix: `${config.REDIS_PREFIX}:q`, concurrency: 1, lockDuration: 10 * 60_000 },
+  const replayQueue = createReplayQueue(command, config.REDIS_PREFIX);
+  const replayStatus = new ReplayStatus(command, config.REDIS_PREFIX);
+  const replayer = new Worker<ReplayJob, number>(
+    REPLAY_QUEUE,
+    makeReplayProcessor({ db, features, events: queue, status: replayStatus, logger }),
+    { connection: blocking, prefix: `${config.REDIS_PREFIX}:q`, concurrency: 1 },
   );
-  trainer.on('failed', (job, error) => logger.error({ jobId: job?.id, err: error }, 'training failed'));
-  trainer.on('error', (error) => logger.error({ err: error }, 'training worker error'));
-  if (config.TRAIN_INTERVAL_MINUTES > 0) {
-    await trainQueue.upsertJobScheduler(
-      'train',
-      { every: config.TRAIN_INTERVAL_MINUTES * 60_000 },
-      { name: 'train', data: {} },
-    );
-  } else {
-    await trainQueue.removeJobScheduler('train');
-  }
+  replayer.on('failed', (job, error) => logger.error({ jobId: job?.id, err: error }, 'replay failed'));
+  replayer.on('error', (error) => logger.error({ err: error }, 'replay worker error'));
 
   worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'events job failed'));
   worker.on('error', (error) => logger.error({ err: error }, 'feature worker error'));
@@ -118,6 +99,8 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
     if (sweeping) return;
     sweeping = true;
     try {
+      // A replay applies the whole log (and records it processed); re-queuing its rows meanwhile is waste.
+      if (await replayPending(replayQueue)) return;
       const stale = await findUnprocessedEventIds(db, new Date(Date.now() - config.OUTBOX_GRACE_MS), 1000);
       if (stale.length) {
         // A fresh job id per sweep: an earlier job holding some of these ids must not swallow this one.
@@ -131,20 +114,20 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
     }
   };
 
-  // Redis keeps derived state only: when it comes back empty, replay the event log before serving from it.
-  if ((await features.trending(1)).length === 0) {
-    const replayed = await rebuildFeatures(db, features);
-    if (replayed) logger.info({ events: replayed }, 'rebuilt online features from the event log');
-  }
+  // Redis keeps derived state only: when it comes back empty, one worker replays the event log (in the
+  // background: this worker already applies new events meanwhile).
+  if ((await features.trending(1)).length === 0) await requestReplay(replayQueue, 'Redis holds no features');
+  // A replay pauses the events queue; one that died for good must not leave it paused.
+  else if (!(await replayPending(replayQueue)) && (await queue.isPaused())) await queue.resume();
   const sweepTimer = setInterval(sweep, config.OUTBOX_SWEEP_INTERVAL_MS);
 
   return {
     async stop() {
       clearInterval(sweepTimer);
       await stopFollowingModels();
-      await Promise.all([worker.close(), trainer.close()]);
+      await Promise.all([worker.close(), replayer.close()]);
       await processed.flush();
-      await Promise.all([queue.close(), trainQueue.close()]);
+      await Promise.all([queue.close(), replayQueue.close()]);
       for (const redis of connections) redis.disconnect();
     },
   };

@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { type App, buildApp } from '../../src/app.ts';
 import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
+import { startTrainer, type Trainer } from '../../src/workers/trainer.ts';
 
 export interface RunningGateway {
   app: App;
@@ -20,9 +21,15 @@ export interface GraphQLBody<T> {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
 }
 
-/** Starts the real gateway on a free port. */
+/**
+ * Starts the real gateway on a free port; with `workers` (the default) the feature worker runs in it, and
+ * a trainer too (in the test process: here nothing else shares its event loop).
+ */
 export async function startGateway(config: Config, options: { workers?: boolean } = {}): Promise<RunningGateway> {
-  const app = await buildApp(config, { logger: createLogger('silent', 'test'), workers: options.workers ?? true });
+  const logger = createLogger('silent', 'test');
+  const workers = options.workers ?? true;
+  const app = await buildApp(config, { logger, workers });
+  const trainer: Trainer | undefined = workers ? await startTrainer(config, { db: app.db, logger }) : undefined;
   const { url } = await app.start(0);
   const clients: Client[] = [];
   return {
@@ -49,6 +56,7 @@ export async function startGateway(config: Config, options: { workers?: boolean 
     },
     async stop() {
       await Promise.all(clients.map((client) => client.dispose()));
+      await trainer?.stop();
       await app.stop();
     },
   };

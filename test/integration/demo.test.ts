@@ -17,7 +17,7 @@ describe('demo data', () => {
     db = createDb(config.DATABASE_URL, 2);
     // A slice of the bundled file keeps the test quick; the loader reads the real file.
     pool = createIngestPool(config.DATABASE_URL, 2);
-    loaded = await loadDemoDataIfEmpty(db, pool, createLogger('silent', 'test'), { maxRows: 3000 });
+    loaded = (await loadDemoDataIfEmpty(db, pool, createLogger('silent', 'test'), { maxRows: 3000 })).events;
     gateway = await startGateway(config);
   });
   afterAll(async () => {
@@ -40,6 +40,6 @@ describe('demo data', () => {
   });
 
   it('when the catalogue has items then nothing is loaded again', async () => {
-    expect(await loadDemoDataIfEmpty(db, pool, createLogger('silent', 'test'))).toBe(0);
+    expect((await loadDemoDataIfEmpty(db, pool, createLogger('silent', 'test'))).events).toBe(0);
   });
 });

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectRedis, createRedis } from '../../src/redis.ts';
+import { createTrainQueue } from '../../src/workers/queues.ts';
 import { eventually, type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
 import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
 
@@ -31,7 +33,8 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
   const newcomerA = uniqueId('newcomer-a');
 
   beforeAll(async () => {
-    gateway = await startGateway(await createTestConfig({ TRAIN_THREADS: '2' }));
+    // A margin no retraining on the same data can beat: a pinned version stays pinned until the test says.
+    gateway = await startGateway(await createTestConfig({ TRAIN_THREADS: '2', MODEL_PIN_MARGIN: '10' }));
     await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, {
       items: [...aItems, ...bItems].map((id) => ({ id, name: id })),
     });
@@ -157,6 +160,59 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
     expect(rolled.data).toEqual({ rollbackModel: { id: first, current: true } });
     expect(body.data?.recommendations.modelVersion).toBe(first);
     expect(versions.data?.modelVersions.filter((v) => v.current).map((v) => v.id)).toEqual([first]);
+  });
+
+  it('when a rolled-back version is pinned then later trainings are stored but it serves until unpinned or beaten', async () => {
+    const pinned = (await gateway.graphql<Retrained>(RETRAIN)).data!.retrainModel.version.id;
+    await gateway.graphql(`mutation($id: Int!) { rollbackModel(versionId: $id) { id } }`, { id: pinned });
+
+    const stored = await gateway.graphql<Retrained & { retrainModel: { status: string } }>(
+      RETRAIN.replace('jobId', 'jobId status'),
+    );
+    const whilePinned = await gateway.graphql<ListBody>(RECOMMEND, { userId: newcomerA });
+    const unpinned = await gateway.graphql<{ unpinModel: { id: number; pinnedAt: string | null } }>(
+      `mutation { unpinModel { id pinnedAt } }`,
+    );
+    const afterUnpin = (await gateway.graphql<Retrained>(RETRAIN)).data!.retrainModel.version;
+    // Pinned again, then made to look weak: a version that beats it by the margin takes over and ends the pin.
+    await gateway.graphql(`mutation($id: Int!) { rollbackModel(versionId: $id) { id } }`, { id: pinned });
+    await gateway.app.db.modelVersion.update({ where: { id: pinned }, data: { metrics: { 'ndcg@10': 0 } } });
+    const beating = (await gateway.graphql<Retrained>(RETRAIN)).data!.retrainModel.version;
+    const pins = await gateway.app.db.modelVersion.count({ where: { pinnedAt: { not: null } } });
+
+    expect(stored.data?.retrainModel.status).toBe('TRAINED');
+    expect(stored.data?.retrainModel.version).toMatchObject({ status: 'READY', current: false });
+    expect(whilePinned.data?.recommendations.modelVersion).toBe(pinned);
+    expect(unpinned.data?.unpinModel).toEqual({ id: pinned, pinnedAt: null });
+    expect(afterUnpin.current).toBe(true);
+    expect(beating.current).toBe(true);
+    expect(pins).toBe(0);
+  });
+
+  it('when retrainModel waits shorter than the job takes then it answers with the job still queued, and trainingJob tells the outcome later', async () => {
+    // Paused, the queue holds the job past the wait, whatever the machine's speed.
+    const redis = createRedis(gateway.config.REDIS_URL, 'command');
+    await connectRedis(redis, gateway.config.REDIS_URL);
+    const queue = createTrainQueue(redis, gateway.config.REDIS_PREFIX);
+    await queue.pause();
+    const started = await gateway.graphql<{ retrainModel: { jobId: string; status: string; version: unknown } }>(
+      `mutation { retrainModel(wait: true, waitSeconds: 1, params: { factors: 8, lambda: 10 }) { jobId status version { id } } }`,
+    );
+    await queue.resume();
+    await queue.close();
+    redis.disconnect();
+    const jobId = started.data!.retrainModel.jobId;
+    const finished = await eventually(async () => {
+      const body = await gateway.graphql<{ trainingJob: { status: string; version: { id: number } | null } }>(
+        `query($jobId: ID!) { trainingJob(jobId: $jobId) { status version { id } } }`,
+        { jobId },
+      );
+      return body.data?.trainingJob.status === 'TRAINED' ? body.data.trainingJob : undefined;
+    }, 30_000);
+
+    expect(started.data?.retrainModel.status).toBe('QUEUED');
+    expect(started.data?.retrainModel.version).toBeNull();
+    expect(finished.version?.id).toBeGreaterThan(0);
   });
 
   it('when a version is trained through one gateway then another replica loads it and serves it', async () => {

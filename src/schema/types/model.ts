@@ -1,4 +1,5 @@
 import { DomainError, ErrorCode } from '../../errors.ts';
+import type { TrainingJobState, TrainingStatus } from '../../services/training-jobs.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 
@@ -32,6 +33,11 @@ export const ModelVersionRef = builder.prismaObject('ModelVersion', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
     activatedAt: t.expose('activatedAt', { type: 'DateTime', nullable: true }),
+    pinnedAt: t.expose('pinnedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a rollback pinned this version (it keeps serving until unpinned or beaten); null otherwise.',
+    }),
     current: t.boolean({
       description: 'Whether this gateway serves this version now.',
       resolve: (v, _args, { services }) => services.models.currentVersionId === v.id,
@@ -39,14 +45,30 @@ export const ModelVersionRef = builder.prismaObject('ModelVersion', {
   }),
 });
 
-const RetrainResultRef = builder.objectRef<{ jobId: string; version: unknown }>('RetrainResult').implement({
+const TrainingStatusRef = builder.enumType('TrainingStatus', {
+  description: 'Where a training job stands.',
+  values: {
+    QUEUED: { description: 'Waiting for a trainer.' },
+    RUNNING: { description: 'A trainer is training it.' },
+    TRAINED: {
+      description: 'A version was stored; it serves unless a pinned version keeps serving (`version.current`).',
+    },
+    SKIPPED: { description: 'No interactions to learn from yet; nothing was stored.' },
+    FAILED: { description: 'The training failed; `message` says why.' },
+  } as const satisfies Record<TrainingStatus, { description: string }>,
+});
+
+const RetrainResultRef = builder.objectRef<TrainingJobState>('RetrainResult').implement({
+  description: 'A training job: where it stands and, once trained, its version.',
   fields: (t) => ({
     jobId: t.exposeID('jobId'),
+    status: t.field({ type: TrainingStatusRef, resolve: (result) => result.status }),
+    message: t.exposeString('message', { nullable: true, description: 'Why it was SKIPPED or FAILED.' }),
     version: t.prismaField({
       type: 'ModelVersion',
       nullable: true,
-      description: 'The new version, when the call waited for it.',
-      resolve: (_query, result) => result.version as never,
+      description: 'The stored version, once TRAINED.',
+      resolve: (_query, result) => result.version,
     }),
   }),
 });
@@ -59,31 +81,52 @@ builder.queryFields((t) => ({
     resolve: (query, _root, { first }, { db }) =>
       db.modelVersion.findMany({ ...query, orderBy: { id: 'desc' }, take: Math.min(Math.max(first, 1), 100) }),
   }),
+  trainingJob: t.field({
+    type: RetrainResultRef,
+    description: 'Admin: where a training job stands (the jobId retrainModel returned).',
+    args: { jobId: t.arg.id({ required: true }) },
+    resolve: (_root, { jobId }, context) => {
+      requireAdmin(context);
+      return context.services.training.status(String(jobId));
+    },
+  }),
 }));
 
 builder.mutationFields((t) => ({
   retrainModel: t.field({
     type: RetrainResultRef,
-    description: 'Admin: trains a new model version from the event log; with wait, answers once it serves.',
+    description:
+      'Admin: trains a new model version from the event log; with wait, answers once it ended (and serves, when it became current) or, after waitSeconds, with the job still QUEUED or RUNNING.',
     args: {
       wait: t.arg.boolean({ defaultValue: false, required: true }),
+      waitSeconds: t.arg.int({ defaultValue: 120, required: true, description: 'With wait: 1 to 3600.' }),
       params: t.arg({
         type: 'JSON',
         description: 'ALS overrides for this training: factors, lambda, alpha, iterations, cgSteps.',
       }),
     },
-    resolve: (_root, { wait, params }, context) => {
+    resolve: (_root, { wait, waitSeconds, params }, context) => {
       requireAdmin(context);
-      return context.services.training.retrain({ wait, params });
+      return context.services.training.retrain({ wait, waitSeconds, params });
     },
   }),
   rollbackModel: t.prismaField({
     type: 'ModelVersion',
-    description: 'Admin: makes an earlier READY version serve again, on every gateway.',
+    description:
+      'Admin: makes an earlier READY version serve again, on every gateway, and pins it: later trainings are stored but it keeps serving until unpinModel or a version that beats its hold-out NDCG@10 by MODEL_PIN_MARGIN.',
     args: { versionId: t.arg.int({ required: true }) },
     resolve: (_query, _root, { versionId }, context) => {
       requireAdmin(context);
       return context.services.models.rollback(versionId);
+    },
+  }),
+  unpinModel: t.prismaField({
+    type: 'ModelVersion',
+    nullable: true,
+    description: 'Admin: ends a rollback pin (the next training serves as usual); returns the version that was pinned.',
+    resolve: (_query, _root, _args, context) => {
+      requireAdmin(context);
+      return context.services.training.unpin();
     },
   }),
 }));

@@ -3,18 +3,26 @@ import type { Db } from '../../db/client.ts';
 import type { Logger } from '../../logger.ts';
 import type { PubSub } from '../../realtime/pubsub.ts';
 import { type TrainingOptions, trainModelVersion } from '../../services/training.ts';
-import type { TrainJob } from '../queues.ts';
+import type { TrainJob, TrainResult } from '../queues.ts';
 
-/** Trains a new model version from the event log, makes it current and tells every gateway to load it. */
+/**
+ * Trains a new model version from the event log; when it becomes current, tells every gateway to load it.
+ * With no interactions in the log yet it trains nothing and says so (the next request or schedule tries
+ * again), instead of failing.
+ */
 export function makeTrainModelProcessor(deps: {
   db: Db;
   pubsub: PubSub;
   logger: Logger;
   options: Omit<TrainingOptions, 'params'>;
 }) {
-  return async (job: Job<TrainJob>): Promise<number> => {
-    const version = await trainModelVersion(deps.db, deps.logger, { ...deps.options, params: job.data.params });
-    await deps.pubsub.publishModelActivated({ versionId: version.id });
-    return version.id;
+  return async (job: Job<TrainJob>): Promise<TrainResult> => {
+    const outcome = await trainModelVersion(deps.db, deps.logger, { ...deps.options, params: job.data.params });
+    if ('skipped' in outcome) {
+      deps.logger.info({ jobId: job.id, reason: outcome.skipped }, 'training skipped');
+      return { outcome: 'SKIPPED', reason: outcome.skipped };
+    }
+    if (outcome.activated) await deps.pubsub.publishModelActivated({ versionId: outcome.version.id });
+    return { outcome: 'TRAINED', versionId: outcome.version.id, activated: outcome.activated };
   };
 }

@@ -1,0 +1,83 @@
+import { Worker } from 'bullmq';
+import type { Config } from '../config.ts';
+import type { Db } from '../db/client.ts';
+import { findCurrentModelVersion } from '../db/models.ts';
+import type { Logger } from '../logger.ts';
+import { PubSub } from '../realtime/pubsub.ts';
+import { connectRedis, createRedis } from '../redis.ts';
+import { hasTrainingData, readTunedParams } from '../services/training.ts';
+import { makeTrainModelProcessor } from './processors/train-model.ts';
+import { createTrainQueue, requestTraining, TRAIN_QUEUE, type TrainJob, type TrainResult } from './queues.ts';
+
+export interface Trainer {
+  /** Stops taking trainings, lets a running one finish, closes this role's connections. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the trainer role: takes training jobs (the schedule, `retrainModel`, the end of the demo load) one
+ * at a time across every trainer process (BullMQ global concurrency 1), trains, stores the version and
+ * announces it. Meant for a process of its own: fitting and the index build are CPU-bound and would stall
+ * any event loop that also serves requests or events.
+ */
+export async function startTrainer(config: Config, deps: { db: Db; logger: Logger }): Promise<Trainer> {
+  const { db, logger } = deps;
+  const command = createRedis(config.REDIS_URL, 'command');
+  const blocking = createRedis(config.REDIS_URL, 'blocking');
+  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
+  const connections = [command, blocking, subscriber];
+  for (const redis of connections) {
+    redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'trainer redis connection error'));
+  }
+  try {
+    await Promise.all(connections.map((redis) => connectRedis(redis, config.REDIS_URL)));
+  } catch (error) {
+    for (const redis of connections) redis.disconnect();
+    throw error;
+  }
+  const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
+  const queue = createTrainQueue(command, config.REDIS_PREFIX);
+  // One training at a time across all trainer replicas: two would compete for the same two cores.
+  await queue.setGlobalConcurrency(1);
+  const tuned = config.TRAIN_PARAMS_FILE ? await readTunedParams(config.TRAIN_PARAMS_FILE) : { params: {} };
+  const worker = new Worker<TrainJob, TrainResult>(
+    TRAIN_QUEUE,
+    makeTrainModelProcessor({
+      db,
+      pubsub,
+      logger,
+      options: {
+        threads: config.TRAIN_THREADS,
+        weights: config.EVENT_WEIGHTS,
+        defaults: tuned.params,
+        halfLifeDays: config.TRAIN_HALF_LIFE_DAYS ?? tuned.halfLifeDays,
+        index: { M: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, ef: config.HNSW_EF },
+        pinMargin: config.MODEL_PIN_MARGIN,
+      },
+    }),
+    // The index build holds this process's event loop for seconds at a time: a generous lock keeps the job.
+    { connection: blocking, prefix: `${config.REDIS_PREFIX}:q`, concurrency: 1, lockDuration: 10 * 60_000 },
+  );
+  worker.on('failed', (job, error) => logger.error({ jobId: job?.id, err: error }, 'training failed'));
+  worker.on('error', (error) => logger.error({ err: error }, 'trainer error'));
+  if (config.TRAIN_INTERVAL_MINUTES > 0) {
+    await queue.upsertJobScheduler(
+      'train',
+      { every: config.TRAIN_INTERVAL_MINUTES * 60_000 },
+      { name: 'train', data: {} },
+    );
+    // A shop with data and no model yet should not wait a whole interval for its first one.
+    if (!(await findCurrentModelVersion(db)) && (await hasTrainingData(db, config.EVENT_WEIGHTS))) {
+      if (await requestTraining(queue)) logger.info('no model yet: training one now');
+    }
+  } else {
+    await queue.removeJobScheduler('train');
+  }
+  return {
+    async stop() {
+      await worker.close();
+      await queue.close();
+      for (const redis of connections) redis.disconnect();
+    },
+  };
+}
