@@ -1,4 +1,5 @@
-# One image for every role; docker-compose.yml picks the command.
+# One image for every role; docker-compose.yml picks the command. Node runs directly (not through npm,
+# which does not reliably forward SIGTERM), so a stop reaches the process and its graceful shutdown runs.
 FROM node:20-bookworm
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -9,4 +10,4 @@ RUN npm ci
 COPY . .
 ENV NODE_ENV=production
 EXPOSE 4000
-CMD ["npm", "run", "start:gateway"]
+CMD ["node", "--import", "tsx", "src/server.ts", "--role=gateway"]

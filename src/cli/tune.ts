@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { createLogger } from '../logger.ts';
 import { AlsTrainer, alsRecommender, seededRandom } from '../model/als.ts';
 import { type AlsExecutor, createAlsExecutor } from '../model/als-pool.ts';
 import {
@@ -16,6 +17,7 @@ import {
   type ModelParams,
 } from '../model/evaluation.ts';
 import type { Csr } from '../model/interactions.ts';
+import { Progress } from '../progress.ts';
 import { peakRssMb, type SplitData, splitLog } from './lib/evaluation-run.ts';
 import { IdTables, readInteractionsFile } from './lib/interactions-csv.ts';
 
@@ -38,6 +40,8 @@ if (!values.data || !values.out || !isModelName(model)) {
   process.exit(2);
 }
 const trials = Number(values.trials);
+// Percent, rate and ETA of the first rung's trials (the bulk of the work), on stderr beside the trial lines.
+const progress = new Progress(createLogger('info', 'tune', 2), 'tuning trials', { total: trials, everyMs: 0 });
 const k = Number(values.k);
 const random = seededRandom(Number(values.seed));
 
@@ -104,6 +108,7 @@ async function tuneAls(data: SplitData, executor: AlsExecutor): Promise<Trial[]>
     await trainer.iterate(rungs[0]);
     const trial = { params, score: score(trainer, history), iterations: rungs[0], trainer, history };
     console.error(`trial ${t + 1}/${trials} ${JSON.stringify(params)} → ndcg@${k} ${trial.score.toFixed(4)}`);
+    progress.update(t + 1);
     alive.push(trial);
   }
   const finished: Trial[] = [...alive];
@@ -130,6 +135,7 @@ async function tuneOther(name: ModelName, data: SplitData, executor: AlsExecutor
     const { recommender, history } = await fitModel(name, params, data.train, executor);
     const score = evaluateRecommender(recommender, history, data.testIndptr, data.testItems, k).ndcg;
     console.error(`trial ${t + 1}/${trials} ${JSON.stringify(params)} → ndcg@${k} ${score.toFixed(4)}`);
+    progress.update(t + 1);
     results.push({ params, score });
   }
   return results;

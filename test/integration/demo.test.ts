@@ -1,45 +1,46 @@
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, createIngestPool, type Db } from '../../src/db/client.ts';
-import { createLogger } from '../../src/logger.ts';
-import { loadDemoDataIfEmpty } from '../../src/services/demo.ts';
+import type { DemoLoad } from '../../src/services/demo.ts';
 import { eventually, type RunningGateway, startGateway } from '../helpers/gateway.ts';
 import { createTestConfig } from '../helpers/test-env.ts';
 
-describe('demo data', () => {
-  let db: Db;
-  let pool: pg.Pool;
+interface Ready {
+  status: string;
+  warming: { demoData?: string; features?: unknown; model?: string };
+}
+
+describe('demo data behind a listening gateway', () => {
   let gateway: RunningGateway;
-  let loaded: number;
+  let loaded: DemoLoad;
 
   beforeAll(async () => {
-    const config = await createTestConfig();
-    db = createDb(config.DATABASE_URL, 2);
+    gateway = await startGateway(await createTestConfig());
     // A slice of the bundled file keeps the test quick; the loader reads the real file.
-    pool = createIngestPool(config.DATABASE_URL, 2);
-    loaded = (await loadDemoDataIfEmpty(db, pool, createLogger('silent', 'test'), { maxRows: 3000 })).events;
-    gateway = await startGateway(config);
+    loaded = await gateway.app.warmUp.loadDemoData({ maxRows: 3000 });
   });
   afterAll(async () => {
     await gateway.stop();
-    await db.$disconnect();
-    await pool.end();
   });
 
-  it('when the catalogue is empty then the bundled catalogue and purchases load and drive recommendations', async () => {
-    const body = await gateway.graphql<{ recommendations: { items: { reason: string; item: { name: string } }[] } }>(
-      `{ recommendations(userId: "someone-new", k: 5) { items { reason item { name } } } }`,
+  it('when the catalogue is empty then the demo loads, a worker replays it and the trainer trains a first model by itself', async () => {
+    const ready = await eventually(async () => {
+      const body = (await (await fetch(`${gateway.url}/ready`)).json()) as Ready;
+      return body.status === 'ready' && Object.keys(body.warming).length === 0 ? body : undefined;
+    }, 60_000);
+    const list = await gateway.graphql<{ recommendations: { strategy: string; items: unknown[] } }>(
+      `{ recommendations(userId: "someone-new", k: 5) { strategy items { reason } } }`,
     );
+    const versions = await gateway.app.db.modelVersion.findMany({ where: { status: 'READY' } });
 
-    expect(loaded).toBe(3000);
-    expect(await db.item.count()).toBeGreaterThan(100);
-    expect(body.data?.recommendations.items).toHaveLength(5);
-    expect(body.data?.recommendations.items.every((r) => r.reason === 'trending')).toBe(true);
-    // The worker's start-up replay applied the whole history.
-    await eventually(async () => (await db.event.count({ where: { processedAt: null } })) === 0);
+    expect(loaded.events).toBe(3000);
+    expect(loaded.itemIds.length).toBeGreaterThan(100);
+    expect(ready.status).toBe('ready');
+    expect(list.data?.recommendations.items).toHaveLength(5);
+    // The replay applied the whole history (and recorded it processed), without the outbox sweep.
+    expect(await gateway.app.db.event.count({ where: { processedAt: null } })).toBe(0);
+    expect(versions).toHaveLength(1);
   });
 
   it('when the catalogue has items then nothing is loaded again', async () => {
-    expect((await loadDemoDataIfEmpty(db, pool, createLogger('silent', 'test'))).events).toBe(0);
+    expect((await gateway.app.warmUp.loadDemoData()).events).toBe(0);
   });
 });

@@ -92,9 +92,14 @@ export async function runEvaluation(
   executor: AlsExecutor,
 ): Promise<EvaluationReport> {
   const started = performance.now();
+  console.error(`fitting ${model} on ${data.train.log.user.length} training events…`);
   const { recommender, history } = await fitModel(model, params, data.train, executor);
   const trainSeconds = (performance.now() - started) / 1000;
+  console.error(
+    `fitted in ${trainSeconds.toFixed(1)} s; ranking the catalogue for ${data.testIndptr.length - 1} users…`,
+  );
   const summary = evaluateRecommender(recommender, history, data.testIndptr, data.testItems, k);
+  console.error(`evaluated in ${((performance.now() - started) / 1000 - trainSeconds).toFixed(1)} s`);
   return {
     model,
     params,
