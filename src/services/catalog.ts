@@ -69,6 +69,7 @@ export class CatalogService {
   readonly #items = new Map<string, Item>();
   readonly #listeners = new Set<(change: CatalogChange) => void>();
   #stopListening: (() => Promise<void>) | undefined;
+  #ownAnnouncementsSkipped = 0;
 
   constructor(deps: { db: Db; pubsub: PubSub; logger: Logger; maxBatch: number }) {
     this.#db = deps.db;
@@ -81,7 +82,10 @@ export class CatalogService {
   async start(): Promise<void> {
     this.#stopListening = await this.#pubsub.onCatalogChanged(({ itemIds, origin }) => {
       // Our own announcement: upsert already updated the mirror and told the listeners.
-      if (origin === this.#pubsub.instanceId) return;
+      if (origin === this.#pubsub.instanceId) {
+        this.#ownAnnouncementsSkipped++;
+        return;
+      }
       this.#reload(itemIds).catch((error) => this.#logger.error({ err: error }, 'catalogue refresh failed'));
     });
     const items = await this.#db.item.findMany({ where: { placeholder: false } });
@@ -108,6 +112,11 @@ export class CatalogService {
     }
     const change = { itemIds: items.map((item) => item.id), becameRecommendable };
     for (const listener of this.#listeners) listener(change);
+  }
+
+  /** Catalogue announcements that came back to this gateway, its own, and were not applied twice. */
+  get ownAnnouncementsSkipped(): number {
+    return this.#ownAnnouncementsSkipped;
   }
 
   get size(): number {
