@@ -17,6 +17,8 @@ import { checkK } from './validation.ts';
 const CO_VISIT_SEEDS = 5;
 /** Co-visited items read per seed item. */
 const CO_VISIT_CANDIDATES = 50;
+/** Shared by every list whose co-visited candidates were all recommendable (most of them). */
+const NONE_BLOCKED: readonly string[] = [];
 /** Items becoming recommendable at once beyond which a catalogue change recomputes every watched list. */
 const MAX_ENTERING_CHECKED = 100;
 
@@ -169,7 +171,8 @@ export class RecommendationService {
         items.push({ item, score, reason: 'co-visited' });
         chosen.add(itemId);
       }
-      reach.coVisitBlocked = blocked.length > MAX_BLOCKED_CO_VISITS ? 'any' : blocked;
+      reach.coVisitBlocked =
+        blocked.length === 0 ? NONE_BLOCKED : blocked.length > MAX_BLOCKED_CO_VISITS ? 'any' : blocked;
     }
     // Page down the trending ranking until k items survive the filters.
     const page = Math.max(4 * k, k + bought.size);
