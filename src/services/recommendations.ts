@@ -166,7 +166,7 @@ export class RecommendationService {
       for (const { itemId, score } of await this.#coVisitedWithRecent(userId)) {
         if (items.length === k) break;
         const item = this.#catalog.get(itemId);
-        if (!item || !this.#catalog.isRecommendable(itemId)) blocked.push(itemId);
+        if (!this.#catalog.isRecommendable(itemId)) blocked.push(itemId);
         if (!item || !eligible(itemId)) continue;
         items.push({ item, score, reason: 'co-visited' });
         chosen.add(itemId);
