@@ -147,6 +147,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       vectors: new ShopperVectors({ db, redis: reads, prefix: config.REDIS_PREFIX, features, newItems }),
       pubsub,
       logger,
+      fanoutConcurrency: config.FANOUT_CONCURRENCY,
     }),
     shoppers: new ShopperService({ features, catalog }),
   };

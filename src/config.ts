@@ -63,6 +63,12 @@ const Env = z.object({
   /** Open subscriptions one gateway process serves. */
   MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(50_000),
   /**
+   * Watched lists one gateway recomputes at once after a catalogue change or a model activation; the rest
+   * wait their turn, so a fan-out over every open subscription does not crowd out requests. Recomputations
+   * for a shopper's own event do not wait.
+   */
+  FANOUT_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(8),
+  /**
    * Unsent bytes one WebSocket connection may hold in the gateway's memory before it is dropped as a client
    * that stopped reading; keep it well above the largest push (a push that cannot go out at once counts whole).
    */

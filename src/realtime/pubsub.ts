@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
 
 /** Published by the feature worker after it applied an event: the shopper's lists may have changed. */
@@ -11,14 +12,20 @@ export interface UserChanged {
   processedAt: string;
 }
 
-/** Published by whichever gateway changed the catalogue, so every replica refreshes its cache. */
+/**
+ * Published by whichever gateway changed the catalogue, so every replica refreshes its cache. `origin` is
+ * the publishing `PubSub`'s `instanceId`: the publisher applied the change already and skips its own echo.
+ */
 export interface CatalogChanged {
   itemIds: string[];
+  /** `instanceId` of the publisher; absent on messages from replicas that predate it. */
+  origin?: string;
 }
 
-/** Published when a model version becomes current (after training, or on a rollback). */
+/** Published when a model version becomes current (after training, or on a rollback); `origin` as above. */
 export interface ModelActivated {
   versionId: number;
+  origin?: string;
 }
 
 /** Published by the feature worker when it derived vectors for items the model version was not trained on. */
@@ -38,6 +45,11 @@ export class PubSub {
   readonly #subscriber: Redis;
   readonly #prefix: string;
   readonly #channels = new Map<string, { listeners: Set<Listener>; subscribed: Promise<unknown> }>();
+  /**
+   * Names this instance (one per gateway or worker process role) on the announcements it publishes, so a
+   * listener can tell its own echo from another replica's change.
+   */
+  readonly instanceId = randomUUID();
 
   constructor(options: { publisher: Redis; subscriber: Redis; prefix: string }) {
     this.#publisher = options.publisher;
@@ -66,16 +78,16 @@ export class PubSub {
     return this.#listen(this.#userChannel(userId), (message) => listener(JSON.parse(message) as UserChanged));
   }
 
-  async publishCatalogChanged(change: CatalogChanged): Promise<void> {
-    await this.#publisher.publish(this.#catalogChannel, JSON.stringify(change));
+  async publishCatalogChanged(change: Omit<CatalogChanged, 'origin'>): Promise<void> {
+    await this.#publisher.publish(this.#catalogChannel, JSON.stringify({ ...change, origin: this.instanceId }));
   }
 
   onCatalogChanged(listener: (change: CatalogChanged) => void): Promise<() => Promise<void>> {
     return this.#listen(this.#catalogChannel, (message) => listener(JSON.parse(message) as CatalogChanged));
   }
 
-  async publishModelActivated(change: ModelActivated): Promise<void> {
-    await this.#publisher.publish(`${this.#prefix}:model`, JSON.stringify(change));
+  async publishModelActivated(change: Omit<ModelActivated, 'origin'>): Promise<void> {
+    await this.#publisher.publish(`${this.#prefix}:model`, JSON.stringify({ ...change, origin: this.instanceId }));
   }
 
   onModelActivated(listener: (change: ModelActivated) => void): Promise<() => Promise<void>> {

@@ -46,6 +46,16 @@ function checkItem(input: ItemInput, path: string): ItemInput {
   return input;
 }
 
+/** Items whose mirror entry changed, as `CatalogService.onChange` reports them. */
+export interface CatalogChange {
+  itemIds: readonly string[];
+  /**
+   * Those of `itemIds` that were not recommendable before and are now (new, or back in stock): the only ones
+   * that can enter a list that does not show them already.
+   */
+  becameRecommendable: readonly string[];
+}
+
 /**
  * The catalogue: stored in Postgres, mirrored in memory so that recommendations hydrate items without a
  * query. Every replica's mirror follows changes through pub/sub.
@@ -57,8 +67,9 @@ export class CatalogService {
   readonly #maxBatch: number;
   /** Declared items by id (placeholders never enter). */
   readonly #items = new Map<string, Item>();
-  readonly #listeners = new Set<(itemIds: readonly string[]) => void>();
+  readonly #listeners = new Set<(change: CatalogChange) => void>();
   #stopListening: (() => Promise<void>) | undefined;
+  #ownAnnouncementsSkipped = 0;
 
   constructor(deps: { db: Db; pubsub: PubSub; logger: Logger; maxBatch: number }) {
     this.#db = deps.db;
@@ -69,7 +80,12 @@ export class CatalogService {
 
   /** Loads the mirror and starts following other replicas' changes. */
   async start(): Promise<void> {
-    this.#stopListening = await this.#pubsub.onCatalogChanged(({ itemIds }) => {
+    this.#stopListening = await this.#pubsub.onCatalogChanged(({ itemIds, origin }) => {
+      // Our own announcement: upsert already updated the mirror and told the listeners.
+      if (origin === this.#pubsub.instanceId) {
+        this.#ownAnnouncementsSkipped++;
+        return;
+      }
       this.#reload(itemIds).catch((error) => this.#logger.error({ err: error }, 'catalogue refresh failed'));
     });
     const items = await this.#db.item.findMany({ where: { placeholder: false } });
@@ -80,16 +96,27 @@ export class CatalogService {
     await this.#stopListening?.();
   }
 
-  /** Calls `listener` with the ids of items whose mirror entry changed (here or on another replica). */
-  onChange(listener: (itemIds: readonly string[]) => void): () => void {
+  /** Calls `listener` with the items whose mirror entry changed (here or on another replica), synchronously. */
+  onChange(listener: (change: CatalogChange) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
-  #changed(items: readonly Item[]): void {
+  /** Puts the items in the mirror and tells the listeners what changed. */
+  #apply(items: readonly Item[]): void {
     if (items.length === 0) return;
-    const ids = items.map((item) => item.id);
-    for (const listener of this.#listeners) listener(ids);
+    const becameRecommendable: string[] = [];
+    for (const item of items) {
+      if (item.inStock && !this.isRecommendable(item.id)) becameRecommendable.push(item.id);
+      this.#items.set(item.id, item);
+    }
+    const change = { itemIds: items.map((item) => item.id), becameRecommendable };
+    for (const listener of this.#listeners) listener(change);
+  }
+
+  /** Catalogue announcements that came back to this gateway, its own, and were not applied twice. */
+  get ownAnnouncementsSkipped(): number {
+    return this.#ownAnnouncementsSkipped;
   }
 
   get size(): number {
@@ -151,8 +178,7 @@ export class CatalogService {
       inputs.map((i) => i.imageUrl ?? null),
       inputs.map((i) => (i.attributes == null ? null : JSON.stringify(i.attributes))),
     );
-    for (const item of items) this.#items.set(item.id, item);
-    this.#changed(items);
+    this.#apply(items);
     await this.#pubsub
       .publishCatalogChanged({ itemIds: items.map((item) => item.id) })
       .catch((error) => this.#logger.warn({ err: error }, 'announcing a catalogue change failed'));
@@ -167,7 +193,6 @@ export class CatalogService {
 
   async #reload(ids: readonly string[]): Promise<void> {
     const items = await this.#db.item.findMany({ where: { id: { in: [...ids] }, placeholder: false } });
-    for (const item of items) this.#items.set(item.id, item);
-    this.#changed(items);
+    this.#apply(items);
   }
 }

@@ -89,6 +89,8 @@ declare module 'ioredis' {
 export interface TrendingItem {
   itemId: string;
   score: number;
+  /** The stored score (log2 of the forward-decayed sum): it only ever grows, and compares across reads. */
+  logScore: number;
 }
 
 /** Per shopper, their recent distinct items with summed event weights. */
@@ -199,9 +201,22 @@ export class FeatureStore {
     const flat = await this.#redis.zrevrange(this.#trendingKey, offset, offset + count - 1, 'WITHSCORES');
     const items: TrendingItem[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
-      items.push({ itemId: flat[i] as string, score: 2 ** (Number(flat[i + 1]) - topScore) });
+      const logScore = Number(flat[i + 1]);
+      items.push({ itemId: flat[i] as string, score: 2 ** (logScore - topScore), logScore });
     }
     return items;
+  }
+
+  /** The stored trending scores (`TrendingItem.logScore`) of these items; items nobody touched are left out. */
+  async trendingLogScores(itemIds: readonly string[]): Promise<Map<string, number>> {
+    const scores = new Map<string, number>();
+    if (itemIds.length === 0) return scores;
+    const values = await this.#redis.zmscore(this.#trendingKey, ...itemIds);
+    itemIds.forEach((id, index) => {
+      const value = values[index];
+      if (value != null) scores.set(id, Number(value));
+    });
+    return scores;
   }
 
   async boughtItems(userId: string): Promise<Set<string>> {

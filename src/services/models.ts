@@ -32,6 +32,20 @@ export interface ModelHit {
   score: number;
 }
 
+/** The model's best items for a shopper, and how they were found. */
+export interface LearnedHits {
+  versionId: number;
+  hits: ModelHit[];
+  /** The shopper vector the hits were scored against (folded in, or the trained row; a view, not a copy). */
+  query: Float32Array;
+  /**
+   * True when the hits are the best `eligible` items among a walk that did not depend on `eligible` (the
+   * unfiltered over-fetch): then an item becoming eligible enters them exactly when its score reaches the
+   * last hit's. False after the filtered walk, whose path an eligibility change can alter.
+   */
+  unfiltered: boolean;
+}
+
 /**
  * Serves the current model version: loads it at start, follows activations announced by any replica (a new
  * training, a rollback) by loading the version in the background and swapping it in atomically, and answers
@@ -56,7 +70,9 @@ export class ModelService {
 
   async start(): Promise<void> {
     this.#stopListening.push(
-      await this.#pubsub.onModelActivated(({ versionId }) => {
+      await this.#pubsub.onModelActivated(({ versionId, origin }) => {
+        // Our own announcement (a rollback here): this replica loaded the version before publishing.
+        if (origin === this.#pubsub.instanceId) return;
         this.load(versionId).catch((error) =>
           this.#logger.error({ err: error, versionId }, 'loading a model version failed'),
         );
@@ -171,7 +187,7 @@ export class ModelService {
     k: number,
     eligible: (itemId: string) => boolean,
     foldedIn?: { versionId: number; vector: Float32Array },
-  ): { versionId: number; hits: ModelHit[] } | undefined {
+  ): LearnedHits | undefined {
     const current = this.#index.current;
     const model = current && this.#loaded.get(current.version);
     if (!current || !model) return undefined;
@@ -185,9 +201,28 @@ export class ModelService {
     // here, spares hnswlib a call back into JavaScript for each node it visits. Only when too few survive
     // does the filtered walk run.
     let hits = current.index.search(query, OVER_FETCH * k).filter((hit) => eligible(hit.id));
-    if (hits.length >= k) hits = hits.slice(0, k);
+    const unfiltered = hits.length >= k;
+    if (unfiltered) hits = hits.slice(0, k);
     else hits = current.index.search(query, k, { predicate: (id) => eligible(id) });
-    return { versionId: model.versionId, hits: hits.map((hit) => ({ itemId: hit.id, score: hit.score })) };
+    return {
+      versionId: model.versionId,
+      hits: hits.map((hit) => ({ itemId: hit.id, score: hit.score })),
+      query,
+      unfiltered,
+    };
+  }
+
+  /**
+   * The item's score for a shopper vector in this version (the inner product `recommendFor` ranks by), or
+   * undefined when the version is not loaded or has no vector for the item (then no search can return it).
+   */
+  itemScore(versionId: number, query: Float32Array, itemId: string): number | undefined {
+    const model = this.#loaded.get(String(versionId));
+    const vector = model && this.#itemVector(model, itemId);
+    if (!vector || vector.length !== query.length) return undefined;
+    let sum = 0;
+    for (let i = 0; i < vector.length; i++) sum += (vector[i] as number) * (query[i] as number);
+    return sum;
   }
 
   /** Items whose vectors are closest to this item's ("shoppers who liked this also liked"). */

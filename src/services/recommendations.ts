@@ -4,10 +4,12 @@ import { DomainError, UnavailableError } from '../errors.ts';
 import type { Item } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { PubSub, UserChanged } from '../realtime/pubsub.ts';
-import type { CatalogService } from './catalog.ts';
+import type { CatalogChange, CatalogService } from './catalog.ts';
 import type { FeatureStore } from './features.ts';
 import { diffLists, type ListChange, type ListTrigger } from './list-changes.ts';
+import { canEnter, type EntryContext, type ListReach, MAX_BLOCKED_CO_VISITS } from './list-reach.ts';
 import type { ModelService } from './models.ts';
+import { type PacedTask, Pacer } from './pacer.ts';
 import type { ShopperVectors } from './shopper-vectors.ts';
 import { checkK } from './validation.ts';
 
@@ -15,6 +17,10 @@ import { checkK } from './validation.ts';
 const CO_VISIT_SEEDS = 5;
 /** Co-visited items read per seed item. */
 const CO_VISIT_CANDIDATES = 50;
+/** Shared by every list whose co-visited candidates were all recommendable (most of them). */
+const NONE_BLOCKED: readonly string[] = [];
+/** Items becoming recommendable at once beyond which a catalogue change recomputes every watched list. */
+const MAX_ENTERING_CHECKED = 100;
 
 export interface Recommendation {
   item: Item;
@@ -39,6 +45,38 @@ export interface RecommendationList {
   change: ListChange | null;
 }
 
+/** A ranked list and what its ranking leaves for deciding which catalogue changes can alter it. */
+interface Ranked {
+  list: RecommendationList;
+  reach: ListReach;
+}
+
+/** One open subscription, as the fan-out sees it. */
+interface Watched extends PacedTask {
+  /** Asks for a recomputation; folds into one already pending. */
+  request(trigger: ListTrigger, cause?: UserChanged | null): void;
+  /** Whether changing these items (`entering` of them became recommendable) could change what the subscriber sees. */
+  affectedBy(changed: ReadonlySet<string>, entering: readonly string[], context: EntryContext): boolean;
+}
+
+/** Watched-list work since the gateway started, by what asked for it. */
+export interface FanoutStats {
+  /** Open watched lists (subscriptions). */
+  watching: number;
+  /** Rankings of watched lists, including each subscription's first. */
+  recomputes: Record<ListTrigger, number>;
+  /** Lists pushed: rankings that changed something the subscriber sees. */
+  pushes: Record<ListTrigger, number>;
+  /** Catalogue- and model-triggered recomputations running now (at most FANOUT_CONCURRENCY). */
+  inFlight: number;
+  /** Catalogue- and model-triggered recomputations waiting for a slot. */
+  waiting: number;
+  /** The most that ever ran at once. */
+  maxInFlight: number;
+}
+
+const byTrigger = (): Record<ListTrigger, number> => ({ SUBSCRIBED: 0, EVENT: 0, CATALOG: 0, MODEL: 0 });
+
 /**
  * Ranks products for a shopper: by the current learned model when it knows the shopper, otherwise (and to
  * fill up) by time-decayed popularity; always in-stock items the shopper has not bought.
@@ -50,6 +88,9 @@ export class RecommendationService {
   readonly #vectors: ShopperVectors;
   readonly #pubsub: PubSub;
   readonly #logger: Logger;
+  readonly #watched = new Set<Watched>();
+  readonly #pacer: Pacer;
+  readonly #counts = { recomputes: byTrigger(), pushes: byTrigger() };
 
   constructor(deps: {
     features: FeatureStore;
@@ -58,6 +99,8 @@ export class RecommendationService {
     vectors: ShopperVectors;
     pubsub: PubSub;
     logger: Logger;
+    /** Catalogue- and model-triggered recomputations run at once (config FANOUT_CONCURRENCY). */
+    fanoutConcurrency: number;
   }) {
     this.#features = deps.features;
     this.#catalog = deps.catalog;
@@ -65,10 +108,20 @@ export class RecommendationService {
     this.#vectors = deps.vectors;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
+    this.#pacer = new Pacer(deps.fanoutConcurrency);
+    // One listener each for all watched lists: a change is matched against every list in one pass.
+    this.#catalog.onChange((change) => this.#catalogChanged(change));
+    this.#models.onActivated(() => {
+      for (const watched of this.#watched) watched.request('MODEL');
+    });
   }
 
   async recommend(userId: string, k: number, causedBy: UserChanged | null = null): Promise<RecommendationList> {
     checkK('k', k);
+    return (await this.#rankOrFail(userId, k, causedBy)).list;
+  }
+
+  async #rankOrFail(userId: string, k: number, causedBy: UserChanged | null): Promise<Ranked> {
     try {
       return await this.#rank(userId, k, causedBy);
     } catch (error) {
@@ -77,7 +130,7 @@ export class RecommendationService {
     }
   }
 
-  async #rank(userId: string, k: number, causedBy: UserChanged | null): Promise<RecommendationList> {
+  async #rank(userId: string, k: number, causedBy: UserChanged | null): Promise<Ranked> {
     const versionId = this.#models.currentVersionId;
     // Both reads in one round trip's time: this runs for every push.
     const [bought, vector] = await Promise.all([
@@ -87,6 +140,7 @@ export class RecommendationService {
     const items: Recommendation[] = [];
     const chosen = new Set<string>();
     const eligible = (id: string) => !bought.has(id) && !chosen.has(id) && this.#catalog.isRecommendable(id);
+    const reach: ListReach = { learned: null, coVisitBlocked: null, trendingCut: null, open: false };
 
     const foldedIn = vector && versionId !== undefined ? { versionId, vector } : undefined;
     const learned = this.#models.recommendFor(userId, k, eligible, foldedIn);
@@ -96,33 +150,47 @@ export class RecommendationService {
       items.push({ item, score, reason: 'learned' });
       chosen.add(itemId);
     }
+    if (learned) {
+      reach.learned = {
+        versionId: learned.versionId,
+        query: learned.query.slice(),
+        threshold: items.at(-1)?.score ?? Number.NEGATIVE_INFINITY,
+        exact: learned.unfiltered && items.length === k,
+      };
+    }
 
     // Without a model (or a vector for the shopper) to fill the list: what other shoppers touched in the
     // same sessions as this shopper's latest items.
     if (items.length < k) {
+      const blocked: string[] = [];
       for (const { itemId, score } of await this.#coVisitedWithRecent(userId)) {
         if (items.length === k) break;
         const item = this.#catalog.get(itemId);
+        if (!this.#catalog.isRecommendable(itemId)) blocked.push(itemId);
         if (!item || !eligible(itemId)) continue;
         items.push({ item, score, reason: 'co-visited' });
         chosen.add(itemId);
       }
+      reach.coVisitBlocked =
+        blocked.length === 0 ? NONE_BLOCKED : blocked.length > MAX_BLOCKED_CO_VISITS ? 'any' : blocked;
     }
     // Page down the trending ranking until k items survive the filters.
     const page = Math.max(4 * k, k + bought.size);
     for (let offset = 0; items.length < k; offset += page) {
       const trending = await this.#features.trending(page, offset);
-      for (const { itemId, score } of trending) {
+      for (const { itemId, score, logScore } of trending) {
         if (items.length === k) break;
         const item = this.#catalog.get(itemId);
         if (!item || !eligible(itemId)) continue;
         items.push({ item, score, reason: 'trending' });
         chosen.add(itemId);
+        reach.trendingCut = logScore;
       }
       if (trending.length < page) break;
     }
     // Too little signal (a new shop, or a shopper who bought nearly everything): fill from the catalogue.
     if (items.length < k) {
+      reach.open = true;
       for (const item of this.#catalog.recommendable()) {
         if (items.length === k) break;
         if (!eligible(item.id)) continue;
@@ -130,7 +198,7 @@ export class RecommendationService {
         chosen.add(item.id);
       }
     }
-    return {
+    const list: RecommendationList = {
       recommendationId: randomUUID(),
       userId,
       items,
@@ -140,6 +208,7 @@ export class RecommendationService {
       causedBy,
       change: null,
     };
+    return { list, reach };
   }
 
   /**
@@ -188,64 +257,128 @@ export class RecommendationService {
 
   /**
    * The shopper's list now, then a fresh list whenever what they would see changes: after a processed event
-   * of theirs, a catalogue change that touches the list (price, stock) or could put an item on it, or a new
-   * model version. Changes that arrive while a list is being computed fold into one recomputation, and a
-   * recomputation that changes nothing visible pushes nothing. Ends, and unsubscribes, when the consumer
-   * returns.
+   * of theirs, a catalogue change that touches the list (price, stock) or could put an item on it (see
+   * `canEnter`), or a new model version. Event-triggered recomputations run at once; catalogue- and
+   * model-triggered ones wait their turn in the gateway's pacer. Changes that arrive while a list is pending
+   * or being computed fold into one recomputation, and a recomputation that changes nothing visible pushes
+   * nothing. Ends, and unsubscribes, when the consumer returns.
    */
   watch(userId: string, k: number): AsyncIterable<RecommendationList> {
     checkK('k', k);
+    const counts = this.#counts;
+    const pacer = this.#pacer;
     return new Repeater<RecommendationList>(async (push, stop) => {
       // A pending recomputation: what asked for it, with the shopper's latest event when one did.
       let pending: { trigger: ListTrigger; cause: UserChanged | null } | null = null;
       // Held until the first list is out, so a change arriving meanwhile cannot overtake it.
       let computing = true;
       let shown: RecommendationList | undefined;
-      const refresh = async () => {
+      let reach: ListReach | undefined;
+      const kick = () => {
+        if (computing || !pending) return;
+        // The freshness path: a shopper's own event is never queued behind a fan-out.
+        if (pending.trigger === 'EVENT') void refresh(false);
+        else pacer.schedule(watched);
+      };
+      const refresh = async (paced: boolean) => {
         if (computing) return;
         computing = true;
         try {
-          while (pending) {
+          // Outside the pacer only event work runs; catalogue or model work left over is queued below.
+          while (pending && (paced || pending.trigger === 'EVENT')) {
             const { trigger, cause } = pending;
             pending = null;
-            const list = await this.recommend(userId, k, cause);
-            const change = diffLists(shown, list, trigger);
+            counts.recomputes[trigger]++;
+            const ranked = await this.#rankOrFail(userId, k, cause);
+            reach = ranked.reach;
+            const change = diffLists(shown, ranked.list, trigger);
             if (!change) continue;
-            shown = list;
-            await push({ ...list, change });
+            shown = ranked.list;
+            counts.pushes[trigger]++;
+            await push({ ...ranked.list, change });
           }
         } catch (error) {
           this.#logger.error({ err: error, userId }, 'recomputing a watched list failed');
         } finally {
           computing = false;
         }
+        kick();
       };
-      const request = (trigger: ListTrigger, cause: UserChanged | null = null) => {
-        // The shopper's own event names the push even when a catalogue or model change joins it.
-        pending = cause || !pending?.cause ? { trigger, cause } : pending;
-        void refresh();
+      const watched: Watched = {
+        run: () => refresh(true),
+        request(trigger, cause = null) {
+          // The shopper's own event names the push even when a catalogue or model change joins it.
+          pending = cause || !pending?.cause ? { trigger, cause } : pending;
+          kick();
+        },
+        affectedBy(changed, entering, context) {
+          // A pending recomputation reads the changed catalogue anyway.
+          if (pending) return false;
+          // Mid-ranking, the list may have read the catalogue before the change.
+          if (computing || !shown || !reach) return true;
+          if (shown.items.some(({ item }) => changed.has(item.id))) return true;
+          const last = reach;
+          return entering.some((id) => canEnter(last, id, context));
+        },
       };
-      const unsubscribe = await this.#pubsub.onUserChanged(userId, (change) => request('EVENT', change));
-      const stopCatalog = this.#catalog.onChange((itemIds) => {
-        const touches = (id: string) =>
-          shown?.items.some(({ item }) => item.id === id) || this.#catalog.isRecommendable(id);
-        if (itemIds.some(touches)) request('CATALOG');
-      });
-      const stopModels = this.#models.onActivated(() => request('MODEL'));
+      const unsubscribe = await this.#pubsub.onUserChanged(userId, (change) => watched.request('EVENT', change));
+      this.#watched.add(watched);
       try {
-        const first = await this.recommend(userId, k);
-        shown = first;
-        await push({ ...first, change: diffLists(undefined, first, 'SUBSCRIBED') });
+        counts.recomputes.SUBSCRIBED++;
+        const first = await this.#rankOrFail(userId, k, null);
+        shown = first.list;
+        reach = first.reach;
+        counts.pushes.SUBSCRIBED++;
+        await push({ ...first.list, change: diffLists(undefined, first.list, 'SUBSCRIBED') });
         computing = false;
-        void refresh();
+        kick();
         await stop;
       } catch (error) {
         stop(error);
       } finally {
-        stopCatalog();
-        stopModels();
+        this.#watched.delete(watched);
+        pacer.cancel(watched);
         await unsubscribe();
       }
     });
+  }
+
+  /** Recomputes the watched lists a catalogue change can alter: those showing a changed item or open to an entering one. */
+  #catalogChanged({ itemIds, becameRecommendable }: CatalogChange): void {
+    if (this.#watched.size === 0) return;
+    const changed = new Set(itemIds);
+    const fanOut = (trending: ReadonlyMap<string, number> | null) => {
+      // Past this many, checking every list against every entering item costs more than it saves.
+      const everything = becameRecommendable.length > MAX_ENTERING_CHECKED;
+      const context: EntryContext = {
+        currentVersionId: this.#models.currentVersionId,
+        modelScore: (versionId, query, itemId) => this.#models.itemScore(versionId, query, itemId),
+        trending,
+      };
+      for (const watched of this.#watched) {
+        if (everything || watched.affectedBy(changed, becameRecommendable, context)) watched.request('CATALOG');
+      }
+    };
+    if (becameRecommendable.length === 0 || becameRecommendable.length > MAX_ENTERING_CHECKED) {
+      fanOut(new Map());
+      return;
+    }
+    // The entering items' trending scores: one read for all lists.
+    this.#features.trendingLogScores(becameRecommendable).then(fanOut, (error: unknown) => {
+      this.#logger.warn({ err: error }, 'reading trending scores for a catalogue change failed');
+      fanOut(null);
+    });
+  }
+
+  /** Counts and pacing of watched-list recomputations since start (for metrics and benchmarks). */
+  get fanout(): FanoutStats {
+    return {
+      watching: this.#watched.size,
+      recomputes: { ...this.#counts.recomputes },
+      pushes: { ...this.#counts.pushes },
+      inFlight: this.#pacer.inFlight,
+      waiting: this.#pacer.waiting,
+      maxInFlight: this.#pacer.maxInFlight,
+    };
   }
 }

@@ -1,0 +1,204 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
+import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
+
+const WATCH = `subscription($userId: ID!, $k: Int) {
+  recommendationsUpdated(userId: $userId, k: $k) {
+    strategy items { item { id price } } causedBy { eventId } change { trigger entered left }
+  }
+}`;
+const UPSERT = `mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`;
+const TRACK = `mutation($input: EventInput!) { trackEvent(input: $input) { status } }`;
+const TRACK_MANY = `mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`;
+const RETRAIN = `mutation { retrainModel(wait: true, params: { factors: 8, lambda: 10 }) { version { id } } }`;
+
+interface Pushed {
+  recommendationsUpdated: {
+    strategy: string;
+    items: { item: { id: string; price: string | null } }[];
+    causedBy: { eventId: string } | null;
+    change: { trigger: string; entered: string[]; left: string[] };
+  };
+}
+
+const idsOf = (pushed: { data?: Pushed | null }) => pushed.data?.recommendationsUpdated.items.map((r) => r.item.id);
+
+/** Every shopper's events are applied (features, pushes) before the test goes on. */
+async function allProcessed(gateway: RunningGateway): Promise<void> {
+  await eventually(async () => (await gateway.app.db.event.count({ where: { processedAt: null } })) === 0, 20_000);
+}
+
+describe('catalogue fan-out', () => {
+  let gateway: RunningGateway;
+  const [shown, other1, other2, other3] = [uniqueId('p'), uniqueId('q'), uniqueId('r'), uniqueId('s')];
+
+  beforeAll(async () => {
+    gateway = await startGateway(await createTestConfig());
+    await gateway.graphql(UPSERT, { items: [shown, other1, other2, other3].map((id) => ({ id, name: id })) });
+  });
+  afterAll(async () => {
+    await gateway.stop();
+  });
+
+  /** A shopper who bought `shown`, so it is not on their list (the rest of the catalogue is). */
+  async function buyerOfShown(): Promise<string> {
+    const userId = uniqueId('buyer');
+    await gateway.graphql(TRACK, { input: { userId, type: 'PURCHASE', itemId: shown } });
+    return userId;
+  }
+
+  it('when the price of an item shown on one list changes then only that list is recomputed and pushed', async () => {
+    const buyers = [await buyerOfShown(), await buyerOfShown(), await buyerOfShown()];
+    await allProcessed(gateway);
+    const client = gateway.wsClient();
+    const showing = subscribe<Pushed>(client, WATCH, { userId: uniqueId('shopper'), k: 3 });
+    const others = buyers.map((userId) => subscribe<Pushed>(client, WATCH, { userId, k: 3 }));
+    const first = await showing.next();
+    const othersFirst = await Promise.all(others.map((s) => s.next()));
+    const before = gateway.app.services.recommendations.fanout;
+    const echoesBefore = gateway.app.services.catalog.ownAnnouncementsSkipped;
+
+    await gateway.graphql(UPSERT, { items: [{ id: shown, name: shown, price: 9.99 }] });
+    const pushed = await showing.next();
+    // The gateway's own announcement has come back and been skipped: nothing more can be on its way.
+    await eventually(async () => gateway.app.services.catalog.ownAnnouncementsSkipped > echoesBefore);
+    const after = gateway.app.services.recommendations.fanout;
+
+    expect(idsOf(first)).toContain(shown);
+    for (const list of othersFirst) expect(idsOf(list)).not.toContain(shown);
+    expect(pushed.data?.recommendationsUpdated.change).toEqual({ trigger: 'CATALOG', entered: [], left: [] });
+    expect(pushed.data?.recommendationsUpdated.items.find((r) => r.item.id === shown)?.item.price).toBe('9.99');
+    expect(after.recomputes.CATALOG - before.recomputes.CATALOG).toBe(1);
+    expect(after.pushes.CATALOG - before.pushes.CATALOG).toBe(1);
+    await Promise.all([showing, ...others].map((s) => s.close()));
+  });
+
+  it('when the catalogue changes through this gateway then it recomputes once and a second replica refreshes and pushes', async () => {
+    const replica = await startGateway(gateway.config, { workers: false });
+    try {
+      const here = subscribe<Pushed>(gateway.wsClient(), WATCH, { userId: uniqueId('shopper'), k: 3 });
+      const there = subscribe<Pushed>(replica.wsClient(), WATCH, { userId: uniqueId('shopper'), k: 3 });
+      await Promise.all([here.next(), there.next()]);
+      const before = gateway.app.services.recommendations.fanout;
+      const replicaBefore = replica.app.services.recommendations.fanout;
+      const echoesBefore = gateway.app.services.catalog.ownAnnouncementsSkipped;
+
+      await gateway.graphql(UPSERT, { items: [{ id: shown, name: shown, price: 11 }] });
+      const [pushedHere, pushedThere] = await Promise.all([here.next(), there.next()]);
+      await eventually(async () => gateway.app.services.catalog.ownAnnouncementsSkipped > echoesBefore);
+
+      for (const pushed of [pushedHere, pushedThere]) {
+        expect(pushed.data?.recommendationsUpdated.change.trigger).toBe('CATALOG');
+        expect(pushed.data?.recommendationsUpdated.items.find((r) => r.item.id === shown)?.item.price).toBe('11.00');
+      }
+      // Once from the local change, not again from the echo.
+      expect(gateway.app.services.recommendations.fanout.recomputes.CATALOG - before.recomputes.CATALOG).toBe(1);
+      expect(replica.app.services.recommendations.fanout.recomputes.CATALOG - replicaBefore.recomputes.CATALOG).toBe(1);
+      expect(replica.app.services.catalog.get(shown)?.price?.toFixed(2)).toBe('11.00');
+      await Promise.all([here.close(), there.close()]);
+    } finally {
+      await replica.stop();
+    }
+  });
+});
+
+describe('model-aware fan-out', () => {
+  const CONCURRENCY = 2;
+  let gateway: RunningGateway;
+  // Two tastes, as in model.test.ts: group A shoppers buy five of six A items, group B five of six B items.
+  const aItems = Array.from({ length: 6 }, (_, i) => uniqueId(`a${i}`));
+  const bItems = Array.from({ length: 6 }, (_, i) => uniqueId(`b${i}`));
+  const shopperA = uniqueId('shopper-a');
+  const shopperB = uniqueId('shopper-b');
+
+  beforeAll(async () => {
+    gateway = await startGateway(
+      await createTestConfig({
+        TRAIN_THREADS: '2',
+        FANOUT_CONCURRENCY: String(CONCURRENCY),
+        MAX_SUBSCRIPTIONS_PER_CONNECTION: '400',
+      }),
+    );
+    await gateway.graphql(UPSERT, { items: [...aItems, ...bItems].map((id) => ({ id, name: id })) });
+    let seed = 11;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const fiveOf = (items: string[]) => [...items].sort(() => random() - 0.5).slice(0, 5);
+    const purchases = (userId: string, items: string[]) =>
+      items.map((itemId) => ({ userId, type: 'PURCHASE', itemId }));
+    const inputs = [
+      ...Array.from({ length: 80 }, () => purchases(uniqueId('group-a'), fiveOf(aItems))).flat(),
+      ...Array.from({ length: 80 }, () => purchases(uniqueId('group-b'), fiveOf(bItems))).flat(),
+      ...purchases(shopperA, aItems.slice(0, 3)),
+      ...purchases(shopperB, bItems.slice(0, 3)),
+    ];
+    for (let start = 0; start < inputs.length; start += 500) {
+      await gateway.graphql(TRACK_MANY, { inputs: inputs.slice(start, start + 500) });
+    }
+    await allProcessed(gateway);
+    const trained = await gateway.graphql(RETRAIN);
+    expect(trained.errors).toBeUndefined();
+  });
+  afterAll(async () => {
+    await gateway.stop();
+  });
+
+  it('when an item the model ranks high for a shopper comes back in stock then it enters their list, and a list it cannot enter is not recomputed', async () => {
+    const restocked = aItems[5] as string;
+    await gateway.graphql(UPSERT, { items: [{ id: restocked, name: restocked, inStock: false }] });
+    const client = gateway.wsClient();
+    const tasteA = subscribe<Pushed>(client, WATCH, { userId: shopperA, k: 3 });
+    const tasteB = subscribe<Pushed>(client, WATCH, { userId: shopperB, k: 3 });
+    const [firstA, firstB] = [await tasteA.next(), await tasteB.next()];
+    const before = gateway.app.services.recommendations.fanout;
+
+    await gateway.graphql(UPSERT, { items: [{ id: restocked, name: restocked, inStock: true }] });
+    const pushed = await tasteA.next();
+    // Every list was matched against the change in one pass before the first recomputation started.
+    const after = gateway.app.services.recommendations.fanout;
+
+    expect(firstA.data?.recommendationsUpdated.strategy).toBe('als');
+    expect(firstB.data?.recommendationsUpdated).toMatchObject({ strategy: 'als' });
+    expect(idsOf(firstB)?.sort()).toEqual(bItems.slice(3).sort());
+    expect(pushed.data?.recommendationsUpdated.change).toMatchObject({ trigger: 'CATALOG', entered: [restocked] });
+    expect(idsOf(pushed)?.sort()).toEqual(aItems.slice(3).sort());
+    expect(after.recomputes.CATALOG - before.recomputes.CATALOG).toBe(1);
+    await Promise.all([tasteA.close(), tasteB.close()]);
+  });
+
+  it('when a model version activates under many subscriptions then all are recomputed a few at a time and a shopper’s event is pushed meanwhile', async () => {
+    const lists = 300;
+    const client = gateway.wsClient();
+    const watched = Array.from({ length: lists }, (_, i) =>
+      subscribe<Pushed>(client, WATCH, { userId: i % 2 ? uniqueId('shopper') : shopperA, k: 3 }),
+    );
+    await Promise.all(watched.map((s) => s.next()));
+    const actor = uniqueId('actor');
+    const acting = subscribe<Pushed>(client, WATCH, { userId: actor, k: 3 });
+    const actorList = idsOf(await acting.next()) ?? [];
+    const before = gateway.app.services.recommendations.fanout;
+    const eventId = uniqueId('evt');
+
+    await gateway.graphql(RETRAIN);
+    const startedAt = Date.now();
+    await gateway.graphql(TRACK, { input: { eventId, userId: actor, type: 'PURCHASE', itemId: actorList[0] } });
+    // The actor's list may get the model's push first; their event's push must follow within the deadline.
+    let pushed = await acting.next(3000);
+    while (pushed.data?.recommendationsUpdated.causedBy?.eventId !== eventId) pushed = await acting.next(3000);
+    const eventLatency = Date.now() - startedAt;
+    const duringEvent = gateway.app.services.recommendations.fanout;
+    const after = await eventually(async () => {
+      const stats = gateway.app.services.recommendations.fanout;
+      return stats.recomputes.MODEL - before.recomputes.MODEL >= lists + 1 && stats.waiting === 0 ? stats : undefined;
+    }, 10_000);
+
+    expect(pushed.data?.recommendationsUpdated.change.trigger).toBe('EVENT');
+    expect(eventLatency).toBeLessThan(3000);
+    // The event's list went out while model recomputations were still waiting: it did not queue behind them.
+    expect(duringEvent.waiting).toBeGreaterThan(0);
+    expect(after.maxInFlight).toBe(CONCURRENCY);
+    await Promise.all([...watched, acting].map((s) => s.close()));
+  });
+});
