@@ -19,7 +19,7 @@ describe('HTTP surface', () => {
 
     expect(health.status).toBe(200);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', postgres: 'ok', redis: 'ok' });
+    expect(await ready.json()).toMatchObject({ status: 'ready', postgres: 'ok', redis: 'ok' });
   });
 
   it('when a browser opens /graphql then it gets GraphiQL', async () => {
