@@ -12,6 +12,7 @@ import { WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
 import { DomainError, ErrorCode } from './errors.ts';
+import { makeOfflineGraphiQL } from './http/graphiql.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
 import { SubscriptionLimits } from './http/subscription-limits.ts';
@@ -182,6 +183,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       explainBadVariables,
     ],
     graphiql: { subscriptionsProtocol: 'WS' },
+    renderGraphiQL: makeOfflineGraphiQL(),
     logging: false,
   });
 
