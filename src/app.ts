@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { useGraphQlJit } from '@envelop/graphql-jit';
@@ -15,6 +14,7 @@ import { DomainError, ErrorCode } from './errors.ts';
 import { makeOfflineGraphiQL } from './http/graphiql.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
+import { loadStaticFiles } from './http/static-files.ts';
 import { SubscriptionLimits } from './http/subscription-limits.ts';
 import type { Logger } from './logger.ts';
 import { PubSub } from './realtime/pubsub.ts';
@@ -32,9 +32,6 @@ import { ShopperService } from './services/shoppers.ts';
 import { TrainingService } from './services/training-jobs.ts';
 import { createEventsQueue, createTrainQueue, TRAIN_QUEUE } from './workers/queues.ts';
 import { startWorkers, type Workers } from './workers/runtime.ts';
-
-/** The demo storefront (web/index.html): read once, served at /demo. */
-const DEMO_PAGE = new URL('../web/index.html', import.meta.url);
 
 /** Deeper than any real query of this schema (introspection, bounded by the schema itself, is exempt). */
 const MAX_QUERY_DEPTH = 10;
@@ -192,7 +189,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     redis: command,
     recommendations: services.recommendations,
     logger,
-    demoPage: await readFile(DEMO_PAGE),
+    files: await loadStaticFiles(),
   });
 
   const server = createServer((req, res) => {
