@@ -14,6 +14,8 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
   '--no-first-run',
 ];
+/** A page load in Chromium competes with the gateway for two cores; GraphiQL alone is a 9 MB page. */
+const BROWSER_TEST_MS = 60_000;
 const TRACK_MANY = `mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`;
 const UPSERT = `mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`;
 
@@ -32,8 +34,9 @@ function collectProblems(page: Page): string[] {
 }
 
 /**
- * A /metrics body like the gateway's, whose counters grow by `step` scrapes: 20 accepted events and 10
- * pushes per scrape, each push between 5 and 25 ms after its event.
+ * A /metrics body like the gateway's at its `step`-th scrape: 20 more accepted events and 10 more pushes per
+ * scrape, each push between 5 and 25 ms after its event. Served in place of the real /metrics, so the charts
+ * get known counters whatever else the gateway happens to export.
  */
 function metricsScrape(step: number): string {
   const pushes = 10 * step;
@@ -74,59 +77,63 @@ describe('browser pages (headless Chromium)', () => {
     await gateway?.stop();
   });
 
-  it('when /dashboard opens then it plots the model versions, lists trending items and shows live metrics, without errors', async () => {
-    const seeded = await Promise.all(
-      [
-        { ndcg: 0.21, recall: 0.3, coverage: 0.4 },
-        { ndcg: 0.25, recall: 0.34, coverage: 0.45 },
-      ].map(({ ndcg, recall, coverage }) =>
-        gateway.app.db.modelVersion.create({
-          data: {
-            algorithm: 'als',
-            status: 'READY',
-            params: {},
-            finishedAt: new Date(),
-            metrics: { 'ndcg@10': ndcg, 'recall@10': recall, 'precision@10': 0.05, coverage, users: 100 },
-            timings: { readSeconds: 0.5, holdoutSeconds: 1.2, trainSeconds: 3.4, indexSeconds: 0.3 },
-          },
-        }),
-      ),
-    );
-    const item = { id: uniqueId('trend'), name: `Trending teapot ${uniqueId('n')}` };
-    await gateway.graphql(UPSERT, { items: [{ ...item, price: 9.5, currency: 'EUR' }] });
-    await gateway.graphql(TRACK_MANY, {
-      inputs: Array.from({ length: 3 }, () => ({ userId: uniqueId('shopper'), type: 'PURCHASE', itemId: item.id })),
-    });
-    await eventually(async () => (await gateway.app.db.event.count({ where: { processedAt: null } })) === 0);
-    context = await browser.newContext();
-    const page = await context.newPage();
-    const problems = collectProblems(page);
-    let scrapes = 0;
-    await page.route(`${gateway.url}/metrics`, (route) =>
-      route.fulfill({ contentType: 'text/plain; version=0.0.4', body: metricsScrape(++scrapes) }),
-    );
+  it(
+    'when /dashboard opens then it plots the model versions, lists trending items and shows live metrics, without errors',
+    async () => {
+      const seeded = await Promise.all(
+        [
+          { ndcg: 0.21, recall: 0.3, coverage: 0.4 },
+          { ndcg: 0.25, recall: 0.34, coverage: 0.45 },
+        ].map(({ ndcg, recall, coverage }) =>
+          gateway.app.db.modelVersion.create({
+            data: {
+              algorithm: 'als',
+              status: 'READY',
+              params: {},
+              finishedAt: new Date(),
+              metrics: { 'ndcg@10': ndcg, 'recall@10': recall, 'precision@10': 0.05, coverage, users: 100 },
+              timings: { readSeconds: 0.5, holdoutSeconds: 1.2, trainSeconds: 3.4, indexSeconds: 0.3 },
+            },
+          }),
+        ),
+      );
+      const item = { id: uniqueId('trend'), name: `Trending teapot ${uniqueId('n')}` };
+      await gateway.graphql(UPSERT, { items: [{ ...item, price: 9.5, currency: 'EUR' }] });
+      await gateway.graphql(TRACK_MANY, {
+        inputs: Array.from({ length: 3 }, () => ({ userId: uniqueId('shopper'), type: 'PURCHASE', itemId: item.id })),
+      });
+      await eventually(async () => (await gateway.app.db.event.count({ where: { processedAt: null } })) === 0);
+      context = await browser.newContext();
+      const page = await context.newPage();
+      const problems = collectProblems(page);
+      let scrapes = 0;
+      await page.route(`${gateway.url}/metrics`, (route) =>
+        route.fulfill({ contentType: 'text/plain; version=0.0.4', body: metricsScrape(++scrapes) }),
+      );
 
-    await page.goto(`${gateway.url}/dashboard`);
+      await page.goto(`${gateway.url}/dashboard`);
 
-    await page.locator('#model-chart[data-versions="2"]').waitFor({ timeout: 15_000 });
-    const canvas = await page.locator('#model-chart canvas').boundingBox();
-    expect(canvas?.width).toBeGreaterThan(100);
-    expect(canvas?.height).toBeGreaterThan(100);
-    expect(await page.locator('#model-chart .empty').isHidden()).toBe(true);
-    const versions = await page.locator('#versions tr').allTextContents();
-    expect(versions).toHaveLength(2);
-    expect(versions[0]).toContain(`v${seeded[1]!.id}`);
-    expect(versions[0]).toContain('3.40');
-    await page.locator('#trending tr', { hasText: item.name }).waitFor({ timeout: 15_000 });
-    // Two scrapes make a rate: 20 accepted events per scrape, about 2 s apart.
-    await page.waitForFunction(() => /^\d/.test(document.getElementById('tile-ingest')?.textContent ?? ''), null, {
-      timeout: 15_000,
-    });
-    expect(await page.locator('#tile-p50').textContent()).toMatch(/^\d+(\.\d)? ms$/);
-    expect(await page.locator('#tile-subscriptions').textContent()).toBe('4');
-    expect(await page.locator('#ingest-chart .empty').isHidden()).toBe(true);
-    expect(problems).toEqual([]);
-  });
+      await page.locator('#model-chart[data-versions="2"]').waitFor({ timeout: 15_000 });
+      const canvas = await page.locator('#model-chart canvas').boundingBox();
+      expect(canvas?.width).toBeGreaterThan(100);
+      expect(canvas?.height).toBeGreaterThan(100);
+      expect(await page.locator('#model-chart .empty').isHidden()).toBe(true);
+      const versions = await page.locator('#versions tr').allTextContents();
+      expect(versions).toHaveLength(2);
+      expect(versions[0]).toContain(`v${seeded[1]!.id}`);
+      expect(versions[0]).toContain('3.40');
+      await page.locator('#trending tr', { hasText: item.name }).waitFor({ timeout: 15_000 });
+      // Two scrapes make a rate: 20 accepted events per scrape, about 2 s apart.
+      await page.waitForFunction(() => /^\d/.test(document.getElementById('tile-ingest')?.textContent ?? ''), null, {
+        timeout: 15_000,
+      });
+      expect(await page.locator('#tile-p50').textContent()).toMatch(/^\d+(\.\d)? ms$/);
+      expect(await page.locator('#tile-subscriptions').textContent()).toBe('4');
+      expect(await page.locator('#ingest-chart .empty').isHidden()).toBe(true);
+      expect(problems).toEqual([]);
+    },
+    BROWSER_TEST_MS,
+  );
 
   it('when /metrics exports none of the gateway metrics then the dashboard says "no data" and keeps running', async () => {
     context = await browser.newContext();
@@ -145,33 +152,37 @@ describe('browser pages (headless Chromium)', () => {
     expect(problems).toEqual([]);
   });
 
-  it('when GraphiQL opens at /graphql then its editor renders with every request going to the gateway', async () => {
-    context = await browser.newContext();
-    const elsewhere: string[] = [];
-    await context.route('**/*', (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname === '127.0.0.1') return route.continue();
-      elsewhere.push(url.href);
-      return route.abort();
-    });
-    const page = await context.newPage();
-    const requested: string[] = [];
-    page.on('request', (request) => requested.push(request.url()));
+  it(
+    'when GraphiQL opens at /graphql then its editor renders with every request going to the gateway',
+    async () => {
+      context = await browser.newContext();
+      const elsewhere: string[] = [];
+      await context.route('**/*', (route) => {
+        const url = new URL(route.request().url());
+        if (url.hostname === '127.0.0.1') return route.continue();
+        elsewhere.push(url.href);
+        return route.abort();
+      });
+      const page = await context.newPage();
+      const requested: string[] = [];
+      page.on('request', (request) => requested.push(request.url()));
 
-    await page.goto(`${gateway.url}/graphql`);
+      await page.goto(`${gateway.url}/graphql`);
 
-    // Without its scripts GraphiQL never renders: wait, then name any outside host the page tried first.
-    const rendered = await page
-      .locator('.graphiql-container .graphiql-query-editor .monaco-editor')
-      .waitFor({ timeout: 20_000 })
-      .then(
-        () => true,
-        () => false,
-      );
-    expect(elsewhere).toEqual([]);
-    expect(rendered).toBe(true);
-    const network = requested.filter((url) => /^(https?|wss?):/.test(url));
-    expect(network.length).toBeGreaterThan(0);
-    expect(network.filter((url) => new URL(url).hostname !== '127.0.0.1')).toEqual([]);
-  });
+      // Without its scripts GraphiQL never renders: wait, then name any outside host the page tried first.
+      const rendered = await page
+        .locator('.graphiql-container .graphiql-query-editor .monaco-editor')
+        .waitFor({ timeout: 20_000 })
+        .then(
+          () => true,
+          () => false,
+        );
+      expect(elsewhere).toEqual([]);
+      expect(rendered).toBe(true);
+      const network = requested.filter((url) => /^(https?|wss?):/.test(url));
+      expect(network.length).toBeGreaterThan(0);
+      expect(network.filter((url) => new URL(url).hostname !== '127.0.0.1')).toEqual([]);
+    },
+    BROWSER_TEST_MS,
+  );
 });
