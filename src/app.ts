@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { useGraphQlJit } from '@envelop/graphql-jit';
@@ -12,8 +11,10 @@ import { WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
 import { DomainError, ErrorCode } from './errors.ts';
+import { makeOfflineGraphiQL } from './http/graphiql.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
+import { loadStaticFiles } from './http/static-files.ts';
 import { SubscriptionLimits } from './http/subscription-limits.ts';
 import type { Logger } from './logger.ts';
 import { PubSub } from './realtime/pubsub.ts';
@@ -33,9 +34,6 @@ import { TrainingService } from './services/training-jobs.ts';
 import { WarmUp } from './services/warm-up.ts';
 import { createEventsQueue, createReplayQueue, createTrainQueue, TRAIN_QUEUE } from './workers/queues.ts';
 import { startWorkers, type Workers } from './workers/runtime.ts';
-
-/** The demo storefront (web/index.html): read once, served at /demo. */
-const DEMO_PAGE = new URL('../web/index.html', import.meta.url);
 
 /** Deeper than any real query of this schema (introspection, bounded by the schema itself, is exempt). */
 const MAX_QUERY_DEPTH = 10;
@@ -198,6 +196,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       explainBadVariables,
     ],
     graphiql: { subscriptionsProtocol: 'WS' },
+    renderGraphiQL: makeOfflineGraphiQL(),
     logging: false,
   });
 
@@ -207,7 +206,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     recommendations: services.recommendations,
     warmUp,
     logger,
-    demoPage: await readFile(DEMO_PAGE),
+    files: await loadStaticFiles(),
   });
 
   const server = createServer((req, res) => {

@@ -5,10 +5,11 @@ import { DomainError, ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RecommendationService } from '../services/recommendations.ts';
 import type { WarmUp } from '../services/warm-up.ts';
+import type { StaticFile } from './static-files.ts';
 
 /**
  * The plain HTTP endpoints beside /graphql: health and readiness probes, the storefront JSON endpoint
- * `GET /api/recommendations?user_id=…&k=…`, and the demo page.
+ * `GET /api/recommendations?user_id=…&k=…`, and the browser pages (demo storefront, dashboard).
  */
 export function makeRestRoutes(deps: {
   db: Db;
@@ -16,9 +17,9 @@ export function makeRestRoutes(deps: {
   recommendations: RecommendationService;
   warmUp: WarmUp;
   logger: Logger;
-  demoPage: Buffer;
+  files: ReadonlyMap<string, StaticFile>;
 }) {
-  const { db, redis, recommendations, warmUp, logger, demoPage } = deps;
+  const { db, redis, recommendations, warmUp, logger, files } = deps;
   const probe = (check: Promise<unknown>) =>
     check.then(
       () => 'ok',
@@ -70,8 +71,10 @@ export function makeRestRoutes(deps: {
         return send(500, { error: { code: 'INTERNAL', message: 'Unexpected error' } });
       }
     }
-    if (url.pathname === '/demo') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(demoPage);
+    // TODO(access control): /dashboard and its files become admin-only once the gateway has admin sessions.
+    const file = req.method === 'GET' || req.method === 'HEAD' ? files.get(url.pathname) : undefined;
+    if (file) {
+      res.writeHead(200, { 'content-type': file.contentType, 'cache-control': 'no-cache' }).end(file.body);
       return;
     }
     if (url.pathname === '/') {

@@ -29,6 +29,13 @@ export interface Recommendation {
   reason: string;
 }
 
+/** An in-stock item on the trending ranking. */
+export interface TrendingProduct {
+  item: Item;
+  /** Relative to the most trending item (1 = the top). */
+  score: number;
+}
+
 export interface RecommendationList {
   /** Identifies this list; storefronts send it back on events for attribution. */
   recommendationId: string;
@@ -174,19 +181,14 @@ export class RecommendationService {
       reach.coVisitBlocked =
         blocked.length === 0 ? NONE_BLOCKED : blocked.length > MAX_BLOCKED_CO_VISITS ? 'any' : blocked;
     }
-    // Page down the trending ranking until k items survive the filters.
-    const page = Math.max(4 * k, k + bought.size);
-    for (let offset = 0; items.length < k; offset += page) {
-      const trending = await this.#features.trending(page, offset);
-      for (const { itemId, score, logScore } of trending) {
-        if (items.length === k) break;
-        const item = this.#catalog.get(itemId);
-        if (!item || !eligible(itemId)) continue;
+    if (items.length < k) {
+      for await (const { item, score, logScore } of this.#trendingInStock(Math.max(4 * k, k + bought.size))) {
+        if (!eligible(item.id)) continue;
         items.push({ item, score, reason: 'trending' });
-        chosen.add(itemId);
+        chosen.add(item.id);
         reach.trendingCut = logScore;
+        if (items.length === k) break;
       }
-      if (trending.length < page) break;
     }
     // Too little signal (a new shop, or a shopper who bought nearly everything): fill from the catalogue.
     if (items.length < k) {
@@ -209,6 +211,36 @@ export class RecommendationService {
       change: null,
     };
     return { list, reach };
+  }
+
+  /**
+   * The shop's most trending in-stock items, best first; a score is relative to the most trending item of
+   * all (1 = the top, which may be out of stock). Empty while no events have been processed.
+   */
+  async trending(k: number): Promise<TrendingProduct[]> {
+    checkK('k', k);
+    const top: TrendingProduct[] = [];
+    try {
+      for await (const entry of this.#trendingInStock(2 * k)) {
+        top.push(entry);
+        if (top.length === k) break;
+      }
+    } catch (error) {
+      throw new UnavailableError('Redis (online features)', error);
+    }
+    return top;
+  }
+
+  /** Pages down the trending ranking, `page` ids per read, yielding the items that are in stock. */
+  async *#trendingInStock(page: number): AsyncGenerator<TrendingProduct & { logScore: number }> {
+    for (let offset = 0; ; offset += page) {
+      const trending = await this.#features.trending(page, offset);
+      for (const { itemId, score, logScore } of trending) {
+        const item = this.#catalog.get(itemId);
+        if (item && this.#catalog.isRecommendable(itemId)) yield { item, score, logScore };
+      }
+      if (trending.length < page) return;
+    }
   }
 
   /**

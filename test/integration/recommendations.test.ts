@@ -8,6 +8,12 @@ const RECOMMEND = `query($userId: ID!, $k: Int) {
   recommendations(userId: $userId, k: $k) { recommendationId userId strategy generatedAt items { score reason item { id name } } }
 }`;
 
+const TRENDING = `query($k: Int) { trending(k: $k) { score item { id name price } } }`;
+
+interface TrendingBody {
+  trending: { score: number; item: { id: string; name: string; price: string | null } }[];
+}
+
 interface ListBody {
   recommendations: { recommendationId: string; items: { score: number; reason: string; item: { id: string } }[] };
 }
@@ -60,13 +66,28 @@ describe('recommendations (trending)', () => {
     expect(items[0]!.score).toBeGreaterThan(items[1]!.score);
   });
 
+  it('when the shop-wide trending items are asked then the in-stock ones come best first with their items', async () => {
+    const body = await gateway.graphql<TrendingBody>(TRENDING, { k: 3 });
+
+    expect(body.errors).toBeUndefined();
+    const trending = body.data!.trending;
+    expect(trending.map((t) => t.item.id)).toEqual([ids.hot, ids.warm, ids.cool]);
+    expect(trending[0]).toMatchObject({ item: { name: 'Hot mug', price: '4.50' } });
+    // Scores stay relative to the sold-out vase, the top trend overall.
+    expect(trending[0]!.score).toBeLessThan(1);
+    expect(trending[0]!.score).toBeGreaterThan(trending[1]!.score);
+  });
+
   it('when k is out of range then INVALID_INPUT names k', async () => {
     for (const k of [0, 101]) {
-      const body = await gateway.graphql(RECOMMEND, { userId: shopper, k });
+      const list = await gateway.graphql(RECOMMEND, { userId: shopper, k });
+      const trending = await gateway.graphql(TRENDING, { k });
 
-      expect(body.errors).toEqual([
-        expect.objectContaining({ extensions: { code: 'INVALID_INPUT', field: 'k', rule: 'range' } }),
-      ]);
+      for (const body of [list, trending]) {
+        expect(body.errors).toEqual([
+          expect.objectContaining({ extensions: { code: 'INVALID_INPUT', field: 'k', rule: 'range' } }),
+        ]);
+      }
     }
   });
 

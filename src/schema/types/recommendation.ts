@@ -1,6 +1,6 @@
 import type { UserChanged } from '../../realtime/pubsub.ts';
 import type { ListChange } from '../../services/list-changes.ts';
-import type { Recommendation, RecommendationList } from '../../services/recommendations.ts';
+import type { Recommendation, RecommendationList, TrendingProduct } from '../../services/recommendations.ts';
 import { builder } from '../builder.ts';
 import { ItemRef } from './item.ts';
 
@@ -76,6 +76,23 @@ builder.queryFields((t) => ({
     description: 'Products ranked for the shopper (1 ≤ k ≤ 100).',
     args: { userId: t.arg.id({ required: true }), k: t.arg.int({ defaultValue: 10, required: true }) },
     resolve: (_root, { userId, k }, { services }) => services.recommendations.recommend(String(userId), k),
+  }),
+}));
+
+const TrendingItemRef = builder.objectRef<TrendingProduct>('TrendingItem').implement({
+  description: 'An in-stock item on the shop-wide trending ranking (time-decayed, weighted interactions).',
+  fields: (t) => ({
+    item: t.field({ type: ItemRef, resolve: (r) => r.item }),
+    score: t.exposeFloat('score', { description: 'Relative to the most trending item (1 = the top).' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  trending: t.field({
+    type: [TrendingItemRef],
+    description: 'The most trending in-stock items right now, best first (1 ≤ k ≤ 100); empty before any event.',
+    args: { k: t.arg.int({ defaultValue: 10, required: true }) },
+    resolve: (_root, { k }, { services }) => services.recommendations.trending(k),
   }),
 }));
 
