@@ -11,11 +11,13 @@ import { createYoga, handleStreamOrSingleExecutionResult, maskError, type Plugin
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
-import { DomainError, ErrorCode } from './errors.ts';
+import { DomainError, ErrorCode, UnavailableError } from './errors.ts';
+import { useRequestMetrics } from './http/request-metrics.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
 import { SubscriptionLimits } from './http/subscription-limits.ts';
 import type { Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { PubSub } from './realtime/pubsub.ts';
 import { connectRedis, createRedis } from './redis.ts';
 import type { Context, Services } from './schema/context.ts';
@@ -45,6 +47,8 @@ export interface App {
   stop(): Promise<void>;
   readonly services: Services;
   readonly db: Db;
+  /** This process's metrics (served at /metrics), the in-process workers' included. */
+  readonly metrics: Metrics;
 }
 
 export interface AppOptions {
@@ -54,12 +58,13 @@ export interface AppOptions {
 }
 
 /** Turns expected failures into GraphQL errors that carry their code and field; hides everything else. */
-function maskDomainErrors(logger: Logger) {
+function maskDomainErrors(logger: Logger, metrics: Metrics) {
   return (error: unknown, message: string, isDev?: boolean): Error => {
     // Duck-typed: under some loaders graphql's ESM and CJS builds coexist and instanceof GraphQLError fails.
     const located = error instanceof Error && 'path' in error ? (error as GraphQLError) : undefined;
     const original = located?.originalError ?? error;
     if (original instanceof DomainError) {
+      if (original instanceof UnavailableError) metrics.dependencyErrors.inc({ dependency: original.dependency });
       return new GraphQLError(original.message, {
         nodes: located?.nodes,
         path: located?.path,
@@ -101,24 +106,33 @@ function isBadVariable(error: GraphQLError): boolean {
 
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
   const { logger } = options;
-  const db = createDb(config.DATABASE_URL);
+  // In-process workers report into the gateway's registry, served at its /metrics.
+  const metrics = createMetrics(options.workers ? ['gateway', 'worker', 'trainer'] : ['gateway']);
+  const onPostgresError = (error: Error) => {
+    metrics.dependencyErrors.inc({ dependency: 'postgres' });
+    logger.warn({ err: error.message }, 'postgres connection error');
+  };
+  const onRedisError = (error: Error) => {
+    metrics.dependencyErrors.inc({ dependency: 'redis' });
+    logger.warn({ err: error.message }, 'redis connection error');
+  };
+  const db = createDb(config.DATABASE_URL, undefined, onPostgresError);
   const ingestPool = createIngestPool(config.DATABASE_URL);
+  ingestPool.on('error', onPostgresError);
   const command = createRedis(config.REDIS_URL, 'command');
   const reads = createRedis(config.REDIS_URL, 'reads');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  for (const redis of [command, reads, subscriber]) {
-    redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
-  }
+  for (const redis of [command, reads, subscriber]) redis.on('error', onRedisError);
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const features = FeatureStore.fromConfig(reads, config);
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
   const newItems = new NewItemVectors({ redis: reads, prefix: config.REDIS_PREFIX });
-  const models = new ModelService({ db, pubsub, logger, newItems });
+  const models = new ModelService({ db, pubsub, logger, metrics, newItems });
   const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
   const trainEventsConnection = createRedis(config.REDIS_URL, 'blocking');
-  trainEventsConnection.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+  trainEventsConnection.on('error', onRedisError);
   const trainEvents = new QueueEvents(TRAIN_QUEUE, {
     connection: trainEventsConnection,
     prefix: `${config.REDIS_PREFIX}:q`,
@@ -132,6 +146,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       pool: ingestPool,
       queue,
       logger,
+      metrics,
       maxBatch: config.MAX_BATCH_SIZE,
       categoryOf: (itemId) => catalog.get(itemId)?.category ?? null,
     }),
@@ -142,6 +157,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       vectors: new ShopperVectors({ db, redis: reads, prefix: config.REDIS_PREFIX, features, newItems }),
       pubsub,
       logger,
+      metrics,
     }),
     shoppers: new ShopperService({ features, catalog }),
   };
@@ -151,7 +167,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     await catalog.start();
     await models.start();
     void trainEvents.run();
-    if (options.workers) workers = await startWorkers(config, { db, logger });
+    if (options.workers) workers = await startWorkers(config, { db, logger, metrics });
   } catch (error) {
     // Leave nothing open behind a failed start, so the caller sees one clear error.
     await Promise.allSettled([queue.close(), trainQueue.close(), trainEvents.close()]);
@@ -168,8 +184,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       const authorization = initial.request?.headers.get('authorization') ?? connectionParams?.authorization;
       return { db, services, isAdmin: config.ADMIN_TOKEN === '' || authorization === `Bearer ${config.ADMIN_TOKEN}` };
     },
-    maskedErrors: { maskError: maskDomainErrors(logger), isDev: false },
+    maskedErrors: { maskError: maskDomainErrors(logger, metrics), isDev: false },
     plugins: [
+      useRequestMetrics(metrics),
+
       // Compiled execution for queries and mutations: graphql-js spent a quarter of a trackEvents batch coercing variables.
       useGraphQlJit({}, { enableIf: (args) => !isSubscription(args.document) }),
 
@@ -190,6 +208,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     redis: command,
     recommendations: services.recommendations,
     logger,
+    metrics,
     demoPage: await readFile(DEMO_PAGE),
   });
 
@@ -245,9 +264,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     wsServer,
   );
 
+  const unwatchQueues = metrics.watchQueues([queue, trainQueue]);
+
   return {
     services,
     db,
+    metrics,
     start: (port) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -267,6 +289,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await workers?.stop();
+      unwatchQueues();
       await Promise.all([catalog.stop(), models.stop()]);
       await Promise.all([queue.close(), trainQueue.close(), trainEvents.close()]);
       await db.$disconnect();

@@ -1,22 +1,27 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client.ts';
-import { DomainError, ErrorCode } from '../errors.ts';
+import { DomainError, ErrorCode, UnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { RecommendationService } from '../services/recommendations.ts';
+import { sendMetrics } from './metrics-server.ts';
+import { restRouteLabel } from './request-metrics.ts';
 
 /**
- * The plain HTTP endpoints beside /graphql: health and readiness probes, the storefront JSON endpoint
- * `GET /api/recommendations?user_id=…&k=…`, and the demo page.
+ * The plain HTTP endpoints beside /graphql: health and readiness probes, Prometheus metrics, the storefront
+ * JSON endpoint `GET /api/recommendations?user_id=…&k=…`, and the demo page. Each request is timed into
+ * `pgw_request_duration_seconds{kind="rest"}`.
  */
 export function makeRestRoutes(deps: {
   db: Db;
   redis: Redis;
   recommendations: RecommendationService;
   logger: Logger;
+  metrics: Metrics;
   demoPage: Buffer;
 }) {
-  const { db, redis, recommendations, logger, demoPage } = deps;
+  const { db, redis, recommendations, logger, metrics, demoPage } = deps;
   const probe = (check: Promise<unknown>) =>
     check.then(
       () => 'ok',
@@ -24,10 +29,13 @@ export function makeRestRoutes(deps: {
     );
 
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const observe = metrics.requestDuration.startTimer({ kind: 'rest', operation: restRouteLabel(url.pathname) });
+    res.once('close', () => observe());
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
     if (url.pathname === '/health') return send(200, { status: 'ok' });
+    if (url.pathname === '/metrics') return sendMetrics(metrics.registry, res);
     if (url.pathname === '/ready') {
       const [postgres, redisState] = await Promise.all([probe(db.$queryRaw`SELECT 1`), probe(redis.ping())]);
       const ready = postgres === 'ok' && redisState === 'ok';
@@ -57,6 +65,7 @@ export function makeRestRoutes(deps: {
         });
       } catch (error) {
         if (error instanceof DomainError) {
+          if (error instanceof UnavailableError) metrics.dependencyErrors.inc({ dependency: error.dependency });
           const status = error.code === ErrorCode.UNAVAILABLE ? 503 : 400;
           return send(status, { error: { code: error.code, field: error.field, message: error.message } });
         }

@@ -3,6 +3,7 @@ import { Repeater } from '@repeaterjs/repeater';
 import { DomainError, UnavailableError } from '../errors.ts';
 import type { Item } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { PubSub, UserChanged } from '../realtime/pubsub.ts';
 import type { CatalogService } from './catalog.ts';
 import type { FeatureStore } from './features.ts';
@@ -50,6 +51,7 @@ export class RecommendationService {
   readonly #vectors: ShopperVectors;
   readonly #pubsub: PubSub;
   readonly #logger: Logger;
+  readonly #metrics: Metrics;
 
   constructor(deps: {
     features: FeatureStore;
@@ -58,6 +60,7 @@ export class RecommendationService {
     vectors: ShopperVectors;
     pubsub: PubSub;
     logger: Logger;
+    metrics: Metrics;
   }) {
     this.#features = deps.features;
     this.#catalog = deps.catalog;
@@ -65,6 +68,7 @@ export class RecommendationService {
     this.#vectors = deps.vectors;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
+    this.#metrics = deps.metrics;
   }
 
   async recommend(userId: string, k: number, causedBy: UserChanged | null = null): Promise<RecommendationList> {
@@ -73,7 +77,7 @@ export class RecommendationService {
       return await this.#rank(userId, k, causedBy);
     } catch (error) {
       if (error instanceof DomainError) throw error;
-      throw new UnavailableError('Redis (online features)', error);
+      throw new UnavailableError('redis', 'Redis (online features)', error);
     }
   }
 
@@ -180,7 +184,7 @@ export class RecommendationService {
           similar.push({ item, score: count / top, reason: 'co-visited' });
         }
       } catch (error) {
-        throw new UnavailableError('Redis (online features)', error);
+        throw new UnavailableError('redis', 'Redis (online features)', error);
       }
     }
     return similar;
@@ -212,9 +216,11 @@ export class RecommendationService {
             const change = diffLists(shown, list, trigger);
             if (!change) continue;
             shown = list;
+            this.#pushed(list, trigger);
             await push({ ...list, change });
           }
         } catch (error) {
+          if (error instanceof UnavailableError) this.#metrics.dependencyErrors.inc({ dependency: error.dependency });
           this.#logger.error({ err: error, userId }, 'recomputing a watched list failed');
         } finally {
           computing = false;
@@ -232,9 +238,11 @@ export class RecommendationService {
         if (itemIds.some(touches)) request('CATALOG');
       });
       const stopModels = this.#models.onActivated(() => request('MODEL'));
+      this.#metrics.subscriptionsOpen.inc();
       try {
         const first = await this.recommend(userId, k);
         shown = first;
+        this.#pushed(first, 'SUBSCRIBED');
         await push({ ...first, change: diffLists(undefined, first, 'SUBSCRIBED') });
         computing = false;
         void refresh();
@@ -242,10 +250,20 @@ export class RecommendationService {
       } catch (error) {
         stop(error);
       } finally {
+        this.#metrics.subscriptionsOpen.dec();
         stopCatalog();
         stopModels();
         await unsubscribe();
       }
     });
+  }
+
+  /** Counts a push as it goes out and, for one an event caused, how long after the event it went. */
+  #pushed(list: RecommendationList, trigger: ListTrigger): void {
+    this.#metrics.pushes.inc({ trigger });
+    if (list.causedBy) {
+      const latencyMs = Date.now() - Date.parse(list.causedBy.receivedAt);
+      this.#metrics.pushLatency.observe(Math.max(0, latencyMs) / 1000);
+    }
   }
 }

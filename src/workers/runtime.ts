@@ -4,6 +4,7 @@ import type { Db } from '../db/client.ts';
 import { findUnprocessedEventIds } from '../db/events.ts';
 import { findCurrentModelVersion } from '../db/models.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
 import { connectRedis, createRedis } from '../redis.ts';
 import { rebuildFeatures } from '../services/feature-rebuild.ts';
@@ -33,14 +34,20 @@ export interface Workers {
  * Starts the feature worker and the outbox sweep. Uses the caller's Prisma client (one pool per process)
  * and opens its own Redis connections.
  */
-export async function startWorkers(config: Config, deps: { db: Db; logger: Logger }): Promise<Workers> {
-  const { db, logger } = deps;
+export async function startWorkers(
+  config: Config,
+  deps: { db: Db; logger: Logger; metrics: Metrics },
+): Promise<Workers> {
+  const { db, logger, metrics } = deps;
   const command = createRedis(config.REDIS_URL, 'command');
   const blocking = createRedis(config.REDIS_URL, 'blocking');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
   const connections = [command, blocking, subscriber];
   for (const redis of connections) {
-    redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'worker redis connection error'));
+    redis.on('error', (error: Error) => {
+      metrics.dependencyErrors.inc({ dependency: 'redis' });
+      logger.warn({ err: error.message }, 'worker redis connection error');
+    });
   }
   try {
     await Promise.all(connections.map((redis) => connectRedis(redis, config.REDIS_URL)));
@@ -88,6 +95,7 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
       db,
       pubsub,
       logger,
+      metrics,
       options: {
         threads: config.TRAIN_THREADS,
         weights: config.EVENT_WEIGHTS,
@@ -137,10 +145,12 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
     if (replayed) logger.info({ events: replayed }, 'rebuilt online features from the event log');
   }
   const sweepTimer = setInterval(sweep, config.OUTBOX_SWEEP_INTERVAL_MS);
+  const unwatchQueues = metrics.watchQueues([queue, trainQueue]);
 
   return {
     async stop() {
       clearInterval(sweepTimer);
+      unwatchQueues();
       await stopFollowingModels();
       await Promise.all([worker.close(), trainer.close()]);
       await processed.flush();

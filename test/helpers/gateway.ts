@@ -2,7 +2,7 @@ import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { type App, buildApp } from '../../src/app.ts';
 import type { Config } from '../../src/config.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 
 export interface RunningGateway {
   app: App;
@@ -20,9 +20,15 @@ export interface GraphQLBody<T> {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
 }
 
-/** Starts the real gateway on a free port. */
-export async function startGateway(config: Config, options: { workers?: boolean } = {}): Promise<RunningGateway> {
-  const app = await buildApp(config, { logger: createLogger('silent', 'test'), workers: options.workers ?? true });
+/** Starts the real gateway on a free port (silent unless given a logger). */
+export async function startGateway(
+  config: Config,
+  options: { workers?: boolean; logger?: Logger } = {},
+): Promise<RunningGateway> {
+  const app = await buildApp(config, {
+    logger: options.logger ?? createLogger('silent', 'test'),
+    workers: options.workers ?? true,
+  });
   const { url } = await app.start(0);
   const clients: Client[] = [];
   return {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
+import { createMetrics } from '../../src/metrics.ts';
 import { connectRedis, createRedis } from '../../src/redis.ts';
 import { rebuildFeatures } from '../../src/services/feature-rebuild.ts';
 import { FeatureStore } from '../../src/services/features.ts';
@@ -46,7 +47,11 @@ describe('faults', () => {
 
     const tracked = await gateway.graphql(TRACK, { input: { eventId, userId, type: 'PURCHASE', itemId: bought } });
     const storedBefore = await gateway.app.db.event.findUniqueOrThrow({ where: { eventId } });
-    const workers = await startWorkers(config, { db: gateway.app.db, logger: createLogger('silent', 'test') });
+    const workers = await startWorkers(config, {
+      db: gateway.app.db,
+      logger: createLogger('silent', 'test'),
+      metrics: createMetrics(['worker']),
+    });
     cleanups.push(() => workers.stop());
     const pushed = await subscription.next(10_000);
 
