@@ -57,23 +57,43 @@ export interface AppOptions {
   workers: boolean;
 }
 
-/** Turns expected failures into GraphQL errors that carry their code and field; hides everything else. */
+/**
+ * Turns expected failures into GraphQL errors that carry their code and field; hides everything else.
+ * Yoga passes every error through here, the client's own mistakes too (malformed JSON, a parse or validation
+ * error, a bad variable): those are GraphQL errors from the start and are logged at info, as are domain
+ * errors (UNAVAILABLE at warn: an operator's concern). Only an unexpected failure is logged at error.
+ */
 function maskDomainErrors(logger: Logger, metrics: Metrics) {
   return (error: unknown, message: string, isDev?: boolean): Error => {
     // Duck-typed: under some loaders graphql's ESM and CJS builds coexist and instanceof GraphQLError fails.
     const located = error instanceof Error && 'path' in error ? (error as GraphQLError) : undefined;
     const original = located?.originalError ?? error;
     if (original instanceof DomainError) {
-      if (original instanceof UnavailableError) metrics.dependencyErrors.inc({ dependency: original.dependency });
+      if (original instanceof UnavailableError) {
+        metrics.dependencyErrors.inc({ dependency: original.dependency });
+        logger.warn({ code: original.code, err: original.cause }, original.message);
+      } else {
+        logger.info({ code: original.code, field: original.field, rule: original.rule }, original.message);
+      }
       return new GraphQLError(original.message, {
         nodes: located?.nodes,
         path: located?.path,
         extensions: { code: original.code, field: original.field, rule: original.rule },
       });
     }
+    if (located && isClientMistake(located)) {
+      logger.info({ code: located.extensions?.code }, `client error: ${located.message}`);
+      return located;
+    }
     logger.error({ err: original ?? error }, 'unexpected error while executing a request');
     return maskError(error, message, isDev);
   };
+}
+
+/** A GraphQL error all the way down (no exception thrown beneath it): the client's mistake. */
+function isClientMistake(error: GraphQLError): boolean {
+  const cause = error.originalError;
+  return cause == null || (cause instanceof Error && 'path' in cause && isClientMistake(cause as GraphQLError));
 }
 
 /**
@@ -99,6 +119,18 @@ const explainBadVariables: Plugin = {
       }),
   }),
 };
+
+/** A document that fails validation is the client's mistake: logged at info (Yoga answers it without masking). */
+function logInvalidOperations(logger: Logger): Plugin {
+  return {
+    onValidate:
+      () =>
+      ({ result }) => {
+        if (result.length)
+          logger.info({ errors: result.map((error) => error.message) }, 'client error: invalid operation');
+      },
+  };
+}
 
 function isBadVariable(error: GraphQLError): boolean {
   return !error.path && !error.extensions?.code && error.message.startsWith('Variable "$');
@@ -198,6 +230,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         onReject: [(context, error) => context?.reportError(error)],
       }),
       explainBadVariables,
+      logInvalidOperations(logger),
     ],
     graphiql: { subscriptionsProtocol: 'WS' },
     logging: false,

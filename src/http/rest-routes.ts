@@ -81,6 +81,8 @@ export function makeRestRoutes(deps: {
       res.writeHead(302, { location: '/demo' }).end();
       return;
     }
+    // A client's mistake (or a scanner): worth a line, not an alert.
+    logger.info({ method: req.method, path: url.pathname }, 'no such route');
     send(404, { error: { code: ErrorCode.NOT_FOUND, message: `no route ${url.pathname}` } });
   };
 }

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startMetricsServer } from '../../src/http/metrics-server.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics.ts';
@@ -16,6 +16,8 @@ interface LogLine {
   level: number;
   msg: string;
 }
+/** pino's numeric level of `error`. */
+const ERROR = 50;
 
 describe('Prometheus metrics of the gateway', () => {
   let gateway: RunningGateway;
@@ -105,6 +107,26 @@ describe('Prometheus metrics of the gateway', () => {
     expect(sample(text, 'pgw_pushes_total', { trigger: 'SUBSCRIBED' })).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'pgw_pushes_total', { trigger: 'EVENT' })).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'pgw_event_push_latency_seconds_bucket', { le: '10' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('when clients make mistakes then nothing is logged at error, and an unexpected failure is', async () => {
+    const post = (body: string) =>
+      fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    logged.length = 0;
+
+    await post('{"query": "{ __typename }"');
+    await post(JSON.stringify({ query: '{ noSuchField }' }));
+    await post(JSON.stringify({ query: TRACK, variables: { input: { userId: 'u', type: 'NOT_A_TYPE' } } }));
+    await post(JSON.stringify({ query: TRACK, variables: { input: { userId: 'u', type: 'VIEW' } } }));
+    await fetch(`${gateway.url}/no/such/route`);
+    const mistakes = logged.splice(0);
+    vi.spyOn(gateway.app.services.recommendations, 'similar').mockRejectedValueOnce(new Error('boom'));
+    await gateway.graphql(`{ similarItems(itemId: "x") { score } }`);
+
+    expect(mistakes.filter((line) => line.level >= ERROR)).toEqual([]);
+    // Each mistake leaves a line: bad JSON, unknown field, bad enum value, missing itemId, unknown route.
+    expect(mistakes.length).toBeGreaterThanOrEqual(5);
+    expect(logged).toContainEqual(expect.objectContaining({ level: ERROR, err: expect.objectContaining({}) }));
   });
 });
 
