@@ -84,27 +84,15 @@ export function createMetrics(roles: readonly MetricsRole[]): Metrics {
     return reading;
   };
 
-  const serving = new Gauge({
+  const showsModel = roles.includes('gateway');
+  const serving = optionalGauge(registry, showsModel, {
     name: 'pgw_model_version_serving',
     help: 'The model version this gateway serves; absent without a model.',
-    registers: [],
   });
-  const ndcg = new Gauge({
+  const ndcg = optionalGauge(registry, showsModel, {
     name: 'pgw_model_holdout_ndcg10',
     help: "NDCG@10 on the temporal hold-out of the version this gateway serves (its metrics['ndcg@10']).",
-    registers: [],
   });
-  // An unlabelled prom-client gauge always reads 0; registered only once it has a value, it is absent until then.
-  const show = (name: string, gauge: Gauge, value: number | undefined) => {
-    if (!roles.includes('gateway')) return;
-    const shown = registry.getSingleMetric(name) !== undefined;
-    if (value === undefined) {
-      if (shown) registry.removeSingleMetric(name);
-      return;
-    }
-    gauge.set(value);
-    if (!shown) registry.registerMetric(gauge);
-  };
 
   return {
     registry,
@@ -157,8 +145,8 @@ export function createMetrics(roles: readonly MetricsRole[]): Metrics {
       registers: registers('gateway', 'worker', 'trainer'),
     }),
     setServingModel(versionId, ndcg10) {
-      show('pgw_model_version_serving', serving, versionId);
-      show('pgw_model_holdout_ndcg10', ndcg, ndcg10);
+      serving(versionId);
+      ndcg(ndcg10);
     },
     watchQueues(watched) {
       for (const queue of watched) queues.set(queue.name, queue);
@@ -171,6 +159,28 @@ export function createMetrics(roles: readonly MetricsRole[]): Metrics {
         }
       };
     },
+  };
+}
+
+/**
+ * An unlabelled gauge that is left out of the scrape while it has no value: prom-client's own would read 0
+ * from the start, so it is registered only once set, and removed again when unset. Returns its setter.
+ */
+function optionalGauge(
+  registry: Registry,
+  enabled: boolean,
+  config: { name: string; help: string },
+): (value: number | undefined) => void {
+  const gauge = new Gauge({ ...config, registers: [] });
+  return (value) => {
+    if (!enabled) return;
+    const shown = registry.getSingleMetric(config.name) !== undefined;
+    if (value === undefined) {
+      if (shown) registry.removeSingleMetric(config.name);
+      return;
+    }
+    gauge.set(value);
+    if (!shown) registry.registerMetric(gauge);
   };
 }
 
