@@ -3,11 +3,6 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 /** The processes that expose metrics; one process may play several roles (`npm start`). */
 export type MetricsRole = 'gateway' | 'worker' | 'trainer';
 
-/** What a request histogram calls a request: GraphQL over HTTP, or one of the plain routes. */
-export type RequestKind = 'graphql' | 'rest';
-export type EventOutcome = 'accepted' | 'duplicate' | 'rejected';
-export type Dependency = 'redis' | 'postgres';
-
 /** The part of a BullMQ queue the depth gauges read. */
 export interface WatchedQueue {
   readonly name: string;
