@@ -10,13 +10,15 @@ import { createYoga, handleStreamOrSingleExecutionResult, maskError, type Plugin
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
-import { DomainError, ErrorCode } from './errors.ts';
+import { DomainError, ErrorCode, UnavailableError } from './errors.ts';
 import { makeOfflineGraphiQL } from './http/graphiql.ts';
+import { useRequestMetrics } from './http/request-metrics.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
 import { loadStaticFiles } from './http/static-files.ts';
 import { SubscriptionLimits } from './http/subscription-limits.ts';
 import type { Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { PubSub } from './realtime/pubsub.ts';
 import { connectRedis, createRedis } from './redis.ts';
 import type { Context, Services } from './schema/context.ts';
@@ -47,6 +49,8 @@ export interface App {
   readonly db: Db;
   /** Demo load behind a listening gateway, and what `/ready` says is still warming. */
   readonly warmUp: WarmUp;
+  /** This process's metrics (served at /metrics), the in-process workers' included. */
+  readonly metrics: Metrics;
 }
 
 export interface AppOptions {
@@ -55,22 +59,43 @@ export interface AppOptions {
   workers: boolean;
 }
 
-/** Turns expected failures into GraphQL errors that carry their code and field; hides everything else. */
-function maskDomainErrors(logger: Logger) {
+/**
+ * Turns expected failures into GraphQL errors that carry their code and field; hides everything else.
+ * Yoga passes every error through here, the client's own mistakes too (malformed JSON, a parse or validation
+ * error, a bad variable): those are GraphQL errors from the start and are logged at info, as are domain
+ * errors (UNAVAILABLE at warn: an operator's concern). Only an unexpected failure is logged at error.
+ */
+function maskDomainErrors(logger: Logger, metrics: Metrics) {
   return (error: unknown, message: string, isDev?: boolean): Error => {
     // Duck-typed: under some loaders graphql's ESM and CJS builds coexist and instanceof GraphQLError fails.
     const located = error instanceof Error && 'path' in error ? (error as GraphQLError) : undefined;
     const original = located?.originalError ?? error;
     if (original instanceof DomainError) {
+      if (original instanceof UnavailableError) {
+        metrics.dependencyErrors.inc({ dependency: original.dependency });
+        logger.warn({ code: original.code, err: original.cause }, original.message);
+      } else {
+        logger.info({ code: original.code, field: original.field, rule: original.rule }, original.message);
+      }
       return new GraphQLError(original.message, {
         nodes: located?.nodes,
         path: located?.path,
         extensions: { code: original.code, field: original.field, rule: original.rule },
       });
     }
+    if (located && isClientMistake(located)) {
+      logger.info({ code: located.extensions?.code }, `client error: ${located.message}`);
+      return located;
+    }
     logger.error({ err: original ?? error }, 'unexpected error while executing a request');
     return maskError(error, message, isDev);
   };
+}
+
+/** A GraphQL error all the way down (no exception thrown beneath it): the client's mistake. */
+function isClientMistake(error: GraphQLError): boolean {
+  const cause = error.originalError;
+  return cause == null || (cause instanceof Error && 'path' in cause && isClientMistake(cause as GraphQLError));
 }
 
 /**
@@ -97,31 +122,53 @@ const explainBadVariables: Plugin = {
   }),
 };
 
+/** A document that fails validation is the client's mistake: logged at info (Yoga answers it without masking). */
+function logInvalidOperations(logger: Logger): Plugin {
+  return {
+    onValidate:
+      () =>
+      ({ result }) => {
+        if (result.length)
+          logger.info({ errors: result.map((error) => error.message) }, 'client error: invalid operation');
+      },
+  };
+}
+
 function isBadVariable(error: GraphQLError): boolean {
   return !error.path && !error.extensions?.code && error.message.startsWith('Variable "$');
 }
 
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
   const { logger } = options;
-  const db = createDb(config.DATABASE_URL);
+  // In-process workers report into the gateway's registry, served at its /metrics. The trainer is a process
+  // of its own (npm start runs it as a child) with its own /metrics port.
+  const metrics = createMetrics(options.workers ? ['gateway', 'worker'] : ['gateway']);
+  const onPostgresError = (error: Error) => {
+    metrics.dependencyErrors.inc({ dependency: 'postgres' });
+    logger.warn({ err: error.message }, 'postgres connection error');
+  };
+  const onRedisError = (error: Error) => {
+    metrics.dependencyErrors.inc({ dependency: 'redis' });
+    logger.warn({ err: error.message }, 'redis connection error');
+  };
+  const db = createDb(config.DATABASE_URL, undefined, onPostgresError);
   const ingestPool = createIngestPool(config.DATABASE_URL);
+  ingestPool.on('error', onPostgresError);
   const command = createRedis(config.REDIS_URL, 'command');
   const reads = createRedis(config.REDIS_URL, 'reads');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  for (const redis of [command, reads, subscriber]) {
-    redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
-  }
+  for (const redis of [command, reads, subscriber]) redis.on('error', onRedisError);
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const features = FeatureStore.fromConfig(reads, config);
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
   const newItems = new NewItemVectors({ redis: reads, prefix: config.REDIS_PREFIX });
-  const models = new ModelService({ db, pubsub, logger, newItems });
+  const models = new ModelService({ db, pubsub, logger, metrics, newItems });
   const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
   const replayQueue = createReplayQueue(command, config.REDIS_PREFIX);
   const trainEventsConnection = createRedis(config.REDIS_URL, 'blocking');
-  trainEventsConnection.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+  trainEventsConnection.on('error', onRedisError);
   const trainEvents = new QueueEvents(TRAIN_QUEUE, {
     connection: trainEventsConnection,
     prefix: `${config.REDIS_PREFIX}:q`,
@@ -135,6 +182,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       pool: ingestPool,
       queue,
       logger,
+      metrics,
       maxBatch: config.MAX_BATCH_SIZE,
       categoryOf: (itemId) => catalog.get(itemId)?.category ?? null,
     }),
@@ -146,6 +194,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       pubsub,
       logger,
       fanoutConcurrency: config.FANOUT_CONCURRENCY,
+      metrics,
     }),
     shoppers: new ShopperService({ features, catalog }),
   };
@@ -165,7 +214,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     await catalog.start();
     await models.start();
     void trainEvents.run();
-    if (options.workers) workers = await startWorkers(config, { db, logger });
+    if (options.workers) workers = await startWorkers(config, { db, logger, metrics });
   } catch (error) {
     // Leave nothing open behind a failed start, so the caller sees one clear error.
     await Promise.allSettled([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
@@ -182,8 +231,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       const authorization = initial.request?.headers.get('authorization') ?? connectionParams?.authorization;
       return { db, services, isAdmin: config.ADMIN_TOKEN === '' || authorization === `Bearer ${config.ADMIN_TOKEN}` };
     },
-    maskedErrors: { maskError: maskDomainErrors(logger), isDev: false },
+    maskedErrors: { maskError: maskDomainErrors(logger, metrics), isDev: false },
     plugins: [
+      // First of ours, so its timing spans the others' work.
+      useRequestMetrics(metrics),
+
       // Compiled execution for queries and mutations: graphql-js spent a quarter of a trackEvents batch coercing variables.
       useGraphQlJit({}, { enableIf: (args) => !isSubscription(args.document) }),
 
@@ -194,6 +246,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         onReject: [(context, error) => context?.reportError(error)],
       }),
       explainBadVariables,
+      logInvalidOperations(logger),
     ],
     graphiql: { subscriptionsProtocol: 'WS' },
     renderGraphiQL: makeOfflineGraphiQL(),
@@ -207,6 +260,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     warmUp,
     logger,
     files: await loadStaticFiles(),
+    metrics,
   });
 
   const server = createServer((req, res) => {
@@ -261,10 +315,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     wsServer,
   );
 
+  const unwatchQueues = metrics.watchQueues([queue, trainQueue]);
+
   return {
     services,
     db,
     warmUp,
+    metrics,
     start: (port) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -284,6 +341,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await workers?.stop();
+      unwatchQueues();
       await Promise.all([catalog.stop(), models.stop()]);
       await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
       await db.$disconnect();

@@ -109,6 +109,10 @@ const Env = z.object({
   HNSW_EF_CONSTRUCTION: z.coerce.number().int().min(8).max(2000).default(DEFAULT_HNSW_PARAMS.efConstruction),
   /** HNSW query-time candidate list size (recall against speed); stored with each version's index. */
   HNSW_EF: z.coerce.number().int().min(8).max(2000).default(DEFAULT_HNSW_PARAMS.ef),
+  /** Port of the feature-worker process's `/metrics` (and `/health`) endpoint; 0 turns it off. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(4001),
+  /** Port of the trainer process's `/metrics` (and `/health`) endpoint; 0 turns it off. */
+  TRAINER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(4002),
   /** Log level of the process (pino levels). */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

@@ -38,10 +38,14 @@ export class InvalidInputError extends DomainError {
   }
 }
 
+/** A backing service did not answer; `dependency` says which, for `pgw_dependency_errors_total`. */
 export class UnavailableError extends DomainError {
-  constructor(service: string, cause?: unknown) {
+  readonly dependency: 'redis' | 'postgres';
+
+  constructor(dependency: 'redis' | 'postgres', service: string, cause?: unknown) {
     super(ErrorCode.UNAVAILABLE, `${service} is unavailable; nothing was acknowledged, retry later`);
     this.name = 'UnavailableError';
+    this.dependency = dependency;
     this.cause = cause;
   }
 }

@@ -1,17 +1,28 @@
 // The trainer process: trains model versions from the event log (on schedule, on `retrainModel`, after the
-// demo load) and announces them; serves nothing. Run one or more; they train one at a time.
+// demo load) and announces them; serves nothing but its /metrics. Run one or more; they train one at a time.
 import { createDb } from './db/client.ts';
 import { prepareDatabase } from './db/prepare.ts';
+import { startMetricsServer } from './http/metrics-server.ts';
 import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
 import { handleProcessSignals, loadConfigOrExit } from './process.ts';
 import { startTrainer } from './workers/trainer.ts';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'trainer');
 await prepareDatabase(config.DATABASE_URL, logger);
-const db = createDb(config.DATABASE_URL, 4);
-const trainer = await startTrainer(config, { db, logger });
+const metrics = createMetrics(['trainer']);
+const db = createDb(config.DATABASE_URL, 4, (error) => {
+  metrics.dependencyErrors.inc({ dependency: 'postgres' });
+  logger.warn({ err: error.message }, 'postgres connection error');
+});
+const trainer = await startTrainer(config, { db, logger, metrics });
+const metricsServer =
+  config.TRAINER_METRICS_PORT > 0
+    ? await startMetricsServer({ registry: metrics.registry, port: config.TRAINER_METRICS_PORT, logger })
+    : undefined;
 handleProcessSignals(logger, async () => {
+  await metricsServer?.close();
   await trainer.stop();
   await db.$disconnect();
 });

@@ -1,16 +1,28 @@
-// The worker process alone: feature worker and outbox sweep. Scale it out separately from the gateway.
+// The feature worker process: applies events, replays the log when Redis lost it, sweeps the outbox. Scale it
+// out separately from the gateway; it never trains (that is src/trainer.ts).
 import { createDb } from './db/client.ts';
 import { prepareDatabase } from './db/prepare.ts';
+import { startMetricsServer } from './http/metrics-server.ts';
 import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
 import { handleProcessSignals, loadConfigOrExit } from './process.ts';
 import { startWorkers } from './workers/runtime.ts';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'worker');
 await prepareDatabase(config.DATABASE_URL, logger);
-const db = createDb(config.DATABASE_URL);
-const workers = await startWorkers(config, { db, logger });
+const metrics = createMetrics(['worker']);
+const db = createDb(config.DATABASE_URL, undefined, (error) => {
+  metrics.dependencyErrors.inc({ dependency: 'postgres' });
+  logger.warn({ err: error.message }, 'postgres connection error');
+});
+const workers = await startWorkers(config, { db, logger, metrics });
+const metricsServer =
+  config.WORKER_METRICS_PORT > 0
+    ? await startMetricsServer({ registry: metrics.registry, port: config.WORKER_METRICS_PORT, logger })
+    : undefined;
 handleProcessSignals(logger, async () => {
+  await metricsServer?.close();
   await workers.stop();
   await db.$disconnect();
 });

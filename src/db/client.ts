@@ -4,9 +4,17 @@ import { PrismaClient } from '../generated/prisma/client.ts';
 
 export type Db = PrismaClient;
 
-/** One Prisma client over node-postgres; the pool size bounds this process's share of Postgres connections. */
-export function createDb(databaseUrl: string, poolSize = 20): Db {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize }) });
+/**
+ * One Prisma client over node-postgres; the pool size bounds this process's share of Postgres connections.
+ * `onError` hears the pool's connection errors (a dropped idle connection, a failed transaction connection).
+ */
+export function createDb(databaseUrl: string, poolSize = 20, onError?: (error: Error) => void): Db {
+  return new PrismaClient({
+    adapter: new PrismaPg(
+      { connectionString: databaseUrl, max: poolSize },
+      { onPoolError: onError, onConnectionError: onError },
+    ),
+  });
 }
 
 /**

@@ -1,15 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client.ts';
-import { DomainError, ErrorCode } from '../errors.ts';
+import { DomainError, ErrorCode, UnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { RecommendationService } from '../services/recommendations.ts';
 import type { WarmUp } from '../services/warm-up.ts';
+import { sendMetrics } from './metrics-server.ts';
+import { restRouteLabel } from './request-metrics.ts';
 import type { StaticFile } from './static-files.ts';
 
 /**
- * The plain HTTP endpoints beside /graphql: health and readiness probes, the storefront JSON endpoint
- * `GET /api/recommendations?user_id=…&k=…`, and the browser pages (demo storefront, dashboard).
+ * The plain HTTP endpoints beside /graphql: health and readiness probes, Prometheus metrics, the storefront
+ * JSON endpoint `GET /api/recommendations?user_id=…&k=…`, and the browser pages (demo storefront,
+ * dashboard). Each request is timed into `pgw_request_duration_seconds{kind="rest"}`.
  */
 export function makeRestRoutes(deps: {
   db: Db;
@@ -17,9 +21,10 @@ export function makeRestRoutes(deps: {
   recommendations: RecommendationService;
   warmUp: WarmUp;
   logger: Logger;
+  metrics: Metrics;
   files: ReadonlyMap<string, StaticFile>;
 }) {
-  const { db, redis, recommendations, warmUp, logger, files } = deps;
+  const { db, redis, recommendations, warmUp, logger, metrics, files } = deps;
   const probe = (check: Promise<unknown>) =>
     check.then(
       () => 'ok',
@@ -27,10 +32,13 @@ export function makeRestRoutes(deps: {
     );
 
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const observe = metrics.requestDuration.startTimer({ kind: 'rest', operation: restRouteLabel(url.pathname) });
+    res.once('close', () => observe());
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
     if (url.pathname === '/health') return send(200, { status: 'ok' });
+    if (url.pathname === '/metrics') return sendMetrics(metrics.registry, res);
     if (url.pathname === '/ready') {
       const [postgres, redisState] = await Promise.all([probe(db.$queryRaw`SELECT 1`), probe(redis.ping())]);
       if (postgres !== 'ok' || redisState !== 'ok') {
@@ -64,6 +72,7 @@ export function makeRestRoutes(deps: {
         });
       } catch (error) {
         if (error instanceof DomainError) {
+          if (error instanceof UnavailableError) metrics.dependencyErrors.inc({ dependency: error.dependency });
           const status = error.code === ErrorCode.UNAVAILABLE ? 503 : 400;
           return send(status, { error: { code: error.code, field: error.field, message: error.message } });
         }
@@ -81,6 +90,8 @@ export function makeRestRoutes(deps: {
       res.writeHead(302, { location: '/demo' }).end();
       return;
     }
+    // A client's mistake (or a scanner): worth a line, not an alert.
+    logger.info({ method: req.method, path: url.pathname }, 'no such route');
     send(404, { error: { code: ErrorCode.NOT_FOUND, message: `no route ${url.pathname}` } });
   };
 }

@@ -4,6 +4,7 @@ import type { NewEvent } from '../db/events.ts';
 import { InvalidInputError, UnavailableError } from '../errors.ts';
 import type { EventType } from '../generated/prisma/enums.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { EventsQueue } from '../workers/queues.ts';
 import { type CategoryLookup, EventWriter } from './event-writer.ts';
 import { checkBatchSize, checkId, checkJson } from './validation.ts';
@@ -95,21 +96,31 @@ export class EventService {
   readonly #writer: EventWriter;
   readonly #logger: Logger;
   readonly #maxBatch: number;
+  readonly #metrics: Metrics;
 
   constructor(deps: {
     pool: pg.Pool;
     queue: EventsQueue;
     logger: Logger;
+    metrics: Metrics;
     maxBatch: number;
     categoryOf: CategoryLookup;
   }) {
     this.#writer = new EventWriter(deps);
     this.#logger = deps.logger;
+    this.#metrics = deps.metrics;
     this.#maxBatch = deps.maxBatch;
   }
 
   async track(input: EventInput): Promise<TrackResult> {
-    const [result] = await this.#record([toNewEvent(input, 'input', new Date())]);
+    let event: NewEvent;
+    try {
+      event = toNewEvent(input, 'input', new Date());
+    } catch (error) {
+      if (error instanceof InvalidInputError) this.#rejected(error);
+      throw error;
+    }
+    const [result] = await this.#record([event]);
     return result!;
   }
 
@@ -124,8 +135,9 @@ export class EventService {
       try {
         return toNewEvent(input, `inputs[${index}]`, now);
       } catch (error) {
-        if (error instanceof InvalidInputError) return error;
-        throw error;
+        if (!(error instanceof InvalidInputError)) throw error;
+        this.#rejected(error);
+        return error;
       }
     });
     const valid = checked.filter((entry): entry is NewEvent => !(entry instanceof InvalidInputError));
@@ -140,11 +152,21 @@ export class EventService {
       stored = await this.#writer.write(events);
     } catch (error) {
       this.#logger.error({ err: error }, 'storing events failed');
-      throw new UnavailableError('the event store', error);
+      throw new UnavailableError('postgres', 'the event store', error);
     }
+    // Counted once Postgres has answered: a batch refused as a whole (too large, no database) counts nothing.
+    let accepted = 0;
+    for (const isNew of stored) if (isNew) accepted++;
+    if (accepted) this.#metrics.events.inc({ outcome: 'accepted', rule: '' }, accepted);
+    if (events.length > accepted)
+      this.#metrics.events.inc({ outcome: 'duplicate', rule: '' }, events.length - accepted);
     return events.map(({ eventId }, index) => ({
       eventId,
       status: stored[index] ? TrackStatus.ACCEPTED : TrackStatus.DUPLICATE,
     }));
+  }
+
+  #rejected(error: InvalidInputError): void {
+    this.#metrics.events.inc({ outcome: 'rejected', rule: error.rule ?? '' });
   }
 }

@@ -9,6 +9,7 @@ import {
 import { DomainError, ErrorCode } from '../errors.ts';
 import type { ModelVersion } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { PubSub } from '../realtime/pubsub.ts';
 import type { NewItemVectors } from './new-item-vectors.ts';
 
@@ -21,6 +22,8 @@ interface LoadedModel {
   index: AnnIndex;
   /** Vectors the worker derived for items this version was not trained on; they are in `index` too. */
   newItems: Map<string, Float32Array>;
+  /** The version's NDCG@10 on its training hold-out, when it was measured. */
+  ndcg10: number | undefined;
 }
 
 /** How many times k an unfiltered search asks for before filtering (see `recommendFor`). */
@@ -55,16 +58,18 @@ export class ModelService {
   readonly #db: Db;
   readonly #pubsub: PubSub;
   readonly #logger: Logger;
+  readonly #metrics: Metrics;
   readonly #index = new VersionedIndex({ keep: 2 });
   readonly #loaded = new Map<string, LoadedModel>();
   readonly #newItems: NewItemVectors;
   readonly #listeners = new Set<(versionId: number) => void>();
   readonly #stopListening: (() => Promise<void>)[] = [];
 
-  constructor(deps: { db: Db; pubsub: PubSub; logger: Logger; newItems: NewItemVectors }) {
+  constructor(deps: { db: Db; pubsub: PubSub; logger: Logger; metrics: Metrics; newItems: NewItemVectors }) {
     this.#db = deps.db;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
+    this.#metrics = deps.metrics;
     this.#newItems = deps.newItems;
   }
 
@@ -118,6 +123,7 @@ export class ModelService {
   }
 
   #activated(versionId: number): void {
+    this.#metrics.setServingModel(versionId, this.#loaded.get(String(versionId))?.ndcg10);
     for (const listener of this.#listeners) listener(versionId);
   }
 
@@ -137,9 +143,10 @@ export class ModelService {
       }
       return;
     }
-    const [vectors, newItems] = await Promise.all([
+    const [vectors, newItems, version] = await Promise.all([
       loadModelVectors(this.#db, versionId),
       this.#newItems.readAll(versionId),
+      this.#db.modelVersion.findUnique({ where: { id: versionId }, select: { metrics: true } }),
     ]);
     if (!vectors) throw new Error(`model version ${versionId} has no artifact`);
     await this.#index.load(key, async (): Promise<AnnIndex> => {
@@ -151,6 +158,7 @@ export class ModelService {
         items: new Map(vectors.itemIds.map((id, index) => [id, index])),
         index,
         newItems: new Map(),
+        ndcg10: holdoutNdcg10(version?.metrics),
       });
       this.#addNewItems(versionId, newItems);
       return index;
@@ -253,4 +261,11 @@ export class ModelService {
       .slice(0, k);
     return { versionId: model.versionId, hits: hits.map((hit) => ({ itemId: hit.id, score: hit.score })) };
   }
+}
+
+/** `metrics['ndcg@10']` of a stored version, if it is a number. */
+function holdoutNdcg10(metrics: unknown): number | undefined {
+  if (typeof metrics !== 'object' || metrics === null || !('ndcg@10' in metrics)) return undefined;
+  const ndcg = metrics['ndcg@10'];
+  return typeof ndcg === 'number' ? ndcg : undefined;
 }

@@ -3,6 +3,7 @@ import { Repeater } from '@repeaterjs/repeater';
 import { DomainError, UnavailableError } from '../errors.ts';
 import type { Item } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { PubSub, UserChanged } from '../realtime/pubsub.ts';
 import type { CatalogChange, CatalogService } from './catalog.ts';
 import type { FeatureStore } from './features.ts';
@@ -98,6 +99,7 @@ export class RecommendationService {
   readonly #watched = new Set<Watched>();
   readonly #pacer: Pacer;
   readonly #counts = { recomputes: byTrigger(), pushes: byTrigger() };
+  readonly #metrics: Metrics;
 
   constructor(deps: {
     features: FeatureStore;
@@ -108,6 +110,7 @@ export class RecommendationService {
     logger: Logger;
     /** Catalogue- and model-triggered recomputations run at once (config FANOUT_CONCURRENCY). */
     fanoutConcurrency: number;
+    metrics: Metrics;
   }) {
     this.#features = deps.features;
     this.#catalog = deps.catalog;
@@ -121,6 +124,7 @@ export class RecommendationService {
     this.#models.onActivated(() => {
       for (const watched of this.#watched) watched.request('MODEL');
     });
+    this.#metrics = deps.metrics;
   }
 
   async recommend(userId: string, k: number, causedBy: UserChanged | null = null): Promise<RecommendationList> {
@@ -133,7 +137,7 @@ export class RecommendationService {
       return await this.#rank(userId, k, causedBy);
     } catch (error) {
       if (error instanceof DomainError) throw error;
-      throw new UnavailableError('Redis (online features)', error);
+      throw new UnavailableError('redis', 'Redis (online features)', error);
     }
   }
 
@@ -226,7 +230,7 @@ export class RecommendationService {
         if (top.length === k) break;
       }
     } catch (error) {
-      throw new UnavailableError('Redis (online features)', error);
+      throw new UnavailableError('redis', 'Redis (online features)', error);
     }
     return top;
   }
@@ -281,7 +285,7 @@ export class RecommendationService {
           similar.push({ item, score: count / top, reason: 'co-visited' });
         }
       } catch (error) {
-        throw new UnavailableError('Redis (online features)', error);
+        throw new UnavailableError('redis', 'Redis (online features)', error);
       }
     }
     return similar;
@@ -326,10 +330,11 @@ export class RecommendationService {
             const change = diffLists(shown, ranked.list, trigger);
             if (!change) continue;
             shown = ranked.list;
-            counts.pushes[trigger]++;
+            this.#pushed(ranked.list, trigger);
             await push({ ...ranked.list, change });
           }
         } catch (error) {
+          if (error instanceof UnavailableError) this.#metrics.dependencyErrors.inc({ dependency: error.dependency });
           this.#logger.error({ err: error, userId }, 'recomputing a watched list failed');
         } finally {
           computing = false;
@@ -355,12 +360,13 @@ export class RecommendationService {
       };
       const unsubscribe = await this.#pubsub.onUserChanged(userId, (change) => watched.request('EVENT', change));
       this.#watched.add(watched);
+      this.#metrics.subscriptionsOpen.inc();
       try {
         counts.recomputes.SUBSCRIBED++;
         const first = await this.#rankOrFail(userId, k, null);
         shown = first.list;
         reach = first.reach;
-        counts.pushes.SUBSCRIBED++;
+        this.#pushed(first.list, 'SUBSCRIBED');
         await push({ ...first.list, change: diffLists(undefined, first.list, 'SUBSCRIBED') });
         computing = false;
         kick();
@@ -368,6 +374,7 @@ export class RecommendationService {
       } catch (error) {
         stop(error);
       } finally {
+        this.#metrics.subscriptionsOpen.dec();
         this.#watched.delete(watched);
         pacer.cancel(watched);
         await unsubscribe();
@@ -412,5 +419,15 @@ export class RecommendationService {
       waiting: this.#pacer.waiting,
       maxInFlight: this.#pacer.maxInFlight,
     };
+  }
+
+  /** Counts a push as it goes out and, for one an event caused, how long after the event it went. */
+  #pushed(list: RecommendationList, trigger: ListTrigger): void {
+    this.#metrics.pushes.inc({ trigger });
+    this.#counts.pushes[trigger]++;
+    if (list.causedBy) {
+      const latencyMs = Date.now() - Date.parse(list.causedBy.receivedAt);
+      this.#metrics.pushLatency.observe(Math.max(0, latencyMs) / 1000);
+    }
   }
 }

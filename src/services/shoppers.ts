@@ -39,7 +39,7 @@ export class ShopperService {
       };
     } catch (error) {
       if (error instanceof DomainError) throw error;
-      throw new UnavailableError('Redis (online features)', error);
+      throw new UnavailableError('redis', 'Redis (online features)', error);
     }
   }
 }

@@ -4,6 +4,7 @@ import type { Db } from '../db/client.ts';
 import { findUnprocessedEventIds } from '../db/events.ts';
 import { findCurrentModelVersion } from '../db/models.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
 import { connectRedis, createRedis } from '../redis.ts';
 import { FeatureStore } from '../services/features.ts';
@@ -35,14 +36,20 @@ export interface Workers {
  * pool per process) and opens its own Redis connections. Training is not here: it runs in the trainer
  * process (`src/trainer.ts`), so its CPU never stalls event processing.
  */
-export async function startWorkers(config: Config, deps: { db: Db; logger: Logger }): Promise<Workers> {
-  const { db, logger } = deps;
+export async function startWorkers(
+  config: Config,
+  deps: { db: Db; logger: Logger; metrics: Metrics },
+): Promise<Workers> {
+  const { db, logger, metrics } = deps;
   const command = createRedis(config.REDIS_URL, 'command');
   const blocking = createRedis(config.REDIS_URL, 'blocking');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
   const connections = [command, blocking, subscriber];
   for (const redis of connections) {
-    redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'worker redis connection error'));
+    redis.on('error', (error: Error) => {
+      metrics.dependencyErrors.inc({ dependency: 'redis' });
+      logger.warn({ err: error.message }, 'worker redis connection error');
+    });
   }
   try {
     await Promise.all(connections.map((redis) => connectRedis(redis, config.REDIS_URL)));
@@ -120,10 +127,12 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
   // A replay pauses the events queue; one that died for good must not leave it paused.
   else if (!(await replayPending(replayQueue)) && (await queue.isPaused())) await queue.resume();
   const sweepTimer = setInterval(sweep, config.OUTBOX_SWEEP_INTERVAL_MS);
+  const unwatchQueues = metrics.watchQueues([queue]);
 
   return {
     async stop() {
       clearInterval(sweepTimer);
+      unwatchQueues();
       await stopFollowingModels();
       await Promise.all([worker.close(), replayer.close()]);
       await processed.flush();

@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
 import { findCurrentModelVersion } from '../db/models.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
 import { connectRedis, createRedis } from '../redis.ts';
 import { hasTrainingData, readTunedParams } from '../services/training.ts';
@@ -20,14 +21,20 @@ export interface Trainer {
  * announces it. Meant for a process of its own: fitting and the index build are CPU-bound and would stall
  * any event loop that also serves requests or events.
  */
-export async function startTrainer(config: Config, deps: { db: Db; logger: Logger }): Promise<Trainer> {
-  const { db, logger } = deps;
+export async function startTrainer(
+  config: Config,
+  deps: { db: Db; logger: Logger; metrics: Metrics },
+): Promise<Trainer> {
+  const { db, logger, metrics } = deps;
   const command = createRedis(config.REDIS_URL, 'command');
   const blocking = createRedis(config.REDIS_URL, 'blocking');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
   const connections = [command, blocking, subscriber];
   for (const redis of connections) {
-    redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'trainer redis connection error'));
+    redis.on('error', (error: Error) => {
+      metrics.dependencyErrors.inc({ dependency: 'redis' });
+      logger.warn({ err: error.message }, 'trainer redis connection error');
+    });
   }
   try {
     await Promise.all(connections.map((redis) => connectRedis(redis, config.REDIS_URL)));
@@ -46,6 +53,7 @@ export async function startTrainer(config: Config, deps: { db: Db; logger: Logge
       db,
       pubsub,
       logger,
+      metrics,
       options: {
         threads: config.TRAIN_THREADS,
         weights: config.EVENT_WEIGHTS,
@@ -73,8 +81,10 @@ export async function startTrainer(config: Config, deps: { db: Db; logger: Logge
   } else {
     await queue.removeJobScheduler('train');
   }
+  const unwatchQueues = metrics.watchQueues([queue]);
   return {
     async stop() {
+      unwatchQueues();
       await worker.close();
       await queue.close();
       for (const redis of connections) redis.disconnect();

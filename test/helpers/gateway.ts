@@ -2,7 +2,8 @@ import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { type App, buildApp } from '../../src/app.ts';
 import type { Config } from '../../src/config.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
+import { createMetrics } from '../../src/metrics.ts';
 import { startTrainer, type Trainer } from '../../src/workers/trainer.ts';
 
 export interface RunningGateway {
@@ -22,14 +23,19 @@ export interface GraphQLBody<T> {
 }
 
 /**
- * Starts the real gateway on a free port; with `workers` (the default) the feature worker runs in it, and
- * a trainer too (in the test process: here nothing else shares its event loop).
+ * Starts the real gateway on a free port (silent unless given a logger); with `workers` (the default) the
+ * feature worker runs in it, and a trainer too (in the test process: here nothing else shares its event loop).
  */
-export async function startGateway(config: Config, options: { workers?: boolean } = {}): Promise<RunningGateway> {
-  const logger = createLogger('silent', 'test');
+export async function startGateway(
+  config: Config,
+  options: { workers?: boolean; logger?: Logger } = {},
+): Promise<RunningGateway> {
+  const logger = options.logger ?? createLogger('silent', 'test');
   const workers = options.workers ?? true;
   const app = await buildApp(config, { logger, workers });
-  const trainer: Trainer | undefined = workers ? await startTrainer(config, { db: app.db, logger }) : undefined;
+  const trainer: Trainer | undefined = workers
+    ? await startTrainer(config, { db: app.db, logger, metrics: createMetrics(['trainer']) })
+    : undefined;
   const { url } = await app.start(0);
   const clients: Client[] = [];
   return {

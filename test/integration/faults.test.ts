@@ -1,11 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
+import { createMetrics } from '../../src/metrics.ts';
 import { connectRedis, createRedis } from '../../src/redis.ts';
 import { rebuildFeatures } from '../../src/services/feature-rebuild.ts';
 import { FeatureStore } from '../../src/services/features.ts';
 import { startWorkers } from '../../src/workers/runtime.ts';
 import { eventually, type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
+import { sample, scrape } from '../helpers/prometheus.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
 
@@ -46,7 +48,11 @@ describe('faults', () => {
 
     const tracked = await gateway.graphql(TRACK, { input: { eventId, userId, type: 'PURCHASE', itemId: bought } });
     const storedBefore = await gateway.app.db.event.findUniqueOrThrow({ where: { eventId } });
-    const workers = await startWorkers(config, { db: gateway.app.db, logger: createLogger('silent', 'test') });
+    const workers = await startWorkers(config, {
+      db: gateway.app.db,
+      logger: createLogger('silent', 'test'),
+      metrics: createMetrics(['worker']),
+    });
     cleanups.push(() => workers.stop());
     const pushed = await subscription.next(10_000);
 
@@ -96,11 +102,18 @@ describe('faults', () => {
     await proxy.cut();
     const body = await gateway.graphql(RECOMMEND, { userId: uniqueId('shopper') });
     const ready = await fetch(`${gateway.url}/ready`);
+    const scrapeStarted = Date.now();
+    const metrics = await scrape(gateway.url);
+    const scrapeMs = Date.now() - scrapeStarted;
     await proxy.restore();
 
     expect(body.errors?.[0]?.extensions?.code).toBe('UNAVAILABLE');
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({ postgres: 'ok', redis: 'unavailable' });
+    // The scrape still answers, at once, with what it knows: Redis errors counted, no queue depth.
+    expect(scrapeMs).toBeLessThan(2000);
+    expect(sample(metrics, 'pgw_dependency_errors_total', { dependency: 'redis' })).toBeGreaterThanOrEqual(1);
+    expect(sample(metrics, 'pgw_queue_waiting_jobs', { queue: 'events' })).toBeUndefined();
   });
 
   it('when Redis loses its data then replaying the event log restores the same lists', async () => {

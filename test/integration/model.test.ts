@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, createRedis } from '../../src/redis.ts';
 import { createTrainQueue } from '../../src/workers/queues.ts';
 import { eventually, type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
+import { sample, scrape } from '../helpers/prometheus.ts';
 import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
 
 // Few factors and strong regularisation suit twelve items in two taste groups.
@@ -63,6 +64,7 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
   });
 
   it('when there is no model then lists come from session co-visitation, and trending for a shopper without history', async () => {
+    const metricsBefore = await scrape(gateway.url);
     const newcomer = await gateway.graphql<ListBody>(RECOMMEND, { userId: newcomerA });
     const stranger = await gateway.graphql<ListBody>(RECOMMEND, { userId: uniqueId('stranger') });
     const similar = await gateway.graphql<{ similarItems: { item: { id: string } }[] }>(SIMILAR, { itemId: aItems[0] });
@@ -73,6 +75,7 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
     expect(similar.data?.similarItems.map((r) => r.item.id).sort()).toEqual(aItems.slice(1).sort());
     // Trending favours the more popular B items.
     expect(stranger.data?.recommendations.strategy).toBe('trending');
+    expect(sample(metricsBefore, 'pgw_model_version_serving')).toBeUndefined();
     expect(bItems).toContain(stranger.data?.recommendations.items[0]?.item.id);
   });
 
@@ -90,6 +93,20 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
     expect(body.data?.recommendations.items.map((r) => r.item.id).sort()).toEqual(aItems.slice(3).sort());
     expect(similar.data?.similarItems.slice(0, 5).every((r) => aItems.includes(r.item.id))).toBe(true);
     expect(similar.data?.similarItems.map((r) => r.item.id)).not.toContain(aItems[0]);
+  });
+
+  it('when a version serves then /metrics reports its id, its hold-out NDCG@10 and the training that made it', async () => {
+    const versions = await gateway.graphql<{
+      modelVersions: { id: number; current: boolean; metrics: Record<string, number> }[];
+    }>(`{ modelVersions { id current metrics } }`);
+    const current = versions.data?.modelVersions.find((v) => v.current);
+
+    const text = await scrape(gateway.url);
+
+    expect(sample(text, 'pgw_model_version_serving')).toBe(current?.id);
+    expect(sample(text, 'pgw_model_holdout_ndcg10')).toBeCloseTo(current?.metrics['ndcg@10'] ?? Number.NaN, 10);
+    expect(sample(text, 'pgw_trainings_total', { outcome: 'succeeded' })).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'pgw_training_duration_seconds_count')).toBeGreaterThanOrEqual(1);
   });
 
   it('when a shopper the model has never seen acts then their folded-in vector ranks the next pushed list', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
+import { createMetrics } from '../../src/metrics.ts';
 import { startWorkers } from '../../src/workers/runtime.ts';
 import { eventually, type RunningGateway, startGateway } from '../helpers/gateway.ts';
 import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
@@ -73,7 +74,11 @@ describe('trackEvent and trackEvents', () => {
     const itemId = uniqueId('unknown-sku');
 
     const body = await gateway.graphql(TRACK, { input: { userId: uniqueId('user'), type: 'VIEW', itemId } });
-    const workers = await startWorkers(gateway.config, { db: gateway.app.db, logger: createLogger('silent', 'test') });
+    const workers = await startWorkers(gateway.config, {
+      db: gateway.app.db,
+      logger: createLogger('silent', 'test'),
+      metrics: createMetrics(['worker']),
+    });
     const placeholder = await eventually(() => gateway.app.db.item.findUnique({ where: { id: itemId } }));
     await workers.stop();
 
