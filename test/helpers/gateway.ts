@@ -3,11 +3,13 @@ import WebSocket from 'ws';
 import { type App, buildApp } from '../../src/app.ts';
 import type { Config } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
-import { createMetrics } from '../../src/metrics.ts';
+import { createMetrics, type Metrics } from '../../src/metrics.ts';
 import { startTrainer, type Trainer } from '../../src/workers/trainer.ts';
 
 export interface RunningGateway {
   app: App;
+  /** The metrics of the trainer that runs beside the gateway (its own process in production). */
+  trainerMetrics: Metrics;
   config: Config;
   url: string;
   /** POSTs a GraphQL operation and returns the parsed JSON body. */
@@ -33,8 +35,9 @@ export async function startGateway(
   const logger = options.logger ?? createLogger('silent', 'test');
   const workers = options.workers ?? true;
   const app = await buildApp(config, { logger, workers });
+  const trainerMetrics = createMetrics(['trainer']);
   const trainer: Trainer | undefined = workers
-    ? await startTrainer(config, { db: app.db, logger, metrics: createMetrics(['trainer']) })
+    ? await startTrainer(config, { db: app.db, logger, metrics: trainerMetrics })
     : undefined;
   const { url } = await app.start(0);
   const clients: Client[] = [];
@@ -42,6 +45,7 @@ export async function startGateway(
     app,
     config,
     url,
+    trainerMetrics,
     async graphql(query, variables) {
       const response = await fetch(`${url}/graphql`, {
         method: 'POST',

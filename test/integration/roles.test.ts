@@ -67,7 +67,8 @@ describe('roles as processes', () => {
       const body = await postGraphql<{ trainingJob: { status: string; version: { current: boolean } } }>(url, JOB, {
         jobId,
       });
-      return body.data?.trainingJob.status === 'TRAINED' ? body : undefined;
+      // TRAINED, and announced to this gateway, which then serves it.
+      return body.data?.trainingJob.version?.current ? body : undefined;
     }, 60_000);
 
     expect(queued.data?.retrainModel.status).toBe('QUEUED');
