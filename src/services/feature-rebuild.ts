@@ -5,12 +5,14 @@ import type { FeatureStore } from './features.ts';
 const PAGE_SIZE = 5000;
 
 /**
- * Replays the event log into the feature store. Applying is idempotent per event, so a replay over existing
- * state only fills what is missing (after Redis lost data, say); with `fresh` the features are cleared first.
- * Returns how many events were read.
+ * Replays the whole event log into the feature store: clears the derived features first (a replay over kept
+ * state would count again every event older than its shopper's applied-id window), applies every event in
+ * log order, and last writes the layout marker, so `needsRebuild` stays true until a replay has finished.
+ * Events that live workers apply meanwhile are skipped by the replay when they are among their shopper's
+ * newest applied ids. Returns how many events were read.
  */
-export async function rebuildFeatures(db: Db, features: FeatureStore, options: { fresh?: boolean } = {}) {
-  if (options.fresh) await features.clear();
+export async function rebuildFeatures(db: Db, features: FeatureStore): Promise<number> {
+  await features.clear();
   let afterId = 0n;
   let count = 0;
   for (;;) {
@@ -24,5 +26,6 @@ export async function rebuildFeatures(db: Db, features: FeatureStore, options: {
     );
     count += page.length;
   }
+  await features.markRebuilt();
   return count;
 }

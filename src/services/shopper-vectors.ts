@@ -7,8 +7,6 @@ import { vectorFromNeighbours } from '../model/neighbour-vector.ts';
 import type { FeatureStore, Histories } from './features.ts';
 import type { NewItemVectors } from './new-item-vectors.ts';
 
-// A folded vector outlives a retrain only by version (the key names it); this bounds idle shoppers' keys.
-const VECTOR_TTL_SECONDS = 30 * 24 * 3600;
 /** Co-visited neighbours a new item's vector is averaged from. */
 const NEW_ITEM_NEIGHBOURS = 20;
 /** A new item's vector is derived again after this long, as its co-visitation counts grow. */
@@ -122,7 +120,9 @@ export class ShopperVectors {
       }
       if (rows.length === 0) continue;
       const vector = foldIn(state.model, rows, weights, undefined, scratch);
-      pipeline.set(this.#key(userId, state.versionId), Buffer.from(vector.buffer), 'EX', VECTOR_TTL_SECONDS);
+      // One key per shopper and model version, expiring with the shopper's features: an idle shopper's go,
+      // and an active shopper holds at most one per version trained within that time.
+      pipeline.set(this.#key(userId, state.versionId), Buffer.from(vector.buffer), 'PX', this.#features.shopperTtlMs);
     }
     return { versionId: state.versionId, newItemIds: [...derived.keys()] };
   }

@@ -132,7 +132,7 @@ export async function startWorkers(config: Config, deps: { db: Db; logger: Logge
   };
 
   // Redis keeps derived state only: when it comes back empty, replay the event log before serving from it.
-  if ((await features.trending(1)).length === 0) {
+  if (await features.needsRebuild()) {
     const replayed = await rebuildFeatures(db, features);
     if (replayed) logger.info({ events: replayed }, 'rebuilt online features from the event log');
   }
