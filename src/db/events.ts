@@ -127,7 +127,7 @@ export async function findUnprocessedEventIds(db: Db, receivedBefore: Date, limi
 }
 
 /**
- * The newest `perShopper` processed events of each shopper, oldest first, to rebuild the state of shoppers
+ * The newest `perShopper` processed events of each shopper, in log order, to rebuild the state of shoppers
  * whose online features expired. Unprocessed events are left out: their own jobs (or the sweep) apply them in
  * full, and a restore must not mark them applied first.
  */
@@ -146,7 +146,7 @@ export async function readShopperHistories(
       WHERE e."userId" = u."userId" AND e."processedAt" IS NOT NULL
       ORDER BY e."occurredAt" DESC LIMIT ${perShopper}
     ) h
-    ORDER BY h."occurredAt", h."id"`;
+    ORDER BY h."id"`;
 }
 
 /** One page of the event log in storage order, for rebuilding derived state. */

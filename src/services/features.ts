@@ -72,6 +72,12 @@ if redis.call('ZSCORE', KEYS[6], seq) then return ${SKIPPED} end
 if ARGV[17] == '1' and redis.call('EXISTS', KEYS[6]) == 0 and redis.call('EXISTS', KEYS[7]) == 1 then
   return ${ABSENT}
 end
+local live = ARGV[16] ~= 'restore'
+if not live and redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[14]) then
+  -- A restore goes in id order, so an id below its full window was restored already (by a concurrent job).
+  local oldest = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
+  if tonumber(seq) < tonumber(oldest[2]) then return ${SKIPPED} end
+end
 local function refresh_expiry()
   for i = 2, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[8]) end
 end
@@ -83,7 +89,6 @@ if item == '' then
   refresh_expiry()
   return ${APPLIED}
 end
-local live = ARGV[16] ~= 'restore'
 local at = tonumber(ARGV[3])
 if live and ARGV[2] ~= '' then
   local add = tonumber(ARGV[2])
@@ -288,9 +293,10 @@ export class FeatureStore {
   }
 
   /**
-   * Rebuilds absent shoppers' state from their earlier events (the per-shopper parts only: trending and
-   * co-visitation are global, never expired, and counted these events already), then applies their new
-   * `events` in full, in one round trip, and returns their histories.
+   * Rebuilds absent shoppers' state from their earlier events, in id order (the per-shopper parts only:
+   * trending and co-visitation are global, never expired, and counted these events already), then applies
+   * their new `events` in full, in one round trip, and returns their histories. Two jobs restoring the same
+   * shopper at once count each earlier event once: the second finds it in, or below, the applied-id window.
    */
   async restoreShoppers(
     earlier: readonly FeatureEvent[],

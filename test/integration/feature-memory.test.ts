@@ -107,6 +107,22 @@ describe('feature store windows (Redis only)', () => {
     expect(applied).toBe(APPLIED_IDS_KEPT);
   });
 
+  it('when two jobs restore the same shopper at once then each earlier event counts once', async () => {
+    const [once, twice] = [uniqueId('shopper'), uniqueId('shopper')];
+    // More events than the applied-id window keeps, on few items, so a double count would show in the weights.
+    const earlier = (userId: string) =>
+      Array.from({ length: 3 * APPLIED_IDS_KEPT }, (_, i) => event(userId, i + 1, { itemId: `item-${i % 7}` }));
+
+    await features.restoreShoppers(earlier(once), [], [once]);
+    const restoredTwice = await Promise.all([
+      features.restoreShoppers(earlier(twice), [], [twice]),
+      features.restoreShoppers(earlier(twice), [], [twice]),
+    ]);
+    const single = await features.restoreShoppers([], [], [once]);
+
+    expect(restoredTwice[1]?.get(twice)).toEqual(single.get(once));
+  });
+
   it('when a Redis holds the earlier layout (a plain set of bought items, no marker) then it needs a rebuild and applying does not fail', async () => {
     const userId = uniqueId('shopper');
     await redis.sadd(`${config.REDIS_PREFIX}:f:u:${userId}:bought`, 'old-item');
