@@ -1,11 +1,20 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.ts';
 import { createDb, type Db } from '../../src/db/client.ts';
+import { PrismaClient } from '../../src/generated/prisma/client.ts';
+import { createLogger } from '../../src/logger.ts';
+import { PubSub } from '../../src/realtime/pubsub.ts';
 import { connectRedis, createRedis } from '../../src/redis.ts';
 import { rebuildFeatures } from '../../src/services/feature-rebuild.ts';
 import { APPLIED_IDS_KEPT, BOUGHT_ITEMS_KEPT, type FeatureEvent, FeatureStore } from '../../src/services/features.ts';
-import { createEventsQueue, EVENT_JOB_OPTIONS, type QueuedEvent } from '../../src/workers/queues.ts';
+import { NewItemVectors } from '../../src/services/new-item-vectors.ts';
+import { ShopperVectors } from '../../src/services/shopper-vectors.ts';
+import { ProcessedMarker } from '../../src/workers/processed-marker.ts';
+import { makeApplyEventsProcessor } from '../../src/workers/processors/apply-events.ts';
+import { createEventsQueue, EVENT_JOB_OPTIONS, type EventJob, type QueuedEvent } from '../../src/workers/queues.ts';
 import { eventually, type RunningGateway, startGateway } from '../helpers/gateway.ts';
 import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
 
@@ -247,5 +256,65 @@ describe('feature worker memory and idempotence (gateway with workers)', () => {
       boughtItemIds: [bought],
     });
     expect(await redis.zmscore(trendingKey, viewed!, bought!)).toEqual(trendingBefore);
+  });
+});
+
+describe('the feature worker’s Postgres reads', () => {
+  it('when a new shopper’s event is applied then their history is read once, and for their next event not at all', async () => {
+    const config = await createTestConfig();
+    const [redis, subscriber] = [await connect(config), await connect(config)];
+    const db = new PrismaClient({
+      adapter: new PrismaPg({ connectionString: config.DATABASE_URL, max: 2 }),
+      log: [{ emit: 'event', level: 'query' }],
+    });
+    let eventReads = 0;
+    // Reads of the event log only; recording processed events (an UPDATE, on a timer) is not one.
+    db.$on('query', ({ query }) => {
+      if (query.includes('FROM "Event"')) eventReads++;
+    });
+    const prefix = config.REDIS_PREFIX;
+    const logger = createLogger('silent', 'test');
+    const features = FeatureStore.fromConfig(redis, config);
+    const processed = new ProcessedMarker({ db, logger });
+    const processor = makeApplyEventsProcessor({
+      db,
+      features,
+      vectors: new ShopperVectors({ db, redis, prefix, features, newItems: new NewItemVectors({ redis, prefix }) }),
+      pubsub: new PubSub({ publisher: redis, subscriber, prefix }),
+      processed,
+      logger,
+      redis,
+    });
+    const queue = createEventsQueue(redis, prefix);
+    const userId = uniqueId('shopper');
+    const job = (id: number) => {
+      const event: QueuedEvent = {
+        id: String(id),
+        eventId: uniqueId('evt'),
+        userId,
+        type: 'VIEW',
+        itemId: `item-${id}`,
+        category: null,
+        occurredAt: new Date().toISOString(),
+        receivedAt: new Date().toISOString(),
+      };
+      return new Job<EventJob>(queue, 'apply', { eventIds: [event.eventId], events: [event] });
+    };
+    // As a worker's start leaves it: the log replayed, the layout marked.
+    await features.markRebuilt();
+
+    await processor(job(1));
+    const readsForNewShopper = eventReads;
+    await processor(job(2));
+    const readsForKnownShopper = eventReads - readsForNewShopper;
+
+    expect(readsForNewShopper).toBe(1);
+    expect(readsForKnownShopper).toBe(0);
+    expect(await features.recentItems(userId)).toEqual(['item-2', 'item-1']);
+    await processed.flush();
+    await queue.close();
+    await db.$disconnect();
+    redis.disconnect();
+    subscriber.disconnect();
   });
 });
