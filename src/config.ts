@@ -56,6 +56,12 @@ const Env = z.object({
     REMOVE_FROM_CART: 0,
     PURCHASE: 8,
   }),
+  /**
+   * A shopper's online features (recent items, weights, categories, bought items, applied event ids) and
+   * folded-in vectors expire after this many days without an event of theirs; their next event rebuilds them
+   * from their history in Postgres. Fractions are allowed.
+   */
+  SHOPPER_TTL_DAYS: z.coerce.number().positive().default(30),
   /** Largest batch `trackEvents` and `upsertItems` accept. */
   MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
   /** Open subscriptions one WebSocket connection may hold. */

@@ -1,5 +1,5 @@
-// `npm run features:rebuild [-- --fresh]`: replays the event log into Redis. Without --fresh it fills in what
-// is missing (safe while workers run); with --fresh it clears the online features first (stop workers first).
+// `npm run features:rebuild`: clears the online features in Redis and replays the whole event log into them
+// (the trending ranking and co-visitation are partial until it ends; workers may keep running).
 import { loadConfig } from '../config.ts';
 import { createDb } from '../db/client.ts';
 import { createLogger } from '../logger.ts';
@@ -14,7 +14,7 @@ const redis = createRedis(config.REDIS_URL, 'command');
 await connectRedis(redis, config.REDIS_URL);
 const features = FeatureStore.fromConfig(redis, config);
 const started = Date.now();
-const events = await rebuildFeatures(db, features, { fresh: process.argv.includes('--fresh') });
+const events = await rebuildFeatures(db, features);
 logger.info({ events, seconds: (Date.now() - started) / 1000 }, 'online features rebuilt');
 await db.$disconnect();
 redis.disconnect();

@@ -30,15 +30,22 @@ export interface StoredEvent {
   processedAt: Date | null;
 }
 
+/** What Postgres assigned to a newly stored event. */
+export interface StoredRow {
+  /** The log's sequence number. */
+  id: bigint;
+  receivedAt: Date;
+}
+
 /**
- * Stores a batch in one statement and returns the eventIds that were new, with the time Postgres received
- * each. This is the acknowledgement path, so it writes the event log only; the shopper and placeholder-item
+ * Stores a batch in one statement and returns the eventIds that were new, with their sequence number and the
+ * time Postgres received each. This is the acknowledgement path, so it writes the event log only; the shopper and placeholder-item
  * rows an event implies are written by the feature worker (markEventsProcessed).
  */
-export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Map<string, Date>> {
+export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Map<string, StoredRow>> {
   if (events.length === 0) return new Map();
   // A named statement: each pooled connection parses and plans it once, not on every acknowledgement.
-  const { rows } = await pool.query<{ eventId: string; receivedAt: Date }>({
+  const { rows } = await pool.query<{ id: string; eventId: string; receivedAt: Date }>({
     name: 'insert-events',
     text: `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
                           "context", "recommendationId")
@@ -49,7 +56,7 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
        AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
             "recommendationId")
      ON CONFLICT ("eventId") DO NOTHING
-     RETURNING "eventId", "receivedAt"`,
+     RETURNING "id", "eventId", "receivedAt"`,
     values: [
       events.map((e) => e.eventId),
       events.map((e) => e.userId),
@@ -63,7 +70,8 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
       events.map((e) => e.recommendationId),
     ],
   });
-  return new Map(rows.map((row) => [row.eventId, row.receivedAt]));
+  // pg returns bigint columns as decimal strings.
+  return new Map(rows.map((row) => [row.eventId, { id: BigInt(row.id), receivedAt: row.receivedAt }]));
 }
 
 export async function findEventsForProcessing(db: Db, eventIds: readonly string[]): Promise<StoredEvent[]> {
@@ -116,6 +124,29 @@ export async function findUnprocessedEventIds(db: Db, receivedBefore: Date, limi
     WHERE "processedAt" IS NULL AND "receivedAt" < ${receivedBefore}
     ORDER BY "id" LIMIT ${limit}`;
   return rows.map((row) => row.eventId);
+}
+
+/**
+ * The newest `perShopper` processed events of each shopper, in log order, to rebuild the state of shoppers
+ * whose online features expired. Unprocessed events are left out: their own jobs (or the sweep) apply them in
+ * full, and a restore must not mark them applied first.
+ */
+export async function readShopperHistories(
+  db: Db,
+  userIds: readonly string[],
+  perShopper: number,
+): Promise<StoredEvent[]> {
+  if (userIds.length === 0) return [];
+  return db.$queryRaw<StoredEvent[]>`
+    SELECT h.* FROM UNNEST(${userIds}::text[]) AS u("userId")
+    CROSS JOIN LATERAL (
+      SELECT e."id", e."eventId", e."userId", e."type", e."itemId", i."category", e."occurredAt", e."receivedAt",
+             e."processedAt"
+      FROM "Event" e LEFT JOIN "Item" i ON i."id" = e."itemId"
+      WHERE e."userId" = u."userId" AND e."processedAt" IS NOT NULL
+      ORDER BY e."occurredAt" DESC LIMIT ${perShopper}
+    ) h
+    ORDER BY h."id"`;
 }
 
 /** One page of the event log in storage order, for rebuilding derived state. */

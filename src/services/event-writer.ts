@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { insertEvents, type NewEvent } from '../db/events.ts';
+import { insertEvents, type NewEvent, type StoredRow } from '../db/events.ts';
 import type { Logger } from '../logger.ts';
 import { type EventsQueue, enqueueEvents, type QueuedEvent } from '../workers/queues.ts';
 
@@ -90,7 +90,7 @@ export class EventWriter {
 
   /** Inserts the group's events together; if that fails, each call alone, so one bad call fails by itself. */
   async #insert(group: Pending[]): Promise<QueuedEvent[]> {
-    let stored: Map<string, Date>;
+    let stored: Map<string, StoredRow>;
     try {
       stored = await insertEvents(
         this.#pool,
@@ -109,17 +109,18 @@ export class EventWriter {
       // The first occurrence of a new eventId is the one stored; any later one, in any call, is a duplicate.
       pending.resolve(
         pending.events.map((event) => {
-          const receivedAt = stored.get(event.eventId);
-          if (!receivedAt) return false;
+          const row = stored.get(event.eventId);
+          if (!row) return false;
           stored.delete(event.eventId);
           accepted.push({
+            id: row.id.toString(),
             eventId: event.eventId,
             userId: event.userId,
             type: event.type,
             itemId: event.itemId,
             category: event.itemId === null ? null : this.#categoryOf(event.itemId),
             occurredAt: event.occurredAt.toISOString(),
-            receivedAt: receivedAt.toISOString(),
+            receivedAt: row.receivedAt.toISOString(),
           });
           return true;
         }),

@@ -6,16 +6,18 @@ import type { FeatureStore } from './features.ts';
 const PAGE_SIZE = 5000;
 
 /**
- * Replays the event log into the feature store. Applying is idempotent per event, so a replay over existing
- * state only fills what is missing (after Redis lost data, say); with `fresh` the features are cleared first.
- * `progress` follows it (the share of the log's id range read so far). Returns how many events were read.
+ * Replays the whole event log into the feature store: clears the derived features first (a replay over kept
+ * state would count again every event older than its shopper's applied-id window), applies every event in
+ * log order, and last writes the layout marker, so `needsRebuild` stays true until a replay has finished.
+ * The replay job pauses the events queue meanwhile (see `makeReplayProcessor`). `progress` follows it (the
+ * share of the log's id range read so far). Returns how many events were read.
  */
 export async function rebuildFeatures(
   db: Db,
   features: FeatureStore,
-  options: { fresh?: boolean; progress?: Progress } = {},
-) {
-  if (options.fresh) await features.clear();
+  options: { progress?: Progress } = {},
+): Promise<number> {
+  await features.clear();
   const { progress } = options;
   const range = await eventIdRange(db);
   // Ids are dense enough (one sequence) that their range is a fair total, without a count over the table.
@@ -34,5 +36,6 @@ export async function rebuildFeatures(
     count += page.length;
     if (progress && range) progress.update(Math.min(Number(afterId - range.first + 1n), Number.MAX_SAFE_INTEGER));
   }
+  await features.markRebuilt();
   return count;
 }

@@ -10,48 +10,105 @@ export type EventWeights = Readonly<Record<EventType, number>>;
 export const RECENT_ITEMS_SHOWN = 50;
 /** How many distinct items of a shopper's history we keep (with their summed weights) for fold-in. */
 export const HISTORY_ITEMS_KEPT = 500;
-// Long enough that a redelivered job is recognised; short enough that markers do not pile up.
-const APPLIED_MARKER_TTL_SECONDS = 7 * 24 * 3600;
+/**
+ * How many of a shopper's purchased items we keep (the newest); lists never offer these again. A purchase
+ * older than the newest BOUGHT_ITEMS_KEPT distinct ones may be offered again.
+ */
+export const BOUGHT_ITEMS_KEPT = 500;
+/**
+ * How many of a shopper's applied event ids (the Event table's sequence `id`) we keep, the newest, to skip a
+ * redelivered event. An event below a full window is applied as new: it can be a redelivery only if this many
+ * later events of the same shopper were applied first, and the sweep re-queues only rows whose processedAt is
+ * unset, so in practice it is a late, genuinely new event.
+ */
+export const APPLIED_IDS_KEPT = 64;
+/** Items the trending ranking keeps, the highest scores; an item that falls off starts again from its next event. */
+const TRENDING_ITEMS_KEPT = 100_000;
 /** Items touched within this time before an event count as "viewed this, then that" with it. */
 const SESSION_WINDOW_MS = 30 * 60_000;
 /** The most earlier items of the session one event pairs with, to bound the work per event. */
 const SESSION_PAIRS_PER_EVENT = 5;
 /** Co-visited items kept per item, the most frequent first. */
 const COVISITS_KEPT = 100;
+/**
+ * The key layout this code reads and writes; a rebuild writes it last, and a worker that finds another value
+ * (or none: an empty Redis, or one holding the layout before per-shopper windows) rebuilds before serving.
+ */
+export const FEATURE_LAYOUT = '2';
 
-/** The fields of a stored event that online features depend on. */
-export type FeatureEvent = Pick<StoredEvent, 'eventId' | 'userId' | 'type' | 'itemId' | 'category' | 'occurredAt'>;
+/** The fields of a stored event that online features depend on (`id` is the log's sequence number). */
+export type FeatureEvent = Pick<
+  StoredEvent,
+  'id' | 'eventId' | 'userId' | 'type' | 'itemId' | 'category' | 'occurredAt'
+>;
+
+/** What the script returns for one event. */
+const APPLIED = 1;
+const SKIPPED = 0;
+const ABSENT = -1;
 
 /**
- * Applies one event atomically and at most once (KEYS[1] is the event's applied-marker).
+ * Applies one event atomically and at most once. Every key it writes is capped or expires:
+ * - Global (KEYS[1] trending, trimmed to the ARGV[18] best items; the co-visitation lists under ARGV[9], one
+ *   per item, each trimmed): bounded by the number of items, never expired; restoring a shopper's state
+ *   from earlier events (ARGV[16] = 'restore') leaves them alone, as they counted those events already.
+ * - Per shopper: KEYS[6] the newest ARGV[14] applied event ids (an id found there is skipped: a redelivery);
+ *   KEYS[2] items by last touch and KEYS[5] their summed event weights, both trimmed to the newest ARGV[7]
+ *   items, which fold-in reads; KEYS[3] weight per category (bounded by the catalogue's categories); KEYS[4]
+ *   bought items by last purchase, trimmed to the newest ARGV[15]. Each gets its expiry (ARGV[8] ms)
+ *   refreshed by every event of the shopper, so an inactive shopper's state goes as a whole.
+ * - With ARGV[17] = '1', a shopper without state (no KEYS[6]: expired or new) is not applied but answered
+ *   -1, so the worker restores their history from Postgres first; not while KEYS[7], the layout marker, is
+ *   missing (a rebuild is replaying the whole log).
  * - Trending scores are kept as log2 of a forward-decayed sum: an event adds weight·2^((t−epoch)/halfLife),
  *   summed in log space so the scores never overflow; these updates commute, so any order gives the same.
- * - The shopper's history: items by last touch (KEYS[3]) and their summed event weights (KEYS[6]), both
- *   trimmed to the newest HISTORY_ITEMS_KEPT items; fold-in reads it.
  * - Session co-visitation: the first touch of an item within the session window pairs it, both ways, with
  *   the shopper's other items of that window (ARGV[9] prefixes the per-item count keys; they are derived
  *   from the item, so this script needs a single Redis node, not a cluster).
  */
 const APPLY_EVENT_LUA = `
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[8]) then return 0 end
+local seq = ARGV[13]
+if redis.call('ZSCORE', KEYS[6], seq) then return ${SKIPPED} end
+if ARGV[17] == '1' and redis.call('EXISTS', KEYS[6]) == 0 and redis.call('EXISTS', KEYS[7]) == 1 then
+  return ${ABSENT}
+end
+local live = ARGV[16] ~= 'restore'
+if not live and redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[14]) then
+  -- A restore goes in id order, so an id below its full window was restored already (by a concurrent job).
+  local oldest = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
+  if tonumber(seq) < tonumber(oldest[2]) then return ${SKIPPED} end
+end
+local function refresh_expiry()
+  for i = 2, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[8]) end
+end
+redis.call('ZADD', KEYS[6], seq, seq)
+local ids = redis.call('ZCARD', KEYS[6]) - tonumber(ARGV[14])
+if ids > 0 then redis.call('ZREMRANGEBYRANK', KEYS[6], 0, ids - 1) end
 local item = ARGV[1]
-if item == '' then return 1 end
+if item == '' then
+  refresh_expiry()
+  return ${APPLIED}
+end
 local at = tonumber(ARGV[3])
-if ARGV[2] ~= '' then
+if live and ARGV[2] ~= '' then
   local add = tonumber(ARGV[2])
-  local current = redis.call('ZSCORE', KEYS[2], item)
+  local current = redis.call('ZSCORE', KEYS[1], item)
   if current then
     current = tonumber(current)
     local high, low = math.max(current, add), math.min(current, add)
     add = high + math.log(1 + 2 ^ (low - high)) / math.log(2)
   end
-  redis.call('ZADD', KEYS[2], add, item)
+  -- Only a new item can push the ranking past its size; the lowest scores go.
+  if redis.call('ZADD', KEYS[1], add, item) == 1 then
+    local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[18])
+    if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1) end
+  end
 end
 local since = at - tonumber(ARGV[10])
-local touched = redis.call('ZSCORE', KEYS[3], item)
-if not (touched and tonumber(touched) >= since and tonumber(touched) <= at) then
+local touched = redis.call('ZSCORE', KEYS[2], item)
+if live and not (touched and tonumber(touched) >= since and tonumber(touched) <= at) then
   local keep = tonumber(ARGV[12])
-  local session = redis.call('ZREVRANGEBYSCORE', KEYS[3], at, since, 'LIMIT', 0, tonumber(ARGV[11]))
+  local session = redis.call('ZREVRANGEBYSCORE', KEYS[2], at, since, 'LIMIT', 0, tonumber(ARGV[11]))
   for _, other in ipairs(session) do
     if other ~= item then
       for _, pair in ipairs({ { item, other }, { other, item } }) do
@@ -65,18 +122,23 @@ if not (touched and tonumber(touched) >= since and tonumber(touched) <= at) then
     end
   end
 end
-redis.call('ZADD', KEYS[3], 'GT', ARGV[3], item)
+redis.call('ZADD', KEYS[2], 'GT', ARGV[3], item)
 local weight = tonumber(ARGV[5])
-if weight > 0 then redis.call('HINCRBYFLOAT', KEYS[6], item, weight) end
-local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[7])
+if weight > 0 then redis.call('HINCRBYFLOAT', KEYS[5], item, weight) end
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[7])
 if excess > 0 then
-  local dropped = redis.call('ZRANGE', KEYS[3], 0, excess - 1)
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, excess - 1)
-  redis.call('HDEL', KEYS[6], unpack(dropped))
+  local dropped = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+  redis.call('HDEL', KEYS[5], unpack(dropped))
 end
-if ARGV[4] ~= '' and weight > 0 then redis.call('HINCRBYFLOAT', KEYS[4], ARGV[4], ARGV[5]) end
-if ARGV[6] == '1' then redis.call('SADD', KEYS[5], item) end
-return 1
+if ARGV[4] ~= '' and weight > 0 then redis.call('HINCRBYFLOAT', KEYS[3], ARGV[4], ARGV[5]) end
+if ARGV[6] == '1' then
+  redis.call('ZADD', KEYS[4], 'GT', ARGV[3], item)
+  local bought = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[15])
+  if bought > 0 then redis.call('ZREMRANGEBYRANK', KEYS[4], 0, bought - 1) end
+end
+refresh_expiry()
+return ${APPLIED}
 `;
 
 declare module 'ioredis' {
@@ -102,42 +164,67 @@ export interface CoVisit {
   count: number;
 }
 
+/** What applying a worker's events did, and each shopper's history after it. */
+export interface AppliedEvents {
+  histories: Histories;
+  /** Shoppers without state in Redis (expired or new): none of their events was applied; restore them first. */
+  absent: Set<string>;
+}
+
+type Mode = 'live' | 'restore';
+
 /** Online features in Redis: trending items, each shopper's recent items, bought items and category tastes. */
 export class FeatureStore {
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #halfLifeMs: number;
   readonly #weights: EventWeights;
+  readonly #shopperTtlMs: number;
 
-  constructor(redis: Redis, options: { prefix: string; halfLifeHours: number; weights: EventWeights }) {
+  constructor(
+    redis: Redis,
+    options: { prefix: string; halfLifeHours: number; weights: EventWeights; shopperTtlDays: number },
+  ) {
     this.#redis = redis;
     this.#prefix = `${options.prefix}:f`;
     this.#halfLifeMs = options.halfLifeHours * 3600_000;
     this.#weights = options.weights;
-    redis.defineCommand('pgwApplyEvent', { numberOfKeys: 6, lua: APPLY_EVENT_LUA });
+    this.#shopperTtlMs = Math.max(1, Math.round(options.shopperTtlDays * 86_400_000));
+    redis.defineCommand('pgwApplyEvent', { numberOfKeys: 7, lua: APPLY_EVENT_LUA });
   }
 
-  /** The store as the configuration sets it up (prefix, trending half-life, event weights). */
+  /** The store as the configuration sets it up (prefix, trending half-life, event weights, shopper expiry). */
   static fromConfig(
     redis: Redis,
-    config: Pick<Config, 'REDIS_PREFIX' | 'POPULARITY_HALF_LIFE_HOURS' | 'EVENT_WEIGHTS'>,
+    config: Pick<Config, 'REDIS_PREFIX' | 'POPULARITY_HALF_LIFE_HOURS' | 'EVENT_WEIGHTS' | 'SHOPPER_TTL_DAYS'>,
   ): FeatureStore {
     return new FeatureStore(redis, {
       prefix: config.REDIS_PREFIX,
       halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
       weights: config.EVENT_WEIGHTS,
+      shopperTtlDays: config.SHOPPER_TTL_DAYS,
     });
   }
 
+  /** How long a shopper's keys live after their last event; other per-shopper keys (vectors) use the same. */
+  get shopperTtlMs(): number {
+    return this.#shopperTtlMs;
+  }
+
+  #userKey(userId: string, name: string): string {
+    return `${this.#prefix}:u:${userId}:${name}`;
+  }
+
   #keys(event: FeatureEvent): string[] {
-    const user = `${this.#prefix}:u:${event.userId}`;
     return [
-      `${this.#prefix}:applied:${event.eventId}`,
       this.#trendingKey,
-      `${user}:recent`,
-      `${user}:cat`,
-      `${user}:bought`,
-      `${user}:weights`,
+      this.#userKey(event.userId, 'recent'),
+      this.#userKey(event.userId, 'cat'),
+      // Not ':bought', the name of the earlier layout's plain set: a sorted set there would be WRONGTYPE.
+      this.#userKey(event.userId, 'buys'),
+      this.#userKey(event.userId, 'weights'),
+      this.#userKey(event.userId, 'seen'),
+      this.#layoutKey,
     ];
   }
 
@@ -149,7 +236,11 @@ export class FeatureStore {
     return `${this.#prefix}:trending`;
   }
 
-  #args(event: FeatureEvent): string[] {
+  get #layoutKey(): string {
+    return `${this.#prefix}:layout`;
+  }
+
+  #args(event: FeatureEvent, mode: Mode, requireState: boolean): string[] {
     const weight = this.#weights[event.type];
     const at = event.occurredAt.getTime();
     return [
@@ -160,37 +251,103 @@ export class FeatureStore {
       String(weight),
       event.type === 'PURCHASE' ? '1' : '0',
       String(HISTORY_ITEMS_KEPT),
-      String(APPLIED_MARKER_TTL_SECONDS),
+      String(this.#shopperTtlMs),
       this.#coVisitsKey(''),
       String(SESSION_WINDOW_MS),
       String(SESSION_PAIRS_PER_EVENT),
       String(COVISITS_KEPT),
+      event.id.toString(),
+      String(APPLIED_IDS_KEPT),
+      String(BOUGHT_ITEMS_KEPT),
+      mode,
+      requireState ? '1' : '0',
+      String(TRENDING_ITEMS_KEPT),
     ];
   }
 
-  /** Applies events in one round trip, each at most once (a redelivered or replayed event is skipped). */
+  /**
+   * Applies events in one round trip, each at most once (an event among its shopper's newest applied ids is
+   * skipped). For replays: a shopper without state is simply started.
+   */
   async applyMany(events: readonly FeatureEvent[]): Promise<void> {
-    await this.applyAndReadHistories(events, []);
+    await this.#exec(
+      events.map((event) => ({ event, mode: 'live', requireState: false })),
+      [],
+    );
   }
 
   /**
-   * Applies events as `applyMany` does and reads these shoppers' histories after them, in the same round
-   * trip: the worker's freshness path needs both, one after the other.
+   * The worker's freshness path: applies events as `applyMany` does and reads these shoppers' histories after
+   * them, in the same round trip. The events of a shopper who has no state in Redis are not applied; that
+   * shopper is reported `absent`, for `restoreShoppers`.
    */
-  async applyAndReadHistories(events: readonly FeatureEvent[], userIds: readonly string[]): Promise<Histories> {
-    if (events.length === 0 && userIds.length === 0) return new Map();
+  async applyAndReadHistories(events: readonly FeatureEvent[], userIds: readonly string[]): Promise<AppliedEvents> {
+    const { results, histories } = await this.#exec(
+      events.map((event) => ({ event, mode: 'live', requireState: true })),
+      userIds,
+    );
+    const absent = new Set<string>();
+    events.forEach((event, index) => {
+      if (results[index] === ABSENT) absent.add(event.userId);
+    });
+    for (const userId of absent) histories.delete(userId);
+    return { histories, absent };
+  }
+
+  /**
+   * Rebuilds absent shoppers' state from their earlier events, in id order (the per-shopper parts only:
+   * trending and co-visitation are global, never expired, and counted these events already), then applies
+   * their new `events` in full, in one round trip, and returns their histories. Two jobs restoring the same
+   * shopper at once count each earlier event once: the second finds it in, or below, the applied-id window.
+   */
+  async restoreShoppers(
+    earlier: readonly FeatureEvent[],
+    events: readonly FeatureEvent[],
+    userIds: readonly string[],
+  ): Promise<Histories> {
+    const { histories } = await this.#exec(
+      [
+        ...earlier.map((event) => ({ event, mode: 'restore' as const, requireState: false })),
+        ...events.map((event) => ({ event, mode: 'live' as const, requireState: false })),
+      ],
+      userIds,
+    );
+    return histories;
+  }
+
+  async #exec(
+    applies: readonly { event: FeatureEvent; mode: Mode; requireState: boolean }[],
+    userIds: readonly string[],
+  ): Promise<{ results: number[]; histories: Histories }> {
+    if (applies.length === 0 && userIds.length === 0) return { results: [], histories: new Map() };
     const pipeline = this.#redis.pipeline();
-    for (const event of events) pipeline.pgwApplyEvent(...this.#keys(event), ...this.#args(event));
-    for (const userId of userIds) pipeline.hgetall(`${this.#prefix}:u:${userId}:weights`);
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([error]) => error);
+    for (const { event, mode, requireState } of applies) {
+      pipeline.pgwApplyEvent(...this.#keys(event), ...this.#args(event, mode, requireState));
+    }
+    for (const userId of userIds) pipeline.hgetall(this.#userKey(userId, 'weights'));
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([error]) => error);
     if (failed?.[0]) throw failed[0];
+    const results = replies.slice(0, applies.length).map(([, result]) => Number(result));
     const histories: Histories = new Map();
     userIds.forEach((userId, index) => {
-      const raw = results[events.length + index]?.[1] as Record<string, string>;
+      const raw = replies[applies.length + index]?.[1] as Record<string, string>;
       histories.set(userId, new Map(Object.entries(raw).map(([item, weight]) => [item, Number(weight)])));
     });
-    return histories;
+    return { results, histories };
+  }
+
+  /**
+   * Whether the features must be rebuilt from the event log before they are served: true when the layout
+   * marker is missing (an empty Redis, or one written by the layout before it) or names another layout.
+   */
+  async needsRebuild(): Promise<boolean> {
+    return (await this.#redis.get(this.#layoutKey)) !== FEATURE_LAYOUT;
+  }
+
+  /** Records that the features now hold the whole log in this layout (the end of a rebuild). */
+  async markRebuilt(): Promise<void> {
+    await this.#redis.set(this.#layoutKey, FEATURE_LAYOUT);
   }
 
   /** The top trending items, best first, `offset` to page further down. */
@@ -219,13 +376,14 @@ export class FeatureStore {
     return scores;
   }
 
+  /** The shopper's newest BOUGHT_ITEMS_KEPT purchased items (bounded, so read whole). */
   async boughtItems(userId: string): Promise<Set<string>> {
-    return new Set(await this.#redis.smembers(`${this.#prefix}:u:${userId}:bought`));
+    return new Set(await this.#redis.zrange(this.#userKey(userId, 'buys'), 0, -1));
   }
 
   /** The shopper's recently touched items, newest first. */
   async recentItems(userId: string, count = RECENT_ITEMS_SHOWN): Promise<string[]> {
-    return this.#redis.zrevrange(`${this.#prefix}:u:${userId}:recent`, 0, count - 1);
+    return this.#redis.zrevrange(this.#userKey(userId, 'recent'), 0, count - 1);
   }
 
   /**
@@ -252,11 +410,11 @@ export class FeatureStore {
 
   /** Weighted interaction counts per category. */
   async categoryCounts(userId: string): Promise<Record<string, number>> {
-    const raw = await this.#redis.hgetall(`${this.#prefix}:u:${userId}:cat`);
+    const raw = await this.#redis.hgetall(this.#userKey(userId, 'cat'));
     return Object.fromEntries(Object.entries(raw).map(([category, count]) => [category, Number(count)]));
   }
 
-  /** Deletes every derived feature (and applied-marker) of this deployment, before a full rebuild. */
+  /** Deletes every derived feature of this deployment (the layout marker too), before a full rebuild. */
   async clear(): Promise<number> {
     let deleted = 0;
     const stream = this.#redis.scanStream({ match: `${this.#prefix}:*`, count: 1000 });

@@ -1,4 +1,4 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander, Redis, Result } from 'ioredis';
 import type { Db } from '../db/client.ts';
 import { loadModelVectors, toFloat32 } from '../db/models.ts';
 import { addGram, type ConfidenceParams } from '../model/als-kernel.ts';
@@ -7,12 +7,37 @@ import { vectorFromNeighbours } from '../model/neighbour-vector.ts';
 import type { FeatureStore, Histories } from './features.ts';
 import type { NewItemVectors } from './new-item-vectors.ts';
 
-// A folded vector outlives a retrain only by version (the key names it); this bounds idle shoppers' keys.
-const VECTOR_TTL_SECONDS = 30 * 24 * 3600;
 /** Co-visited neighbours a new item's vector is averaged from. */
 const NEW_ITEM_NEIGHBOURS = 20;
 /** A new item's vector is derived again after this long, as its co-visitation counts grow. */
 const NEW_ITEM_REFRESH_MS = 60_000;
+
+/**
+ * Stores a shopper's vector for one model version (ARGV[1]) in their vector hash (KEYS[1]) and keeps besides
+ * it only the one of the highest other version: a gateway still serving the previous version during a swap
+ * finds its vector, and retrains cannot pile up vectors. The hash expires with the shopper's features (ARGV[3] ms).
+ */
+const STORE_VECTOR_LUA = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local versions = redis.call('HKEYS', KEYS[1])
+if #versions > 2 then
+  local kept = nil
+  for _, version in ipairs(versions) do
+    if version ~= ARGV[1] and (kept == nil or tonumber(version) > tonumber(kept)) then kept = version end
+  end
+  for _, version in ipairs(versions) do
+    if version ~= ARGV[1] and version ~= kept then redis.call('HDEL', KEYS[1], version) end
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    pgwStoreVector(key: string, versionId: string, vector: Buffer, ttlMs: string): Result<number, Context>;
+  }
+}
 
 interface FoldInState {
   versionId: number;
@@ -48,10 +73,12 @@ export class ShopperVectors {
     this.#prefix = `${deps.prefix}:f`;
     this.#features = deps.features;
     this.#newItems = deps.newItems;
+    deps.redis.defineCommand('pgwStoreVector', { numberOfKeys: 1, lua: STORE_VECTOR_LUA });
   }
 
-  #key(userId: string, versionId: number): string {
-    return `${this.#prefix}:u:${userId}:vec:${versionId}`;
+  // Not ':vec:<version>', the earlier layout's one string key per version.
+  #key(userId: string): string {
+    return `${this.#prefix}:u:${userId}:vecs`;
   }
 
   /** Folds in against this model version from now on (worker side). */
@@ -122,7 +149,12 @@ export class ShopperVectors {
       }
       if (rows.length === 0) continue;
       const vector = foldIn(state.model, rows, weights, undefined, scratch);
-      pipeline.set(this.#key(userId, state.versionId), Buffer.from(vector.buffer), 'EX', VECTOR_TTL_SECONDS);
+      pipeline.pgwStoreVector(
+        this.#key(userId),
+        String(state.versionId),
+        Buffer.from(vector.buffer),
+        String(this.#features.shopperTtlMs),
+      );
     }
     return { versionId: state.versionId, newItemIds: [...derived.keys()] };
   }
@@ -147,7 +179,7 @@ export class ShopperVectors {
 
   /** The shopper's folded-in vector for this model version, if the worker has made one (gateway side). */
   async get(userId: string, versionId: number): Promise<Float32Array | undefined> {
-    const bytes = await this.#redis.getBuffer(this.#key(userId, versionId));
+    const bytes = await this.#redis.hgetBuffer(this.#key(userId), String(versionId));
     return bytes ? toFloat32(bytes) : undefined;
   }
 }

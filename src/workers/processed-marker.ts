@@ -13,7 +13,7 @@ const FLUSH_AT = 1000;
  * Records processed events (processedAt, the shopper and placeholder-item rows) in one statement per short
  * window instead of one per job: under load that turns hundreds of small transactions a second into a few,
  * which frees the CPU the freshness path needs. Nothing is lost if the process dies first: the events stay
- * unprocessed, the outbox sweep re-queues them and the applied-markers skip what was already applied.
+ * unprocessed, the outbox sweep re-queues them and the shoppers' applied-id windows skip what was applied.
  */
 export class ProcessedMarker {
   readonly #db: Db;

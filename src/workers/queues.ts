@@ -7,6 +7,11 @@ export const EVENTS_QUEUE = 'events';
 
 /** What the feature worker needs of a stored event, as the gateway that stored it queues it. */
 export interface QueuedEvent {
+  /**
+   * The log's sequence number (Event.id, a bigint in decimal): the feature worker's idempotence key. Jobs
+   * queued by a gateway of the earlier version lack it; the worker reads those events back from Postgres.
+   */
+  id?: string;
   eventId: string;
   userId: string;
   type: EventType;

@@ -121,9 +121,9 @@ export async function startWorkers(
     }
   };
 
-  // Redis keeps derived state only: when it comes back empty, one worker replays the event log (in the
-  // background: this worker already applies new events meanwhile).
-  if ((await features.trending(1)).length === 0) await requestReplay(replayQueue, 'Redis holds no features');
+  // Redis keeps derived state only: when it comes back empty (or holds an older layout), one worker replays
+  // the event log in the background.
+  if (await features.needsRebuild()) await requestReplay(replayQueue, 'Redis lacks the current features');
   // A replay pauses the events queue; one that died for good must not leave it paused.
   else if (!(await replayPending(replayQueue)) && (await queue.isPaused())) await queue.resume();
   const sweepTimer = setInterval(sweep, config.OUTBOX_SWEEP_INTERVAL_MS);

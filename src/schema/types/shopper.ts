@@ -19,7 +19,9 @@ const ShopperRef = builder.objectRef<ShopperProfile>('Shopper').implement({
       description: 'Items the shopper touched, newest first (declared catalogue items only).',
       resolve: (profile): Item[] => profile.recentItems,
     }),
-    boughtItemIds: t.exposeIDList('boughtItemIds', { description: 'Never recommended to this shopper again.' }),
+    boughtItemIds: t.exposeIDList('boughtItemIds', {
+      description: 'The shopper’s newest 500 purchased items, never recommended to them again.',
+    }),
     categoryAffinity: t.field({
       type: [CategoryAffinityRef],
       description: 'Categories by weight, strongest first.',

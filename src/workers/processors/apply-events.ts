@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Db } from '../../db/client.ts';
-import { findEventsForProcessing, type StoredEvent } from '../../db/events.ts';
+import { findEventsForProcessing, readShopperHistories, type StoredEvent } from '../../db/events.ts';
 import type { Logger } from '../../logger.ts';
 import type { PubSub } from '../../realtime/pubsub.ts';
 import type { FeatureStore } from '../../services/features.ts';
@@ -9,13 +9,18 @@ import type { ShopperVectors } from '../../services/shopper-vectors.ts';
 import type { ProcessedMarker } from '../processed-marker.ts';
 import type { EventJob, QueuedEvent } from '../queues.ts';
 
-type JobEvent = Omit<StoredEvent, 'id'>;
+/**
+ * How many of a shopper's newest events rebuild their state when it expired: enough to fill the kept windows
+ * (500 history items, 500 purchases) for nearly every shopper, while bounding the read.
+ */
+export const RESTORED_EVENTS_PER_SHOPPER = 2000;
 
 /**
  * Applies stored events to the online features, folds the shoppers' vectors in against the current model,
  * tells the gateways which shoppers changed (once per shopper, naming their latest event), and then records
- * the events as processed. Idempotent: on a redelivery the applied markers and processedAt make the repeated
- * steps harmless.
+ * the events as processed. Idempotent: on a redelivery the shoppers' applied-id windows and processedAt make
+ * the repeated steps harmless. A shopper whose state expired (or who is new) gets it rebuilt from their
+ * processed events in Postgres before their new events apply; a known shopper costs no Postgres read.
  */
 export function makeApplyEventsProcessor(deps: {
   db: Db;
@@ -29,14 +34,28 @@ export function makeApplyEventsProcessor(deps: {
 }) {
   return async (job: Job<EventJob>): Promise<void> => {
     const started = performance.now();
-    // The gateway's jobs carry the events; the sweep's carry ids, read back from the log.
-    const events: JobEvent[] =
-      job.data.events?.map(fromQueued) ?? (await findEventsForProcessing(deps.db, job.data.eventIds));
+    // The gateway's jobs carry the events; the sweep's carry ids, read back from the log (as are jobs from a
+    // gateway that did not send the sequence numbers yet).
+    const queued = job.data.events;
+    const events: StoredEvent[] = queued?.every(hasId)
+      ? queued.map(fromQueued)
+      : await findEventsForProcessing(deps.db, job.data.eventIds);
     const pending = events.filter((event) => !event.processedAt);
-    const latestByUser = new Map<string, JobEvent>();
+    const latestByUser = new Map<string, StoredEvent>();
     for (const event of events) latestByUser.set(event.userId, event);
-    // Two round trips to Redis in all: apply and read the histories, then store the vectors and announce.
-    const histories = await deps.features.applyAndReadHistories(pending, [...latestByUser.keys()]);
+    // Two round trips to Redis in all for known shoppers: apply and read the histories, then store the
+    // vectors and announce.
+    const { histories, absent } = await deps.features.applyAndReadHistories(pending, [...latestByUser.keys()]);
+    if (absent.size) {
+      const userIds = [...absent];
+      const earlier = await readShopperHistories(deps.db, userIds, RESTORED_EVENTS_PER_SHOPPER);
+      const restored = await deps.features.restoreShoppers(
+        earlier,
+        pending.filter((event) => absent.has(event.userId)),
+        userIds,
+      );
+      for (const [userId, history] of restored) histories.set(userId, history);
+    }
     const applied = performance.now();
     const pipeline = deps.redis.pipeline();
     // Queued before the announcement, so the list a gateway recomputes already ranks with the new vector.
@@ -59,6 +78,7 @@ export function makeApplyEventsProcessor(deps: {
     deps.logger.debug(
       {
         events: events.length,
+        restoredShoppers: absent.size,
         queuedMs: Date.now() - job.timestamp - (performance.now() - started),
         applyMs: applied - started,
         foldInMs: foldedIn - applied,
@@ -67,14 +87,19 @@ export function makeApplyEventsProcessor(deps: {
       'events applied',
     );
     // After the announcement: the push needs only Redis, so this commit stays off the freshness path. Should
-    // the process die first, the outbox sweep re-queues the events and the markers skip the features.
+    // the process die first, the outbox sweep re-queues the events and the applied-id windows skip the features.
     deps.processed.add(pending);
   };
 }
 
-function fromQueued(event: QueuedEvent): JobEvent {
+function hasId(event: QueuedEvent): event is QueuedEvent & { id: string } {
+  return event.id !== undefined;
+}
+
+function fromQueued(event: QueuedEvent & { id: string }): StoredEvent {
   return {
     ...event,
+    id: BigInt(event.id),
     occurredAt: new Date(event.occurredAt),
     receivedAt: new Date(event.receivedAt),
     processedAt: null,

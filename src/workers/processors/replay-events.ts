@@ -36,7 +36,7 @@ export function makeReplayProcessor(deps: {
       while ((await deps.events.getActiveCount()) > 0 && Date.now() < until) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      const events = await rebuildFeatures(deps.db, deps.features, { fresh: true, progress });
+      const events = await rebuildFeatures(deps.db, deps.features, { progress });
       progress.finish({ events });
       return events;
     } finally {
