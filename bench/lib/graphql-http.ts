@@ -1,0 +1,71 @@
+import http from 'node:http';
+import autocannon from 'autocannon';
+
+// Plain node:http with keep-alive: the load generator shares the two cores with the system under test, and
+// fetch costs it about twice the CPU per request.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/** POSTs one GraphQL operation to `<url>/graphql`; resolves with `data`, rejects on GraphQL errors. */
+export function post(url: string, query: string, variables: Record<string, unknown> = {}): Promise<unknown> {
+  const payload = JSON.stringify({ query, variables });
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      `${url}/graphql`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          try {
+            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data?: unknown; errors?: unknown[] };
+            if (body.errors) reject(new Error(JSON.stringify(body.errors)));
+            else resolve(body.data);
+          } catch (error) {
+            reject(error);
+          }
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(payload);
+  });
+}
+
+/** Closes the keep-alive sockets `post` holds. */
+export function closeHttp(): void {
+  agent.destroy();
+}
+
+/**
+ * The trivial query's closed-loop ceiling: `{ __typename }` from `connections` autocannon clients for
+ * `seconds`, the same measurement as bench/ingest.ts. Rates elsewhere are given as fractions of it, since
+ * machines of the same kind differ by 3× (ENVIRONMENT.md, "Speed differs between machines").
+ */
+export async function trivialQueryCeiling(url: string, seconds: number, connections: number) {
+  const result = await autocannon({
+    url: `${url}/graphql`,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      },
+    ],
+  });
+  if (result.non2xx || result.errors)
+    throw new Error(`ceiling run failed: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return {
+    requestsPerSecond: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    seconds,
+    connections,
+  };
+}
