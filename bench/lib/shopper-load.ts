@@ -330,13 +330,14 @@ export function summarizeStages(events: readonly SentEvent[]) {
 
 /**
  * `count` subscriptions multiplexed over `connections` graphql-ws connections split between the gateways,
- * subscription i watching user `u<i % users>`, as the fan-out load. Resolves once each has its first list;
+ * subscription i watching user `u<firstUser + i % users>`, as the fan-out load. Resolves once each has its first list;
  * `lists` then holds every subscription's list as last pushed, and every push is counted in `pushes`.
  */
 export async function openMultiplexedSubscriptions(options: {
   urls: readonly string[];
   count: number;
   connections: number;
+  firstUser: number;
   users: number;
   pushes: PushCounter;
 }) {
@@ -355,7 +356,7 @@ export async function openMultiplexedSubscriptions(options: {
     new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no first list on subscription ${i}`)), FIRST_PUSH_DEADLINE_MS);
       clients[i % options.connections]!.subscribe<Pushed>(
-        { query: WATCH, variables: { userId: `u${i % options.users}` } },
+        { query: WATCH, variables: { userId: `u${options.firstUser + (i % options.users)}` } },
         {
           next: ({ data, errors }) => {
             clearTimeout(timer);
