@@ -29,7 +29,8 @@
 //   retrainModel request to the new version serving on both gateways and its MODEL pushes over (none for
 //   500 ms); `outsideTraining`, the rest of the main run (which lasts --seconds, or until the training
 //   window has closed if that is later). Capacity steps (--step-seconds each) and fan-out windows (from the
-//   trigger for --fanout-window-seconds, longer while its pushes keep coming) are separate phases.
+//   trigger's request until --fanout-window-seconds after its answer, longer while its pushes keep coming)
+//   are separate phases.
 // - capacityFraction: the highest step fraction of ceilingRps at which p99 ≤ 50 ms with 0 lost and 0 failed;
 //   the steps run in order and stop at the first that misses. 0 means even the first step missed.
 // - fanOut: with --fanout-subscriptions open in all (the shoppers' own, plus more multiplexed over a few
@@ -46,7 +47,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { createEventsQueue } from '../src/workers/queues.ts';
-import { closeHttp, post, trivialQueryCeiling } from './lib/graphql-http.ts';
+import { closeHttp, post, postAdmin, trivialQueryCeiling } from './lib/graphql-http.ts';
 import { cpuSeconds, rssBytes } from './lib/process-cpu.ts';
 import { percentile, writeResults } from './lib/results.ts';
 import { createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
@@ -189,7 +190,7 @@ interface ModelVersionRow {
 }
 
 async function modelVersions(url: string): Promise<ModelVersionRow[]> {
-  const data = (await post(url, '{ modelVersions(first: 20) { id status current createdAt finishedAt } }')) as {
+  const data = (await postAdmin(url, '{ modelVersions(first: 20) { id status current createdAt finishedAt } }')) as {
     modelVersions: ModelVersionRow[];
   };
   return data.modelVersions;
@@ -211,7 +212,10 @@ async function untilServing(url: string, versionId: number) {
  */
 async function retrainWhileServing() {
   const startedAt = performance.now();
-  const data = (await post(urlA, 'mutation { retrainModel(wait: true) { version { id createdAt finishedAt } } }')) as {
+  const data = (await postAdmin(
+    urlA,
+    'mutation { retrainModel(wait: true) { version { id createdAt finishedAt } } }',
+  )) as {
     retrainModel: { version: { id: number; createdAt: string; finishedAt: string } | null };
   };
   const version = data.retrainModel.version;
@@ -411,7 +415,8 @@ try {
       const pushed = pushes.snapshot();
       const from = performance.now();
       const acted = await act();
-      await sleep(Math.max(0, from + FANOUT_WINDOW_MS - performance.now()));
+      const answered = performance.now();
+      await sleep(Math.max(0, answered + FANOUT_WINDOW_MS - performance.now()));
       // Longer while the trigger's pushes still arrive (a paced fan-out may take more than the window).
       while (trigger && performance.now() - pushes.lastAt(trigger) < 1000 && performance.now() - from < 60_000) {
         await sleep(100);
@@ -424,6 +429,7 @@ try {
         to,
         figures: {
           ...acted,
+          requestMs: answered - from,
           windowSeconds: (to - from) / 1000,
           gatewayCpuSeconds: round(
             cpuEach.reduce((sum, seconds) => sum + seconds, 0),
@@ -444,7 +450,7 @@ try {
     for (const list of multiplexed.lists) for (const id of list) counts.set(id, (counts.get(id) ?? 0) + 1);
     const [itemId, onLists] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? ['i0', 0];
     const upsert = await measureWindow('CATALOG', async () => {
-      await post(urlA, 'mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }', {
+      await postAdmin(urlA, 'mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }', {
         items: [{ id: itemId, name: `Item ${itemId.slice(1)}`, price: 6, inStock: true }],
       });
       return { itemId, change: 'price 5 → 6, in stock', listsShowingItem: onLists };
@@ -454,12 +460,12 @@ try {
       const versions = await modelVersions(urlA);
       const other = versions.find((version) => version.status === 'READY' && !version.current);
       if (other) {
-        await post(urlA, 'mutation($versionId: Int!) { rollbackModel(versionId: $versionId) { id } }', {
+        await postAdmin(urlA, 'mutation($versionId: Int!) { rollbackModel(versionId: $versionId) { id } }', {
           versionId: other.id,
         });
         return { how: `rollbackModel to READY version ${other.id}` };
       }
-      const data = (await post(urlA, 'mutation { retrainModel(wait: true) { version { id } } }')) as {
+      const data = (await postAdmin(urlA, 'mutation { retrainModel(wait: true) { version { id } } }')) as {
         retrainModel: { version: { id: number } | null };
       };
       return { how: `retrainModel (no other READY version), version ${data.retrainModel.version?.id}` };

@@ -2,14 +2,15 @@ import http from 'node:http';
 import autocannon from 'autocannon';
 
 // Plain node:http with keep-alive: the load generator shares the two cores with the system under test, and
-// fetch costs it about twice the CPU per request.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+// fetch costs it about twice the CPU per request. Admin calls (retrain, rollback, catalogue changes, model
+// checks) have sockets of their own, so they do not queue behind the load's requests.
+const loadAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const adminAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
-/** POSTs one GraphQL operation to `<url>/graphql`; resolves with `data`, rejects on GraphQL errors. */
-export function post(url: string, query: string, variables: Record<string, unknown> = {}): Promise<unknown> {
+function request(agent: http.Agent, url: string, query: string, variables: Record<string, unknown>): Promise<unknown> {
   const payload = JSON.stringify({ query, variables });
   return new Promise((resolve, reject) => {
-    const request = http.request(
+    const outgoing = http.request(
       `${url}/graphql`,
       {
         method: 'POST',
@@ -31,14 +32,25 @@ export function post(url: string, query: string, variables: Record<string, unkno
         response.on('error', reject);
       },
     );
-    request.on('error', reject);
-    request.end(payload);
+    outgoing.on('error', reject);
+    outgoing.end(payload);
   });
 }
 
-/** Closes the keep-alive sockets `post` holds. */
+/** POSTs one GraphQL operation to `<url>/graphql` on the load's sockets; resolves with `data`, rejects on errors. */
+export function post(url: string, query: string, variables: Record<string, unknown> = {}): Promise<unknown> {
+  return request(loadAgent, url, query, variables);
+}
+
+/** `post` on sockets of its own, for the few calls that must not wait behind the load. */
+export function postAdmin(url: string, query: string, variables: Record<string, unknown> = {}): Promise<unknown> {
+  return request(adminAgent, url, query, variables);
+}
+
+/** Closes the keep-alive sockets `post` and `postAdmin` hold. */
 export function closeHttp(): void {
-  agent.destroy();
+  loadAgent.destroy();
+  adminAgent.destroy();
 }
 
 /**
