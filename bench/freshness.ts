@@ -23,8 +23,9 @@
 //   that arrive during a recompute into one), so nothing was missed, but it has no latency of its own.
 // - lostPushes: a push the benchmark waited for — the one naming an event it sent, or one naming a later
 //   event of the same shopper that supersedes it — not received within --drain-seconds (N, 10 s) after the
-//   load of its phase stopped. lostAfterOtherPush counts the lost ones whose list was pushed meanwhile for a
-//   catalogue or model change, which may have shown the purchase already (an unchanged list is not pushed).
+//   load of its phase stopped. lostButShownByOtherPush counts the lost ones whose list was pushed meanwhile
+//   for a catalogue or model change without the item bought: that push probably showed the purchase, and a
+//   list that has not changed since is not pushed again, so the push naming the event never comes.
 // - Windows (by when an event was sent): the main run (--seconds at `rate`); `duringTraining`, from the
 //   retrainModel request to the new version serving on both gateways and its MODEL pushes over (none for
 //   500 ms); `outsideTraining`, the rest of the main run (which lasts --seconds, or until the training
@@ -555,7 +556,7 @@ try {
     superseded: main.superseded,
     stagesMs: summarizeStages(mainEvents),
     lostPushes: main.lostPushes,
-    lostAfterOtherPush: main.lostAfterOtherPush,
+    lostButShownByOtherPush: main.lostButShownByOtherPush,
     maxQueueBacklog: mainMaxBacklog,
     maxRequestsInFlight: mainStats.maxRequestsInFlight,
     training: training && {

@@ -40,6 +40,8 @@ interface Stages {
 export interface SentEvent {
   readonly eventId: string;
   readonly user: number;
+  /** The item bought: on the shopper's list when sent, so a list that reflects the purchase lacks it. */
+  readonly itemId: string;
   /** performance.now() just before the request. */
   readonly sentAt: number;
   /**
@@ -50,8 +52,12 @@ export interface SentEvent {
   outcome: 'pending' | 'answered' | 'superseded' | 'failed' | 'lost';
   latencyMs?: number;
   stages?: Stages;
-  /** For a lost event: whether the shopper's list was pushed for another reason (catalogue, model) since. */
-  otherPushSince?: boolean;
+  /**
+   * A push for another reason (catalogue, model) that arrived after the event was sent and no longer showed
+   * the item bought: it probably showed the purchase, and the push naming the event is then not sent, since
+   * an unchanged list is not pushed again. Set on events still waiting for their own push.
+   */
+  shownByOtherPush?: string;
 }
 
 /** Pushes received, by trigger (SUBSCRIBED, EVENT, CATALOG, MODEL), and when the latest of each arrived. */
@@ -119,7 +125,6 @@ export class ShopperLoad {
   readonly #pendingOf: Set<SentEvent>[];
   /** Each subscriber's list as last pushed, to buy from it. */
   readonly #lists: string[][];
-  readonly #lastOtherPushAt: Float64Array;
   readonly #clients: Client[] = [];
 
   constructor(options: { urls: readonly string[]; shoppers: number; items: number; pushes: PushCounter }) {
@@ -129,7 +134,6 @@ export class ShopperLoad {
     this.#pushes = options.pushes;
     this.#pendingOf = Array.from({ length: options.shoppers }, () => new Set<SentEvent>());
     this.#lists = Array.from({ length: options.shoppers }, () => []);
-    this.#lastOtherPushAt = new Float64Array(options.shoppers).fill(Number.NEGATIVE_INFINITY);
   }
 
   /** Opens every subscription; resolves once each has its first list. */
@@ -165,11 +169,14 @@ export class ShopperLoad {
     const at = performance.now();
     const trigger = list.change?.trigger ?? 'UNKNOWN';
     this.#pushes.count(trigger, at);
-    this.#lists[user] = list.items.map((r) => r.item.id);
+    const ids = list.items.map((r) => r.item.id);
+    this.#lists[user] = ids;
     this.strategies.set(list.strategy, (this.strategies.get(list.strategy) ?? 0) + 1);
     const cause = list.causedBy;
     if (!cause) {
-      if (trigger !== 'SUBSCRIBED') this.#lastOtherPushAt[user] = at;
+      for (const event of this.#pendingOf[user]!) {
+        if (trigger !== 'SUBSCRIBED' && !ids.includes(event.itemId)) event.shownByOtherPush ??= trigger;
+      }
       return;
     }
     const event = this.#pending.get(cause.eventId);
@@ -209,7 +216,7 @@ export class ShopperLoad {
     }
     const list = this.#lists[user]!;
     const itemId = list[Math.floor(Math.random() * list.length)] ?? `i${Math.floor(Math.random() * this.#items)}`;
-    const event: SentEvent = { eventId: randomUUID(), user, sentAt: performance.now(), outcome: 'pending' };
+    const event: SentEvent = { eventId: randomUUID(), user, itemId, sentAt: performance.now(), outcome: 'pending' };
     this.events.push(event);
     this.#pending.set(event.eventId, event);
     this.#pendingOf[user]!.add(event);
@@ -282,7 +289,6 @@ export class ShopperLoad {
     for (const event of events) {
       if (event.outcome !== 'pending') continue;
       event.outcome = 'lost';
-      event.otherPushSince = this.#lastOtherPushAt[event.user]! > event.sentAt;
       this.#settle(event);
     }
   }
@@ -313,7 +319,7 @@ export function summarize(events: readonly SentEvent[]) {
     superseded: count('superseded'),
     failedRequests: count('failed'),
     lostPushes: count('lost'),
-    lostAfterOtherPush: events.filter((event) => event.outcome === 'lost' && event.otherPushSince).length,
+    lostButShownByOtherPush: events.filter((event) => event.outcome === 'lost' && event.shownByOtherPush).length,
   };
 }
 
