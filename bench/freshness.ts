@@ -557,6 +557,7 @@ try {
     stagesMs: summarizeStages(mainEvents),
     lostPushes: main.lostPushes,
     lostButShownByOtherPush: main.lostButShownByOtherPush,
+    requestErrors: Object.fromEntries(shoppers.requestErrors),
     maxQueueBacklog: mainMaxBacklog,
     maxRequestsInFlight: mainStats.maxRequestsInFlight,
     training: training && {

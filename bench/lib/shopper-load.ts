@@ -117,6 +117,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class ShopperLoad {
   readonly events: SentEvent[] = [];
   readonly strategies = new Map<string, number>();
+  /** Why trackEvent requests failed, by message, over the whole run. */
+  readonly requestErrors = new Map<string, number>();
   readonly #urls: readonly string[];
   readonly #shoppers: number;
   readonly #items: number;
@@ -224,7 +226,9 @@ export class ShopperLoad {
       input: { eventId: event.eventId, userId: `u${user}`, type: 'PURCHASE', itemId },
     })
       .then(() => undefined)
-      .catch(() => {
+      .catch((error: unknown) => {
+        const message = (error instanceof Error ? error.message : String(error)).slice(0, 200);
+        this.requestErrors.set(message, (this.requestErrors.get(message) ?? 0) + 1);
         if (event.outcome !== 'pending') return;
         event.outcome = 'failed';
         this.#settle(event);
