@@ -4,8 +4,9 @@ import autocannon from 'autocannon';
 // Plain node:http with keep-alive: the load generator shares the two cores with the system under test, and
 // fetch costs it about twice the CPU per request. Admin calls (retrain, rollback, catalogue changes, model
 // checks) have sockets of their own, so they do not queue behind the load's requests. An idle socket is
-// closed after 4 s, before the server's keep-alive timeout (Node's 5 s) can close it under a request being
-// sent (ECONNRESET); the sockets are used in turn, so none idles while the load runs.
+// closed after 4 s, before the server's keep-alive timeout (Node's 5 s) can close it as a request is being
+// sent, and the sockets are used in turn, so none idles while the load runs: a reset that still happens
+// (requestErrors in the results) is the gateway's doing, not this client's.
 const SOCKET_OPTIONS = { keepAlive: true, timeout: 4000, scheduling: 'fifo' } as const;
 const loadAgent = new http.Agent({ ...SOCKET_OPTIONS, maxSockets: 64 });
 const adminAgent = new http.Agent({ ...SOCKET_OPTIONS, maxSockets: 4 });
