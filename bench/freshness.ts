@@ -406,8 +406,8 @@ try {
     cleanups.push(() => multiplexed.dispose());
     const openMs = performance.now() - opened;
     const pids = gateways.map((gateway) => gateway.child.pid!);
-    const stream = shoppers.start(rate);
     const streamFirst = shoppers.events.length;
+    const stream = shoppers.start(rate);
     await sleep(3000);
 
     const measureWindow = async (trigger: string | null, act: () => Promise<Record<string, unknown>>) => {
