@@ -141,6 +141,7 @@ async function startTrainer(env: Record<string, string>) {
 }
 
 const loadAtStart = loadAverage();
+const benchStartedAt = performance.now();
 const env = await createBenchEnvironment('freshness');
 const shared = {
   DATABASE_URL: env.databaseUrl,
@@ -212,6 +213,9 @@ async function untilServing(url: string, versionId: number) {
  * training window, from the request to the new version serving on both gateways and its MODEL pushes over.
  */
 async function retrainWhileServing() {
+  // The process that trains: the trainer once it is one of its own, the worker until then.
+  const trainingPid = (trainer ?? worker).child.pid!;
+  const cpuBefore = cpuSeconds(trainingPid);
   const startedAt = performance.now();
   const data = (await postAdmin(
     urlA,
@@ -231,6 +235,8 @@ async function retrainWhileServing() {
   const endedAt = performance.now();
   return {
     versionId: version.id,
+    trainingProcess: trainer ? 'trainer' : 'worker',
+    trainingProcessCpuSeconds: cpuSeconds(trainingPid) - cpuBefore,
     startedAt,
     endedAt,
     /** The version's own training time, as the trainer stored it (createdAt → finishedAt). */
@@ -532,6 +538,7 @@ try {
       end: loadAverage(),
     },
     flags: values,
+    benchSeconds: (performance.now() - benchStartedAt) / 1000,
     modelVersion: trained.retrainModel.version.id,
     ceilingRps,
     ceiling,
@@ -560,18 +567,23 @@ try {
     requestErrors: Object.fromEntries(shoppers.requestErrors),
     maxQueueBacklog: mainMaxBacklog,
     maxRequestsInFlight: mainStats.maxRequestsInFlight,
-    training: training && {
-      versionId: training.versionId,
-      durationMs: training.trainingMs,
-      requestMs: training.requestMs,
-      servingOnBothMs: training.servingOnBothMs,
-      windowMs: training.windowMs,
-      startedAfterSeconds: (training.startedAt - mainStartedAt) / 1000,
-    },
-    duringTraining,
-    outsideTraining,
-    trainingP99Ratio: duringTraining && outsideTraining ? duringTraining.p99Ms / outsideTraining.p99Ms : undefined,
-    fanOut,
+    // A skipped phase leaves its keys null, so the document has the same shape whatever ran.
+    training: training
+      ? {
+          versionId: training.versionId,
+          process: training.trainingProcess,
+          processCpuSeconds: round(training.trainingProcessCpuSeconds, 2),
+          durationMs: training.trainingMs,
+          requestMs: training.requestMs,
+          servingOnBothMs: training.servingOnBothMs,
+          windowMs: training.windowMs,
+          startedAfterSeconds: (training.startedAt - mainStartedAt) / 1000,
+        }
+      : null,
+    duringTraining: duringTraining ?? null,
+    outsideTraining: outsideTraining ?? null,
+    trainingP99Ratio: duringTraining && outsideTraining ? duringTraining.p99Ms / outsideTraining.p99Ms : null,
+    fanOut: fanOut ?? null,
     bytesPerIdleSubscriber: idleMemory?.bytesPerSubscriber ?? null,
     idleSubscriberMemory: idleMemory ?? null,
     workerRssMb: rssBytes(worker.child.pid!) / 2 ** 20,
