@@ -66,7 +66,8 @@ export class WarmUp {
     if (replay) warming.features = { state: 'replaying', percent: replay.percent, etaSeconds: replay.etaSeconds };
     else if (await replayPending(replayQueue)) warming.features = { state: 'queued' };
     if (models.currentVersionId === undefined) {
-      const counts = await trainQueue.getJobCounts('active', 'waiting', 'delayed', 'prioritized');
+      // Not 'delayed': the schedule's next run waits there; it is no training on its way now.
+      const counts = await trainQueue.getJobCounts('active', 'waiting', 'prioritized');
       warming.model = counts.active ? 'training' : Object.values(counts).some(Boolean) ? 'queued' : 'waiting for data';
     }
     return { serving: !this.#loadingDemo, warming };

@@ -74,7 +74,8 @@ export function createTrainQueue(connection: Redis, prefix: string): TrainQueue 
  * whether it queued one.
  */
 export async function requestTraining(queue: TrainQueue): Promise<boolean> {
-  const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+  // Not 'delayed': the schedule always holds its next run there, up to TRAIN_INTERVAL_MINUTES away.
+  const counts = await queue.getJobCounts('waiting', 'active', 'prioritized');
   if (Object.values(counts).some((count) => count > 0)) return false;
   await queue.add('train', {});
   return true;

@@ -13,7 +13,9 @@ describe('demo data behind a listening gateway', () => {
   let loaded: DemoLoad;
 
   beforeAll(async () => {
-    gateway = await startGateway(await createTestConfig());
+    // With the schedule on, as in production: its next run always waits in the queue, and must not stop the
+    // demo load from asking for the first model now.
+    gateway = await startGateway(await createTestConfig({ TRAIN_INTERVAL_MINUTES: '60' }));
     // A slice of the bundled file keeps the test quick; the loader reads the real file.
     loaded = await gateway.app.warmUp.loadDemoData({ maxRows: 3000 });
   });
