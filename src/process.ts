@@ -34,11 +34,12 @@ export function handleProcessSignals(logger: Logger, stop: () => Promise<void>):
 
 /**
  * The validated configuration, or exit 1 with the list of what is wrong (no stack trace: it is for people).
- * A `.env` file in the working directory is read first; variables already set in the environment win.
+ * A `.env` file (in the working directory unless `envFile` says otherwise) is read first; variables already
+ * set in the environment win.
  */
-export function loadConfigOrExit(): Config {
+export function loadConfigOrExit(envFile = '.env'): Config {
   try {
-    if (existsSync('.env')) process.loadEnvFile('.env');
+    if (existsSync(envFile)) process.loadEnvFile(envFile);
     return loadConfig();
   } catch (error) {
     console.error((error as Error).message);

@@ -88,3 +88,23 @@ describe('the worker process', () => {
     expect(code).toBe(0);
   });
 });
+
+describe('npm run import:retail', () => {
+  it('when the Online Retail II file is missing then it says where the data comes from and exits 2', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/import-retail.ts', '--out', '/tmp/pgw-never.csv', '--in', '/nonexistent.csv.gz'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+
+    const [code] = (await once(child, 'exit')) as [number | null];
+
+    expect(code).toBe(2);
+    expect(stderr).toContain('No Online Retail II file at /nonexistent.csv.gz');
+    expect(stderr).toContain('UCI Machine Learning Repository');
+  });
+});
