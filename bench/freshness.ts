@@ -21,11 +21,11 @@
 // - superseded: an event whose shopper got a push naming a later event of theirs first; that push carries
 //   the earlier event's effect too (the worker announces a shopper once per job, the gateway folds changes
 //   that arrive during a recompute into one), so nothing was missed, but it has no latency of its own.
-// - lostPushes: a push the benchmark waited for — the one naming an event it sent, or one naming a later
-//   event of the same shopper that supersedes it — not received within --drain-seconds (N, 10 s) after the
-//   load of its phase stopped. lostButShownByOtherPush counts the lost ones whose list was pushed meanwhile
-//   for a catalogue or model change without the item bought: that push probably showed the purchase, and a
-//   list that has not changed since is not pushed again, so the push naming the event never comes.
+// - lostPushes: events whose effect the shopper never saw within --drain-seconds (10 s) after the load of
+//   its phase stopped: no push naming the event or a later event of the same shopper, and no catalogue or
+//   model push after it whose list lacks the item bought. shownByOtherPush counts that last kind of
+//   delivery (a fan-out recompute ran after the worker applied the event, before its announcement reached
+//   the gateway; the list then does not change again, so no push names the event). See bench/README.md.
 // - Windows (by when an event was sent): the main run (--seconds at `rate`); `duringTraining`, from the
 //   retrainModel request to the new version serving on both gateways and its MODEL pushes over (none for
 //   500 ms); `outsideTraining`, the rest of the main run (which lasts --seconds, or until the training
@@ -563,7 +563,7 @@ try {
     superseded: main.superseded,
     stagesMs: summarizeStages(mainEvents),
     lostPushes: main.lostPushes,
-    lostButShownByOtherPush: main.lostButShownByOtherPush,
+    shownByOtherPush: main.shownByOtherPush,
     requestErrors: Object.fromEntries(shoppers.requestErrors),
     maxQueueBacklog: mainMaxBacklog,
     maxRequestsInFlight: mainStats.maxRequestsInFlight,

@@ -322,8 +322,10 @@ export function summarize(events: readonly SentEvent[]) {
     answeredDirectly: latencies.length,
     superseded: count('superseded'),
     failedRequests: count('failed'),
-    lostPushes: count('lost'),
-    lostButShownByOtherPush: events.filter((event) => event.outcome === 'lost' && event.shownByOtherPush).length,
+    // Shown: no push named the event, but a catalogue or model push after it showed the list without the item
+    // bought, and a list that did not change since is not pushed again. The shopper missed nothing.
+    shownByOtherPush: events.filter((event) => event.outcome === 'lost' && event.shownByOtherPush).length,
+    lostPushes: events.filter((event) => event.outcome === 'lost' && !event.shownByOtherPush).length,
   };
 }
 
