@@ -44,3 +44,30 @@ export async function connectRedis(redis: Redis, url: string): Promise<void> {
     });
   }
 }
+
+/** The connections of a background role (feature worker, trainer): commands, BullMQ's blocking reads, pub/sub. */
+export interface RoleConnections {
+  command: Redis;
+  blocking: Redis;
+  subscriber: Redis;
+  disconnect(): void;
+}
+
+/** Opens and connects a background role's connections; `onError` hears every connection error. */
+export async function connectRoleConnections(url: string, onError: (error: Error) => void): Promise<RoleConnections> {
+  const command = createRedis(url, 'command');
+  const blocking = createRedis(url, 'blocking');
+  const subscriber = createRedis(url, 'subscriber');
+  const all = [command, blocking, subscriber];
+  const disconnect = () => {
+    for (const redis of all) redis.disconnect();
+  };
+  for (const redis of all) redis.on('error', onError);
+  try {
+    await Promise.all(all.map((redis) => connectRedis(redis, url)));
+  } catch (error) {
+    disconnect();
+    throw error;
+  }
+  return { command, blocking, subscriber, disconnect };
+}

@@ -6,7 +6,7 @@ import { findCurrentModelVersion } from '../db/models.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
-import { connectRedis, createRedis } from '../redis.ts';
+import { connectRoleConnections } from '../redis.ts';
 import { FeatureStore } from '../services/features.ts';
 import { NewItemVectors } from '../services/new-item-vectors.ts';
 import { ReplayStatus } from '../services/replay-status.ts';
@@ -41,22 +41,11 @@ export async function startWorkers(
   deps: { db: Db; logger: Logger; metrics: Metrics },
 ): Promise<Workers> {
   const { db, logger, metrics } = deps;
-  const command = createRedis(config.REDIS_URL, 'command');
-  const blocking = createRedis(config.REDIS_URL, 'blocking');
-  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  const connections = [command, blocking, subscriber];
-  for (const redis of connections) {
-    redis.on('error', (error: Error) => {
-      metrics.dependencyErrors.inc({ dependency: 'redis' });
-      logger.warn({ err: error.message }, 'worker redis connection error');
-    });
-  }
-  try {
-    await Promise.all(connections.map((redis) => connectRedis(redis, config.REDIS_URL)));
-  } catch (error) {
-    for (const redis of connections) redis.disconnect();
-    throw error;
-  }
+  const connections = await connectRoleConnections(config.REDIS_URL, (error) => {
+    metrics.dependencyErrors.inc({ dependency: 'redis' });
+    logger.warn({ err: error.message }, 'worker redis connection error');
+  });
+  const { command, blocking, subscriber } = connections;
   const features = FeatureStore.fromConfig(command, config);
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
@@ -137,7 +126,7 @@ export async function startWorkers(
       await Promise.all([worker.close(), replayer.close()]);
       await processed.flush();
       await Promise.all([queue.close(), replayQueue.close()]);
-      for (const redis of connections) redis.disconnect();
+      connections.disconnect();
     },
   };
 }

@@ -5,7 +5,7 @@ import { findCurrentModelVersion } from '../db/models.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
-import { connectRedis, createRedis } from '../redis.ts';
+import { connectRoleConnections } from '../redis.ts';
 import { hasTrainingData, readTunedParams } from '../services/training.ts';
 import { makeTrainModelProcessor } from './processors/train-model.ts';
 import { createTrainQueue, requestTraining, TRAIN_QUEUE, type TrainJob, type TrainResult } from './queues.ts';
@@ -26,22 +26,11 @@ export async function startTrainer(
   deps: { db: Db; logger: Logger; metrics: Metrics },
 ): Promise<Trainer> {
   const { db, logger, metrics } = deps;
-  const command = createRedis(config.REDIS_URL, 'command');
-  const blocking = createRedis(config.REDIS_URL, 'blocking');
-  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  const connections = [command, blocking, subscriber];
-  for (const redis of connections) {
-    redis.on('error', (error: Error) => {
-      metrics.dependencyErrors.inc({ dependency: 'redis' });
-      logger.warn({ err: error.message }, 'trainer redis connection error');
-    });
-  }
-  try {
-    await Promise.all(connections.map((redis) => connectRedis(redis, config.REDIS_URL)));
-  } catch (error) {
-    for (const redis of connections) redis.disconnect();
-    throw error;
-  }
+  const connections = await connectRoleConnections(config.REDIS_URL, (error) => {
+    metrics.dependencyErrors.inc({ dependency: 'redis' });
+    logger.warn({ err: error.message }, 'trainer redis connection error');
+  });
+  const { command, blocking, subscriber } = connections;
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const queue = createTrainQueue(command, config.REDIS_PREFIX);
   // One training at a time across all trainer replicas: two would compete for the same two cores.
@@ -87,7 +76,7 @@ export async function startTrainer(
       unwatchQueues();
       await worker.close();
       await queue.close();
-      for (const redis of connections) redis.disconnect();
+      connections.disconnect();
     },
   };
 }
