@@ -129,8 +129,9 @@ const Env = z.object({
   /** Requests a client may make beyond `RATE_LIMIT_PER_SECOND` within any 10 s, for bursts (a page load). */
   RATE_LIMIT_BURST: z.coerce.number().int().min(0).default(2000),
   /**
-   * Largest request body in bytes (HTTP 413 `PAYLOAD_TOO_LARGE` beyond it). A `trackEvents` batch of 1000
-   * events with context measures about 250 KB, so 1 MiB leaves room.
+   * Largest request body in bytes (HTTP 413 `PAYLOAD_TOO_LARGE` beyond it); also the largest WebSocket
+   * message. A `trackEvents` batch of 1000 events with every field set and a 90-byte context measures 262 KB,
+   * so 1 MiB leaves room; clients that send contexts near their 8 KiB cap need smaller batches or more here.
    */
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   /** Aliased fields one operation may hold (graphql-armor); a real query of this schema needs a handful. */

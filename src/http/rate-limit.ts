@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { GraphQLError } from 'graphql';
 import type { Redis } from 'ioredis';
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
@@ -15,7 +15,7 @@ const WARN_EVERY_MS = 10_000;
  * (`key:<id>`), so clients behind one address with their own keys get their own budgets.
  * Forwarding headers (`x-forwarded-for`) are not trusted: any client could pick its own budget with them.
  */
-export function clientKey(request: IncomingMessage): string {
+export function clientKey(request: { socket: { remoteAddress?: string | undefined } }): string {
   return `ip:${request.socket.remoteAddress ?? 'unknown'}`;
 }
 
@@ -31,10 +31,10 @@ export type RateDecision = { allowed: true } | { allowed: false; retryAfterSecon
 export class RateLimits {
   readonly #shared: BurstyRateLimiter;
   readonly #local: BurstyRateLimiter;
-  readonly #logger: Logger;
+  readonly #logger: Pick<Logger, 'warn'>;
   #warnedAt = 0;
 
-  constructor(deps: { redis: Redis; prefix: string; perSecond: number; burst: number; logger: Logger }) {
+  constructor(deps: { redis: Redis; prefix: string; perSecond: number; burst: number; logger: Pick<Logger, 'warn'> }) {
     const { redis, prefix, perSecond, burst } = deps;
     const sustained = { points: perSecond, duration: 1 };
     const bursts = { points: burst, duration: BURST_WINDOW_SECONDS };
