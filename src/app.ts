@@ -11,11 +11,9 @@ import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
 import { DomainError, ErrorCode, UnavailableError } from './errors.ts';
 import { makeAdminCheck } from './http/admin-token.ts';
-import { limitBody } from './http/body-limit.ts';
-import { makeCorsPolicy } from './http/cors.ts';
 import { makeOfflineGraphiQL } from './http/graphiql.ts';
 import { graphqlLimits } from './http/graphql-limits.ts';
-import { clientKey, RateLimits, rateLimitedError, refuseRateLimited } from './http/rate-limit.ts';
+import { makeGuards } from './http/guards.ts';
 import { useRequestMetrics } from './http/request-metrics.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
@@ -40,6 +38,8 @@ import { TrainingService } from './services/training-jobs.ts';
 import { WarmUp } from './services/warm-up.ts';
 import { createEventsQueue, createReplayQueue, createTrainQueue, TRAIN_QUEUE } from './workers/queues.ts';
 import { startWorkers, type Workers } from './workers/runtime.ts';
+
+const GRAPHQL_ENDPOINT = '/graphql';
 
 export interface App {
   /** Listens on the port (0 picks a free one); resolves with the address. */
@@ -225,20 +225,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   }
 
   const isAdmin = makeAdminCheck(config.ADMIN_TOKEN);
-  const cors = makeCorsPolicy(config.CORS_ORIGINS);
-  const rateLimits =
-    config.RATE_LIMIT_PER_SECOND > 0
-      ? new RateLimits({
-          redis: command,
-          prefix: config.REDIS_PREFIX,
-          perSecond: config.RATE_LIMIT_PER_SECOND,
-          burst: config.RATE_LIMIT_BURST,
-          logger,
-        })
-      : undefined;
+  const guards = makeGuards(config, { redis: command, logger, graphqlEndpoint: GRAPHQL_ENDPOINT });
 
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,
+    graphqlEndpoint: GRAPHQL_ENDPOINT,
     context: (initial) => {
       // Over HTTP the token comes in the Authorization header; over WebSocket in connection_init's payload.
       const { connectionParams } = initial as { connectionParams?: { authorization?: unknown } };
@@ -258,7 +249,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       logInvalidOperations(logger),
     ],
     graphiql: config.GRAPHIQL ? { subscriptionsProtocol: 'WS' } : false,
-    cors: (request) => cors.yoga(request),
+    cors: guards.cors,
     renderGraphiQL: makeOfflineGraphiQL(),
     logging: false,
   });
@@ -275,14 +266,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const graphql = url.pathname === yoga.graphqlEndpoint;
-    // Probes, metrics and the pages are not rate-limited: only the API is.
-    if (rateLimits && (graphql || url.pathname.startsWith('/api/'))) {
-      const decision = await rateLimits.consume(clientKey(req));
-      if (!decision.allowed) return refuseRateLimited(res, decision.retryAfterSeconds, graphql ? 'graphql' : 'rest');
-    }
-    if (!(await limitBody(req, res, config.MAX_BODY_BYTES))) return;
-    if (graphql) return yoga.requestListener(req, res);
+    if (!(await guards.admit(req, res, url))) return;
+    if (url.pathname === yoga.graphqlEndpoint) return yoga.requestListener(req, res);
     return rest(req, res, url);
   };
   const server = createServer((req, res) => {
@@ -296,17 +281,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     server,
     path: yoga.graphqlEndpoint,
     maxPayload: config.MAX_BODY_BYTES,
-    verifyClient: ({ req }, accept) => {
-      if (!cors.allowsUpgrade(req)) return accept(false, 403, 'origin not allowed');
-      if (!rateLimits) return accept(true);
-      rateLimits.consume(clientKey(req)).then(
-        (decision) =>
-          decision.allowed
-            ? accept(true)
-            : accept(false, 429, 'too many requests', { 'retry-after': String(decision.retryAfterSeconds) }),
-        () => accept(false, 500),
-      );
-    },
+    verifyClient: guards.verifyUpgrade,
   });
   const limits = new SubscriptionLimits({
     maxPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION,
@@ -318,10 +293,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onSubscribe: async (ctx, id, params) => {
-        if (rateLimits) {
-          const decision = await rateLimits.consume(clientKey(ctx.extra.request));
-          if (!decision.allowed) return [rateLimitedError(decision.retryAfterSeconds)];
-        }
+        const overBudget = await guards.refuseSubscribe(ctx.extra.request);
+        if (overBudget) return overBudget;
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
