@@ -18,6 +18,15 @@ export function makeCorsPolicy(origins: readonly string[]) {
       if (anyOrigin) return { origin: [origin], credentials: false };
       return false;
     },
+    /** The same decision as headers for the plain JSON endpoints (`/api/*`), which take simple GETs only. */
+    headers(request: IncomingMessage): Record<string, string> {
+      const origin = request.headers.origin;
+      if (origin === undefined || (!anyOrigin && !listed.has(origin))) return {};
+      const credentials: Record<string, string> = listed.has(origin)
+        ? { 'access-control-allow-credentials': 'true' }
+        : {};
+      return { 'access-control-allow-origin': origin, vary: 'Origin', ...credentials };
+    },
     /**
      * Whether a WebSocket upgrade may proceed: browsers always send `Origin`, so one that is neither the
      * gateway's own host nor allowed is a page elsewhere riding on the visitor's network; a client without

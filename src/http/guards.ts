@@ -10,7 +10,7 @@ import { clientKey, RateLimits, rateLimitedError, refuseRateLimited } from './ra
 
 /**
  * The abuse limits in front of the gateway's handlers, composed once: the per-client rate limit (on the
- * API over HTTP, WebSocket connections and subscribe messages), the body size cap and the CORS allow-list.
+ * API over HTTP, WebSocket connections and subscribe messages), the body size cap and the CORS allow-list (Yoga applies it on /graphql, this on `/api/*` and upgrades).
  */
 export function makeGuards(config: Config, deps: { redis: Redis; logger: Logger; graphqlEndpoint: string }) {
   const cors = makeCorsPolicy(config.CORS_ORIGINS);
@@ -32,8 +32,10 @@ export function makeGuards(config: Config, deps: { redis: Redis; logger: Logger;
     /** Resolves `true` when an HTTP request may go on to its handler; otherwise it has been answered. */
     async admit(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
       const graphql = url.pathname === deps.graphqlEndpoint;
+      const api = url.pathname.startsWith('/api/');
+      if (api) for (const [name, value] of Object.entries(cors.headers(req))) res.setHeader(name, value);
       // Probes, metrics and the pages are not rate-limited: only the API is.
-      if (rateLimits && (graphql || url.pathname.startsWith('/api/'))) {
+      if (rateLimits && (graphql || api)) {
         const decision = await rateLimits.consume(clientKey(req));
         if (!decision.allowed) {
           refuseRateLimited(res, decision.retryAfterSeconds, graphql ? 'graphql' : 'rest');

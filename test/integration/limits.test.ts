@@ -220,6 +220,18 @@ describe('query size limits', () => {
     expect(listed.headers.get('access-control-allow-credentials')).toBe('true');
   });
 
+  it('when a page calls the plain JSON endpoint then only a listed origin gets CORS headers', async () => {
+    const call = (origin: string) =>
+      fetch(`${gateway.url}/api/recommendations?user_id=${uniqueId('u')}&k=1`, { headers: { origin } });
+
+    const unlisted = await call('https://evil.example');
+    const listed = await call('https://shop.example');
+
+    expect(unlisted.headers.get('access-control-allow-origin')).toBeNull();
+    expect(listed.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+    expect(listed.headers.get('access-control-allow-credentials')).toBe('true');
+  });
+
   it('when a WebSocket upgrade comes from an unlisted origin then it is refused; same-origin, listed and no-Origin clients connect', async () => {
     const host = new URL(gateway.url).host;
 
