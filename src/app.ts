@@ -1,7 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { useGraphQlJit } from '@envelop/graphql-jit';
-import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { QueueEvents } from 'bullmq';
 import { type DocumentNode, GraphQLError, getOperationAST, getVariableValues, Kind } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
@@ -11,7 +10,10 @@ import { WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
 import { DomainError, ErrorCode, UnavailableError } from './errors.ts';
+import { makeAdminCheck } from './http/admin-token.ts';
 import { makeOfflineGraphiQL } from './http/graphiql.ts';
+import { graphqlLimits } from './http/graphql-limits.ts';
+import { makeGuards } from './http/guards.ts';
 import { useRequestMetrics } from './http/request-metrics.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
@@ -37,8 +39,7 @@ import { WarmUp } from './services/warm-up.ts';
 import { createEventsQueue, createReplayQueue, createTrainQueue, TRAIN_QUEUE } from './workers/queues.ts';
 import { startWorkers, type Workers } from './workers/runtime.ts';
 
-/** Deeper than any real query of this schema (introspection, bounded by the schema itself, is exempt). */
-const MAX_QUERY_DEPTH = 10;
+const GRAPHQL_ENDPOINT = '/graphql';
 
 export interface App {
   /** Listens on the port (0 picks a free one); resolves with the address. */
@@ -223,13 +224,17 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     throw error;
   }
 
+  const isAdmin = makeAdminCheck(config.ADMIN_TOKEN);
+  const guards = makeGuards(config, { redis: command, logger, graphqlEndpoint: GRAPHQL_ENDPOINT });
+
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,
+    graphqlEndpoint: GRAPHQL_ENDPOINT,
     context: (initial) => {
       // Over HTTP the token comes in the Authorization header; over WebSocket in connection_init's payload.
       const { connectionParams } = initial as { connectionParams?: { authorization?: unknown } };
       const authorization = initial.request?.headers.get('authorization') ?? connectionParams?.authorization;
-      return { db, services, isAdmin: config.ADMIN_TOKEN === '' || authorization === `Bearer ${config.ADMIN_TOKEN}` };
+      return { db, services, isAdmin: isAdmin(authorization) };
     },
     maskedErrors: { maskError: maskDomainErrors(logger, metrics), isDev: false },
     plugins: [
@@ -239,16 +244,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       // Compiled execution for queries and mutations: graphql-js spent a quarter of a trackEvents batch coercing variables.
       useGraphQlJit({}, { enableIf: (args) => !isSubscription(args.document) }),
 
-      maxDepthPlugin({
-        n: MAX_QUERY_DEPTH,
-        // Report as a validation error (HTTP 400, code GRAPHQL_VALIDATION_FAILED) instead of throwing.
-        propagateOnRejection: false,
-        onReject: [(context, error) => context?.reportError(error)],
-      }),
+      ...graphqlLimits(config),
       explainBadVariables,
       logInvalidOperations(logger),
     ],
-    graphiql: { subscriptionsProtocol: 'WS' },
+    graphiql: config.GRAPHIQL ? { subscriptionsProtocol: 'WS' } : false,
+    cors: guards.cors,
     renderGraphiQL: makeOfflineGraphiQL(),
     logging: false,
   });
@@ -263,19 +264,25 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     metrics,
   });
 
-  const server = createServer((req, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === yoga.graphqlEndpoint) {
-      void yoga.requestListener(req, res);
-      return;
-    }
-    rest(req, res, url).catch((error) => {
+    if (!(await guards.admit(req, res, url))) return;
+    if (url.pathname === yoga.graphqlEndpoint) return yoga.requestListener(req, res);
+    return rest(req, res, url);
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error) => {
       logger.error({ err: error }, 'request failed');
       if (!res.headersSent) res.writeHead(500).end();
     });
   });
 
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const wsServer = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    maxPayload: config.MAX_BODY_BYTES,
+    verifyClient: guards.verifyUpgrade,
+  });
   const limits = new SubscriptionLimits({
     maxPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxTotal: config.MAX_SUBSCRIPTIONS,
@@ -286,16 +293,20 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onSubscribe: async (ctx, id, params) => {
+        const overBudget = await guards.refuseSubscribe(ctx.extra.request);
+        if (overBudget) return overBudget;
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
         });
+        const document = parseOrError(parse, params.query);
+        if (document instanceof GraphQLError) return [document];
         const args = {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
@@ -359,4 +370,15 @@ function isSubscription(document: DocumentNode): boolean {
 interface EnvelopedRoot {
   execute: (args: unknown) => OperationResult;
   subscribe: (args: unknown) => OperationResult;
+}
+
+/** A document that cannot be parsed (a syntax error, over MAX_TOKENS) is the client's error, not a crash. */
+function parseOrError(parse: (source: string) => DocumentNode, source: string): DocumentNode | GraphQLError {
+  try {
+    return parse(source);
+  } catch (error) {
+    // By name: under some loaders graphql's ESM and CJS builds coexist and instanceof GraphQLError fails.
+    if (error instanceof Error && error.name === 'GraphQLError') return new GraphQLError(error.message);
+    throw error;
+  }
 }

@@ -109,6 +109,52 @@ const Env = z.object({
    * when empty they are open, which suits development only.
    */
   ADMIN_TOKEN: z.string().default(''),
+  /**
+   * Origins a browser page may call the gateway from (comma-separated, e.g. `https://shop.example`); listed
+   * origins get CORS headers with credentials, `*` lets any origin in without credentials, empty allows
+   * same-origin pages only. WebSocket upgrades from other origins are refused; clients that send no
+   * `Origin` (servers, scripts) are not browsers and are let through.
+   */
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((list) =>
+      list
+        .split(',')
+        .map((origin) => origin.trim().replace(/\/$/, ''))
+        .filter(Boolean),
+    ),
+  /**
+   * Requests (GraphQL over HTTP, `/api/*`, WebSocket connections and subscribe messages) one client may
+   * make per second, counted in Redis so every gateway shares the budget; 0 turns rate limiting off. A
+   * client is its address (its API key once keys exist). Generous by default: a storefront behind one NAT
+   * or proxy address shares one budget, and loopback is deliberately not exempt (a reverse proxy on the
+   * same host would make every client loopback); benchmarks that load one gateway from one address set 0.
+   */
+  RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(0).default(200),
+  /** Requests a client may make beyond `RATE_LIMIT_PER_SECOND` within any 10 s, for bursts (a page load). */
+  RATE_LIMIT_BURST: z.coerce.number().int().min(0).default(2000),
+  /**
+   * Largest request body in bytes (HTTP 413 `PAYLOAD_TOO_LARGE` beyond it); also the largest WebSocket
+   * message. A `trackEvents` batch of 1000 events with every field set and a 90-byte context measures 262 KB,
+   * so 1 MiB leaves room; clients that send contexts near their 8 KiB cap need smaller batches or more here.
+   */
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  /** Aliased fields one operation may hold (graphql-armor); a real query of this schema needs a handful. */
+  MAX_ALIASES: z.coerce.number().int().min(1).default(20),
+  /** Lexical tokens one document may hold (graphql-armor); GraphiQL's introspection query has about 350. */
+  MAX_TOKENS: z.coerce.number().int().min(100).default(2000),
+  /** Directives one operation may hold (graphql-armor). */
+  MAX_DIRECTIVES: z.coerce.number().int().min(1).default(50),
+  /**
+   * Estimated cost one operation may have (graphql-armor's cost limit: 1 a scalar, 2 an object, nested
+   * selections weighted 1.5× per level, lists multiplied by their `first`); introspection is exempt.
+   */
+  MAX_COST: z.coerce.number().int().min(1).default(5000),
+  /** Serve GraphiQL on `GET /graphql` from a browser. */
+  GRAPHIQL: booleanFromEnv.default(true),
+  /** Answer introspection queries (`__schema`, `__type`); GraphiQL needs them. */
+  INTROSPECTION: booleanFromEnv.default(true),
   /** HNSW graph degree of new model versions' item index (bench/ann.ts chose the default). */
   HNSW_M: z.coerce.number().int().min(4).max(128).default(DEFAULT_HNSW_PARAMS.M),
   /** HNSW build-time candidate list size. */

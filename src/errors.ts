@@ -10,6 +10,10 @@ export const ErrorCode = {
   TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
   /** The operation needs the admin token. */
   FORBIDDEN: 'FORBIDDEN',
+  /** Too many requests from this client; retry after `Retry-After` seconds (`extensions.retryAfter`). */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** The request body is larger than `MAX_BODY_BYTES`. */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** A backing service (Postgres, Redis) did not answer; nothing was acknowledged. */
   UNAVAILABLE: 'UNAVAILABLE',
 } as const;
