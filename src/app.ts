@@ -195,6 +195,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       pubsub,
       logger,
       fanoutConcurrency: config.FANOUT_CONCURRENCY,
+      fanoutRate: config.FANOUT_RATE,
       metrics,
     }),
     shoppers: new ShopperService({ features, catalog }),

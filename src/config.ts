@@ -75,6 +75,19 @@ const Env = z.object({
    */
   FANOUT_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(8),
   /**
+   * Lists one gateway starts recomputing per second on a catalogue change or a model activation (0 = no
+   * limit). It caps the CPU share a fan-out takes from the freshness path (a recomputation costs about a
+   * millisecond of CPU): at 250/s a model activation refreshes 10,000 open lists in 40 s, with shopper events
+   * served first meanwhile. A shopper's own event is never paced.
+   */
+  FANOUT_RATE: z.coerce.number().min(0).max(1_000_000).default(250),
+  /**
+   * OS scheduling priority (nice, 0–19) the trainer process takes at start, for itself and the threads it
+   * starts: on a machine it shares with gateways and workers, training then uses only the CPU they leave
+   * idle, so a retrain does not slow pushes. 0 keeps the normal priority (a machine of its own).
+   */
+  TRAINER_NICE: z.coerce.number().int().min(0).max(19).default(19),
+  /**
    * Unsent bytes one WebSocket connection may hold in the gateway's memory before it is dropped as a client
    * that stopped reading; keep it well above the largest push (a push that cannot go out at once counts whole).
    */

@@ -1,5 +1,6 @@
 // The trainer process: trains model versions from the event log (on schedule, on `retrainModel`, after the
 // demo load) and announces them; serves nothing but its /metrics. Run one or more; they train one at a time.
+import { setPriority } from 'node:os';
 import { createDb } from './db/client.ts';
 import { prepareDatabase } from './db/prepare.ts';
 import { startMetricsServer } from './http/metrics-server.ts';
@@ -10,6 +11,8 @@ import { startTrainer } from './workers/trainer.ts';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'trainer');
+// Before any thread starts: the ALS threads and libuv's pool inherit it from this one.
+if (config.TRAINER_NICE > 0) setPriority(config.TRAINER_NICE);
 await prepareDatabase(config.DATABASE_URL, logger);
 const metrics = createMetrics(['trainer']);
 const db = createDb(config.DATABASE_URL, 4, (error) => {

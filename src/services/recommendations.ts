@@ -110,6 +110,8 @@ export class RecommendationService {
     logger: Logger;
     /** Catalogue- and model-triggered recomputations run at once (config FANOUT_CONCURRENCY). */
     fanoutConcurrency: number;
+    /** And started per second (config FANOUT_RATE; 0 = no limit). */
+    fanoutRate: number;
     metrics: Metrics;
   }) {
     this.#features = deps.features;
@@ -118,7 +120,7 @@ export class RecommendationService {
     this.#vectors = deps.vectors;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
-    this.#pacer = new Pacer(deps.fanoutConcurrency);
+    this.#pacer = new Pacer(deps.fanoutConcurrency, deps.fanoutRate);
     // One listener each for all watched lists: a change is matched against every list in one pass.
     this.#catalog.onChange((change) => this.#catalogChanged(change));
     this.#models.onActivated(() => {

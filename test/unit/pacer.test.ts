@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type PacedTask, Pacer } from '../../src/services/pacer.ts';
 
 /** A task that runs until the test releases it, recording when it started. */
@@ -74,5 +74,27 @@ describe('Pacer', () => {
     await settle();
 
     expect(started).toEqual(['failing', 'last']);
+  });
+
+  it('when a rate is set then starts beyond the burst wait for tokens, one per 1/rate seconds', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'performance'] });
+    try {
+      const started: string[] = [];
+      const pacer = new Pacer(2, 10);
+      const tasks = ['a', 'b', 'c', 'd'].map((name) => ({ run: async () => void started.push(name) }));
+
+      for (const task of tasks) pacer.schedule(task);
+      await vi.advanceTimersByTimeAsync(0);
+      const burst = [...started];
+      await vi.advanceTimersByTimeAsync(100);
+      const afterOneTick = [...started];
+      await vi.advanceTimersByTimeAsync(100);
+
+      expect(burst).toEqual(['a', 'b']);
+      expect(afterOneTick).toEqual(['a', 'b', 'c']);
+      expect(started).toEqual(['a', 'b', 'c', 'd']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
