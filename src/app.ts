@@ -12,6 +12,7 @@ import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
 import { DomainError, ErrorCode, UnavailableError } from './errors.ts';
 import { makeOfflineGraphiQL } from './http/graphiql.ts';
+import { useDocumentNestingLimit, useUtf8Guard } from './http/input-guards.ts';
 import { useRequestMetrics } from './http/request-metrics.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
@@ -151,9 +152,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     metrics.dependencyErrors.inc({ dependency: 'redis' });
     logger.warn({ err: error.message }, 'redis connection error');
   };
-  const db = createDb(config.DATABASE_URL, undefined, onPostgresError);
-  const ingestPool = createIngestPool(config.DATABASE_URL);
-  ingestPool.on('error', onPostgresError);
+  const poolOptions = {
+    onError: onPostgresError,
+    connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+  };
+  const db = createDb(config.DATABASE_URL, { ...poolOptions, poolSize: 20 });
+  const ingestPool = createIngestPool(config.DATABASE_URL, { ...poolOptions, poolSize: config.PG_INGEST_POOL_SIZE });
   const command = createRedis(config.REDIS_URL, 'command');
   const reads = createRedis(config.REDIS_URL, 'reads');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
@@ -184,6 +189,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       logger,
       metrics,
       maxBatch: config.MAX_BATCH_SIZE,
+      maxWaiting: config.PG_MAX_WAITING_EVENTS,
+      minOccurredAt: new Date(config.MIN_OCCURRED_AT),
       categoryOf: (itemId) => catalog.get(itemId)?.category ?? null,
     }),
     recommendations: new RecommendationService({
@@ -235,6 +242,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     plugins: [
       // First of ours, so its timing spans the others' work.
       useRequestMetrics(metrics),
+      useUtf8Guard,
+      useDocumentNestingLimit,
 
       // Compiled execution for queries and mutations: graphql-js spent a quarter of a trackEvents batch coercing variables.
       useGraphQlJit({}, { enableIf: (args) => !isSubscription(args.document) }),
@@ -292,10 +301,18 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           socket: ctx.extra.socket,
           params,
         });
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          // A syntax error or a document nested too deep: the client's mistake, answered as an error message.
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         const args = {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
