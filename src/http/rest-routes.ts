@@ -86,7 +86,13 @@ export function makeRestRoutes(deps: {
           if (error instanceof UnavailableError) metrics.dependencyErrors.inc({ dependency: error.dependency });
           const status = error.code === ErrorCode.UNAVAILABLE ? 503 : 400;
           return send(status, {
-            error: { code: error.code, field: error.field, rule: error.rule, message: error.message },
+            // Named as this endpoint spells its parameter (user_id), not as the service does (userId).
+            error: {
+              code: error.code,
+              field: error.field === 'userId' ? 'user_id' : error.field,
+              rule: error.rule,
+              message: error.message,
+            },
           });
         }
         logger.error({ err: error }, 'plain recommendations endpoint failed');

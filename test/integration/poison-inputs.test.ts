@@ -280,7 +280,9 @@ describe('poison inputs', () => {
       const response = await fetch(`${gateway.url}/api/recommendations?user_id=${longId}`);
 
       expect(response.status).toBe(400);
-      expect(await response.json()).toMatchObject({ error: { code: 'INVALID_INPUT', rule: 'maxLength' } });
+      expect(await response.json()).toMatchObject({
+        error: { code: 'INVALID_INPUT', field: 'user_id', rule: 'maxLength' },
+      });
     });
 
     it('when the REST user_id is not UTF-8 then 400 INVALID_INPUT format', async () => {
