@@ -86,6 +86,18 @@ describe('poison inputs', () => {
       },
     );
 
+    it('when ids and context hold non-ASCII text and emoji then they are stored as sent', async () => {
+      const userId = uniqueId('josé-🛒');
+
+      const body = await gateway.graphql(TRACK, {
+        input: { userId, type: 'VIEW', itemId: 'sku-ü', context: { clé: '👍 ok' } },
+      });
+
+      expect(body.errors).toBeUndefined();
+      const stored = await gateway.app.db.event.findFirstOrThrow({ where: { userId } });
+      expect(stored).toMatchObject({ itemId: 'sku-ü', context: { clé: '👍 ok' } });
+    });
+
     it('when occurredAt is a real date with an offset then it is stored as that instant', async () => {
       const eventId = uniqueId('evt');
 
@@ -120,6 +132,22 @@ describe('poison inputs', () => {
       const body = (await response.json()) as { errors: { extensions: Record<string, unknown> }[] };
       expect(body.errors[0]?.extensions).toMatchObject({ code: 'INVALID_INPUT', field: 'body', rule: 'format' });
       expect(await countEvents({ userId })).toBe(0);
+    });
+
+    it('when a GET query string is not UTF-8 then it answers 400 INVALID_INPUT format', async () => {
+      const query = encodeURIComponent('query($id: ID!) { shopper(userId: $id) { id } }');
+
+      const response = await fetch(`${gateway.url}/graphql?query=${query}&variables=%7B%22id%22%3A%22u%FF%22%7D`, {
+        headers: { accept: 'application/json' },
+      });
+
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { errors: { extensions: Record<string, unknown> }[] };
+      expect(body.errors[0]?.extensions).toMatchObject({
+        code: 'INVALID_INPUT',
+        field: 'query string',
+        rule: 'format',
+      });
     });
 
     it('when two ids differ only in their invalid bytes then neither is stored as U+FFFD', async () => {
