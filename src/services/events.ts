@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import type pg from 'pg';
 import { findEventPayloads, type NewEvent, type StoredPayload } from '../db/events.ts';
 import { InvalidInputError, UnavailableError } from '../errors.ts';
@@ -111,6 +110,23 @@ export function toNewEvent(input: EventInput, path: string, now: Date, minOccurr
   return { row, path, timeGiven: input.occurredAt != null };
 }
 
+/**
+ * Whether two JSON values are equal as JSON: jsonb keeps no key order, and a literal in the query arrives as
+ * objects without a prototype, so neither order nor prototype counts.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
+  }
+  const other = new Map(Object.entries(b));
+  const entries = Object.entries(a);
+  return (
+    entries.length === other.size && entries.every(([key, value]) => other.has(key) && sameJson(value, other.get(key)))
+  );
+}
+
 /** Whether a repeated eventId carries the stored event (a retry) rather than a different one. */
 function samePayload(sent: CheckedEvent, stored: StoredPayload): boolean {
   const { row } = sent;
@@ -125,8 +141,7 @@ function samePayload(sent: CheckedEvent, stored: StoredPayload): boolean {
       : stored.value !== null && Number(row.value) === Number(stored.value)) &&
     // Without a time the row took its time of receipt; a retry of it comes at another time.
     (!sent.timeGiven || row.occurredAt.getTime() === stored.occurredAt.getTime()) &&
-    // jsonb keeps neither key order nor duplicate keys: compare as values.
-    isDeepStrictEqual(row.context ?? null, stored.context ?? null) &&
+    sameJson(row.context ?? null, stored.context ?? null) &&
     row.recommendationId === stored.recommendationId
   );
 }

@@ -60,6 +60,20 @@ describe('trackEvent and trackEvents', () => {
     expect(await countEvents({ eventId })).toBe(1);
   });
 
+  it('when a retry writes its context as a literal in the query then it is still DUPLICATE', async () => {
+    const eventId = uniqueId('evt');
+    const userId = uniqueId('user');
+    const literal = `mutation { trackEvent(input: { eventId: "${eventId}", userId: "${userId}", type: VIEW, itemId: "sku-1",
+      context: { page: "pdp", tags: ["a", { b: 1 }] } }) { eventId status } }`;
+    await gateway.graphql(TRACK, {
+      input: { eventId, userId, type: 'VIEW', itemId: 'sku-1', context: { tags: ['a', { b: 1 }], page: 'pdp' } },
+    });
+
+    const again = await gateway.graphql(literal);
+
+    expect(again).toEqual({ data: { trackEvent: { eventId, status: 'DUPLICATE' } } });
+  });
+
   it('when an event without occurredAt comes again later then it is still DUPLICATE', async () => {
     const eventId = uniqueId('evt');
     const input = { eventId, userId: uniqueId('user'), type: 'CLICK', itemId: 'sku-1' };
