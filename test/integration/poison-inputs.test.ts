@@ -260,6 +260,20 @@ describe('poison inputs', () => {
       expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_INPUT', rule: 'depth' });
     });
 
+    it('when a list variable nests 3,000 deep then it answers INVALID_INPUT, not a 500', async () => {
+      const deep: unknown = JSON.parse(nested(3000, '[', ']', '{}'));
+
+      const response = await fetch(`${gateway.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ query: TRACK_MANY, variables: { inputs: deep } }),
+      });
+
+      const body = (await response.json()) as { errors: { extensions: Record<string, unknown> }[] };
+      expect(response.status).toBeLessThan(500);
+      expect(body.errors[0]?.extensions?.code).toBe('INVALID_INPUT');
+    });
+
     it('when a subscription document is nested 3,000 deep then the WebSocket answers an error and stays usable', async () => {
       const client = gateway.wsClient();
       const deep = subscribe(
