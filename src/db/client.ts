@@ -54,8 +54,16 @@ export function createDb(databaseUrl: string, options: PoolOptions): Db {
  */
 export function createIngestPool(databaseUrl: string, options: PoolOptions): pg.Pool {
   const pool = new pg.Pool(poolConfig(databaseUrl, options));
-  // An idle client's error reaches the pool; a checked-out client's reaches its query, and the client too.
+  // An idle client's error is re-emitted on the pool; a checked-out one's only on the client, which node-postgres
+  // leaves without a listener then (an uncaught exception). Each is reported once.
+  const checkedOut = new WeakSet<pg.PoolClient>();
+  pool.on('acquire', (client) => checkedOut.add(client));
+  pool.on('release', (_error, client) => checkedOut.delete(client));
   pool.on('error', options.onError);
-  pool.on('connect', (client) => client.on('error', options.onError));
+  pool.on('connect', (client) =>
+    client.on('error', (error) => {
+      if (checkedOut.has(client)) options.onError(error);
+    }),
+  );
   return pool;
 }

@@ -34,6 +34,22 @@ describe('Postgres pools', () => {
     await pool.end();
   });
 
+  it('when a client errors, checked out or idle, then each error is reported once and nothing throws', async () => {
+    const config = await createTestConfig();
+    const heard: string[] = [];
+    const pool = createIngestPool(config.DATABASE_URL, { poolSize: 1, onError: (error) => heard.push(error.message) });
+    const client = await pool.connect();
+
+    const whileBusy = () => client.emit('error', new Error('terminated while busy'));
+    expect(whileBusy).not.toThrow();
+    client.release();
+    const whileIdle = () => client.emit('error', new Error('terminated while idle'));
+
+    expect(whileIdle).not.toThrow();
+    expect(heard).toEqual(['terminated while busy', 'terminated while idle']);
+    await pool.end();
+  });
+
   describe('with a one-connection ingest pool and short timeouts', () => {
     let gateway: RunningGateway;
     let locker: pg.Client;
