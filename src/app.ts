@@ -14,6 +14,7 @@ import { makeAdminCheck } from './http/admin-token.ts';
 import { makeOfflineGraphiQL } from './http/graphiql.ts';
 import { graphqlLimits } from './http/graphql-limits.ts';
 import { makeGuards } from './http/guards.ts';
+import { useDocumentNestingLimit, useUtf8Guard } from './http/input-guards.ts';
 import { useRequestMetrics } from './http/request-metrics.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
@@ -152,9 +153,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     metrics.dependencyErrors.inc({ dependency: 'redis' });
     logger.warn({ err: error.message }, 'redis connection error');
   };
-  const db = createDb(config.DATABASE_URL, undefined, onPostgresError);
-  const ingestPool = createIngestPool(config.DATABASE_URL);
-  ingestPool.on('error', onPostgresError);
+  const poolOptions = {
+    onError: onPostgresError,
+    connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+  };
+  const db = createDb(config.DATABASE_URL, { ...poolOptions, poolSize: 20 });
+  const ingestPool = createIngestPool(config.DATABASE_URL, { ...poolOptions, poolSize: config.PG_INGEST_POOL_SIZE });
   const command = createRedis(config.REDIS_URL, 'command');
   const reads = createRedis(config.REDIS_URL, 'reads');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
@@ -185,6 +190,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       logger,
       metrics,
       maxBatch: config.MAX_BATCH_SIZE,
+      maxWaiting: config.PG_MAX_WAITING_EVENTS,
+      minOccurredAt: new Date(config.MIN_OCCURRED_AT),
       categoryOf: (itemId) => catalog.get(itemId)?.category ?? null,
     }),
     recommendations: new RecommendationService({
@@ -241,6 +248,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     plugins: [
       // First of ours, so its timing spans the others' work.
       useRequestMetrics(metrics),
+      useUtf8Guard,
+      useDocumentNestingLimit,
 
       // Compiled execution for queries and mutations: graphql-js spent a quarter of a trackEvents batch coercing variables.
       useGraphQlJit({}, { enableIf: (args) => !isSubscription(args.document) }),

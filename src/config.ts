@@ -64,6 +64,28 @@ const Env = z.object({
   SHOPPER_TTL_DAYS: z.coerce.number().positive().default(30),
   /** Largest batch `trackEvents` and `upsertItems` accept. */
   MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+  /**
+   * Earliest `occurredAt` an event may claim (ISO-8601); older ones are refused with rule `range`, so a
+   * default-initialised date (0001-01-01) or a wrong epoch never lands in the log and the time-decayed models.
+   */
+  MIN_OCCURRED_AT: z.iso.datetime({ offset: true }).default('2000-01-01T00:00:00Z'),
+  /** Connections of the gateway's ingest pool (the event insert on the acknowledgement path). */
+  PG_INGEST_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(8),
+  /**
+   * Longest wait for a Postgres connection, new or (all busy) from the pool; then the request answers
+   * `UNAVAILABLE` instead of hanging. Applies to every pool of the gateway and the worker.
+   */
+  PG_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
+  /**
+   * Longest a statement of the gateway or the worker may run (Postgres `statement_timeout`; the driver gives up
+   * a second later if the server does not answer at all); 0 = no limit. The trainer's reads are not bounded.
+   */
+  PG_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  /**
+   * Events that may wait for an ingest statement while the pool is busy; beyond that `trackEvent(s)` answers
+   * `UNAVAILABLE` at once, so a stalled Postgres sheds load fast instead of queueing it.
+   */
+  PG_MAX_WAITING_EVENTS: z.coerce.number().int().min(1).default(20_000),
   /** Open subscriptions one WebSocket connection may hold. */
   MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
   /** Open subscriptions one gateway process serves. */

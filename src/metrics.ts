@@ -100,7 +100,7 @@ export function createMetrics(roles: readonly MetricsRole[]): Metrics {
     }),
     events: new Counter({
       name: 'pgw_events_total',
-      help: 'Tracked events by outcome (accepted, duplicate, rejected) and, for rejected, the rule broken.',
+      help: 'Tracked events by outcome (accepted, duplicate, conflict, rejected) and, for rejected, the rule broken.',
       labelNames: ['outcome', 'rule'],
       registers: registers('gateway'),
     }),

@@ -15,9 +15,14 @@ const logger = createLogger(config.LOG_LEVEL, 'trainer');
 if (config.TRAINER_NICE > 0) setPriority(config.TRAINER_NICE);
 await prepareDatabase(config.DATABASE_URL, logger);
 const metrics = createMetrics(['trainer']);
-const db = createDb(config.DATABASE_URL, 4, (error) => {
-  metrics.dependencyErrors.inc({ dependency: 'postgres' });
-  logger.warn({ err: error.message }, 'postgres connection error');
+// No statement timeout: the trainer's reads of the log are long by nature and answer no request.
+const db = createDb(config.DATABASE_URL, {
+  poolSize: 4,
+  connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+  onError: (error) => {
+    metrics.dependencyErrors.inc({ dependency: 'postgres' });
+    logger.warn({ err: error.message }, 'postgres connection error');
+  },
 });
 const trainer = await startTrainer(config, { db, logger, metrics });
 const metricsServer =

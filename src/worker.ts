@@ -12,9 +12,14 @@ const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'worker');
 await prepareDatabase(config.DATABASE_URL, logger);
 const metrics = createMetrics(['worker']);
-const db = createDb(config.DATABASE_URL, undefined, (error) => {
-  metrics.dependencyErrors.inc({ dependency: 'postgres' });
-  logger.warn({ err: error.message }, 'postgres connection error');
+const db = createDb(config.DATABASE_URL, {
+  poolSize: 20,
+  connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+  statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+  onError: (error) => {
+    metrics.dependencyErrors.inc({ dependency: 'postgres' });
+    logger.warn({ err: error.message }, 'postgres connection error');
+  },
 });
 const workers = await startWorkers(config, { db, logger, metrics });
 const metricsServer =

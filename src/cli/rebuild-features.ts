@@ -9,7 +9,11 @@ import { FeatureStore } from '../services/features.ts';
 
 const config = loadConfig();
 const logger = createLogger(config.LOG_LEVEL, 'rebuild');
-const db = createDb(config.DATABASE_URL);
+const db = createDb(config.DATABASE_URL, {
+  poolSize: 4,
+  connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+  onError: (error) => logger.warn({ err: error.message }, 'postgres connection error'),
+});
 const redis = createRedis(config.REDIS_URL, 'command');
 await connectRedis(redis, config.REDIS_URL);
 const features = FeatureStore.fromConfig(redis, config);

@@ -74,6 +74,24 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
   return new Map(rows.map((row) => [row.eventId, { id: BigInt(row.id), receivedAt: row.receivedAt }]));
 }
 
+/** What a stored event says, to tell a retry (DUPLICATE) from a different event under a known eventId (CONFLICT). */
+export type StoredPayload = Omit<NewEvent, 'value'> & { value: string | null };
+
+/** The stored payloads of these eventIds, in one statement; only asked when a batch had duplicates. */
+export async function findEventPayloads(
+  pool: pg.Pool,
+  eventIds: readonly string[],
+): Promise<Map<string, StoredPayload>> {
+  const { rows } = await pool.query<StoredPayload>({
+    name: 'find-event-payloads',
+    text: `SELECT "eventId", "userId", "type", "itemId", "sessionId", "quantity", "value"::text AS "value", "occurredAt",
+                  "context", "recommendationId"
+           FROM "Event" WHERE "eventId" = ANY($1::text[])`,
+    values: [eventIds],
+  });
+  return new Map(rows.map((row) => [row.eventId, row]));
+}
+
 export async function findEventsForProcessing(db: Db, eventIds: readonly string[]): Promise<StoredEvent[]> {
   return db.$queryRawUnsafe<StoredEvent[]>(
     `SELECT e."id", e."eventId", e."userId", e."type", e."itemId", i."category", e."occurredAt", e."receivedAt",

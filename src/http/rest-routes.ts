@@ -6,6 +6,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RecommendationService } from '../services/recommendations.ts';
 import type { WarmUp } from '../services/warm-up.ts';
+import { isUtf8QueryString } from './input-guards.ts';
 import { sendMetrics } from './metrics-server.ts';
 import { restRouteLabel } from './request-metrics.ts';
 import type { StaticFile } from './static-files.ts';
@@ -49,10 +50,20 @@ export function makeRestRoutes(deps: {
       return send(serving ? 200 : 503, { status: serving ? 'ready' : 'warming', postgres, redis: redisState, warming });
     }
     if (url.pathname === '/api/recommendations' && req.method === 'GET') {
+      if (!isUtf8QueryString(url.search)) {
+        return send(400, {
+          error: {
+            code: ErrorCode.INVALID_INPUT,
+            field: 'query string',
+            rule: 'format',
+            message: 'must be valid UTF-8',
+          },
+        });
+      }
       const userId = url.searchParams.get('user_id');
       if (!userId) {
         return send(400, {
-          error: { code: ErrorCode.INVALID_INPUT, field: 'user_id', message: 'user_id is required' },
+          error: { code: ErrorCode.INVALID_INPUT, field: 'user_id', rule: 'required', message: 'user_id is required' },
         });
       }
       const kParam = url.searchParams.get('k') ?? '10';
@@ -74,7 +85,15 @@ export function makeRestRoutes(deps: {
         if (error instanceof DomainError) {
           if (error instanceof UnavailableError) metrics.dependencyErrors.inc({ dependency: error.dependency });
           const status = error.code === ErrorCode.UNAVAILABLE ? 503 : 400;
-          return send(status, { error: { code: error.code, field: error.field, message: error.message } });
+          return send(status, {
+            // Named as this endpoint spells its parameter (user_id), not as the service does (userId).
+            error: {
+              code: error.code,
+              field: error.field === 'userId' ? 'user_id' : error.field,
+              rule: error.rule,
+              message: error.message,
+            },
+          });
         }
         logger.error({ err: error }, 'plain recommendations endpoint failed');
         return send(500, { error: { code: 'INTERNAL', message: 'Unexpected error' } });

@@ -1,4 +1,5 @@
 import { builder } from './builder.ts';
+import { withCheckedConnectionArgs } from './connection-args.ts';
 import './types/item.ts';
 import './types/event.ts';
 import './types/recommendation.ts';
@@ -6,4 +7,4 @@ import './types/shopper.ts';
 import './types/model.ts';
 
 /** The gateway's GraphQL schema. */
-export const schema = builder.toSchema();
+export const schema = withCheckedConnectionArgs(builder.toSchema(), ['items']);

@@ -40,6 +40,8 @@ export interface DemoLoad {
 
 /** Any constant of our own: the session-level lock that lets one process of many load the demo data. */
 const DEMO_LOCK = 7_274_600_117;
+/** Longest delay a Node timer takes (about 24.8 days): "no client-side timeout" for one query. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Loads the demo catalogue and purchase history when the catalogue is empty, under an advisory lock so that
@@ -56,12 +58,24 @@ export async function loadDemoDataIfEmpty(
 ): Promise<DemoLoad> {
   const lock = await pool.connect();
   try {
-    await lock.query('SELECT pg_advisory_lock($1)', [DEMO_LOCK]);
+    // Another gateway may be loading for a while: wait for it without the pool's statement and query timeouts.
+    await lock.query('SET statement_timeout = 0');
+    const waitForLock: pg.QueryConfig & { query_timeout: number } = {
+      text: 'SELECT pg_advisory_lock($1)',
+      values: [DEMO_LOCK],
+      query_timeout: LONGEST_TIMER_MS,
+    };
+    await lock.query(waitForLock);
     if ((await db.item.count()) > 0) return { events: 0, itemIds: [] };
     return await loadDemoData(db, pool, logger, options);
   } finally {
     await lock.query('SELECT pg_advisory_unlock($1)', [DEMO_LOCK]).catch(() => undefined);
-    lock.release();
+    // Back to the pool's timeouts, or the connection is closed rather than returned without them.
+    const reset = await lock.query('RESET statement_timeout').then(
+      () => true,
+      () => false,
+    );
+    lock.release(!reset);
   }
 }
 

@@ -3,9 +3,15 @@ import { insertEvents, type NewEvent, type StoredRow } from '../db/events.ts';
 import type { Logger } from '../logger.ts';
 import { type EventsQueue, enqueueEvents, type QueuedEvent } from '../workers/queues.ts';
 
+/**
+ * What became of one event: `stored` now, `seen` (its eventId was stored before or earlier in line), or
+ * `refused` by Postgres as data it cannot store (SQLSTATE class 22 or 23), alone, after its batch failed.
+ */
+export type WriteOutcome = 'stored' | 'seen' | 'refused';
+
 interface Pending {
   events: readonly NewEvent[];
-  resolve: (stored: boolean[]) => void;
+  resolve: (outcomes: WriteOutcome[]) => void;
   reject: (error: unknown) => void;
 }
 
@@ -29,22 +35,38 @@ export class EventWriter {
   readonly #queue: EventsQueue;
   readonly #logger: Logger;
   readonly #categoryOf: CategoryLookup;
+  readonly #maxWaiting: number;
   #waiting: Pending[] = [];
+  /** Events in `#waiting`. */
+  #waitingEvents = 0;
   #inFlight = 0;
   #scheduled = false;
 
-  constructor(deps: { pool: pg.Pool; queue: EventsQueue; logger: Logger; categoryOf: CategoryLookup }) {
+  constructor(deps: {
+    pool: pg.Pool;
+    queue: EventsQueue;
+    logger: Logger;
+    categoryOf: CategoryLookup;
+    /** Most events waiting for a statement; a call beyond it is refused at once (config PG_MAX_WAITING_EVENTS). */
+    maxWaiting: number;
+  }) {
     this.#pool = deps.pool;
+    this.#maxWaiting = deps.maxWaiting;
     this.#queue = deps.queue;
     this.#logger = deps.logger;
     this.#categoryOf = deps.categoryOf;
   }
 
-  /** Stores the events; for each, whether it was new (false: its eventId was stored before or earlier in line). */
-  write(events: readonly NewEvent[]): Promise<boolean[]> {
+  /** Stores the events; says for each what became of it. Rejects when Postgres does not answer. */
+  write(events: readonly NewEvent[]): Promise<WriteOutcome[]> {
     if (events.length === 0) return Promise.resolve([]);
+    // Postgres is not keeping up (or not answering): shed the load now rather than answer it late.
+    if (this.#waitingEvents > 0 && this.#waitingEvents + events.length > this.#maxWaiting) {
+      return Promise.reject(new Error(`${this.#waitingEvents} events already wait for the event store`));
+    }
     return new Promise((resolve, reject) => {
       this.#waiting.push({ events, resolve, reject });
+      this.#waitingEvents += events.length;
       this.#schedule();
     });
   }
@@ -68,6 +90,7 @@ export class EventWriter {
       (group.length === 0 || size + this.#waiting[0]!.events.length <= MAX_EVENTS_PER_STATEMENT)
     ) {
       const next = this.#waiting.shift()!;
+      this.#waitingEvents -= next.events.length;
       group.push(next);
       size += next.events.length;
     }
@@ -88,7 +111,10 @@ export class EventWriter {
     }
   }
 
-  /** Inserts the group's events together; if that fails, each call alone, so one bad call fails by itself. */
+  /**
+   * Inserts the group's events together; if that fails, each call alone, so one bad call fails by itself.
+   * A call that Postgres refuses as data is retried event by event, so only the bad event is refused.
+   */
   async #insert(group: Pending[]): Promise<QueuedEvent[]> {
     let stored: Map<string, StoredRow>;
     try {
@@ -97,12 +123,16 @@ export class EventWriter {
         group.flatMap((pending) => pending.events),
       );
     } catch (error) {
-      if (group.length === 1) {
-        group[0]!.reject(error);
+      if (group.length > 1) {
+        const accepted = await Promise.all(group.map((pending) => this.#insert([pending])));
+        return accepted.flat();
+      }
+      const pending = group[0]!;
+      if (!isDataError(error)) {
+        pending.reject(error);
         return [];
       }
-      const accepted = await Promise.all(group.map((pending) => this.#insert([pending])));
-      return accepted.flat();
+      return this.#insertOneByOne(pending, error);
     }
     const accepted: QueuedEvent[] = [];
     for (const pending of group) {
@@ -110,22 +140,70 @@ export class EventWriter {
       pending.resolve(
         pending.events.map((event) => {
           const row = stored.get(event.eventId);
-          if (!row) return false;
+          if (!row) return 'seen';
           stored.delete(event.eventId);
-          accepted.push({
-            id: row.id.toString(),
-            eventId: event.eventId,
-            userId: event.userId,
-            type: event.type,
-            itemId: event.itemId,
-            category: event.itemId === null ? null : this.#categoryOf(event.itemId),
-            occurredAt: event.occurredAt.toISOString(),
-            receivedAt: row.receivedAt.toISOString(),
-          });
-          return true;
+          accepted.push(this.#queued(event, row));
+          return 'stored';
         }),
       );
     }
     return accepted;
   }
+
+  /** One statement per event (rare: only after Postgres refused a call's data), in order, so repeats stay `seen`. */
+  async #insertOneByOne(pending: Pending, batchError: unknown): Promise<QueuedEvent[]> {
+    if (pending.events.length === 1) {
+      this.#refused(pending.events[0]!, batchError);
+      pending.resolve(['refused']);
+      return [];
+    }
+    const outcomes: WriteOutcome[] = [];
+    const accepted: QueuedEvent[] = [];
+    for (const event of pending.events) {
+      try {
+        const row = (await insertEvents(this.#pool, [event])).get(event.eventId);
+        if (row) accepted.push(this.#queued(event, row));
+        outcomes.push(row ? 'stored' : 'seen');
+      } catch (error) {
+        if (!isDataError(error)) {
+          // Those stored so far are queued; the call fails, and its retry finds them DUPLICATE.
+          pending.reject(error);
+          return accepted;
+        }
+        this.#refused(event, error);
+        outcomes.push('refused');
+      }
+    }
+    pending.resolve(outcomes);
+    return accepted;
+  }
+
+  #refused(event: NewEvent, error: unknown): void {
+    this.#logger.warn(
+      { err: error, eventId: event.eventId, userId: event.userId },
+      'postgres refused an event as data; it alone is refused',
+    );
+  }
+
+  #queued(event: NewEvent, row: StoredRow): QueuedEvent {
+    return {
+      id: row.id.toString(),
+      eventId: event.eventId,
+      userId: event.userId,
+      type: event.type,
+      itemId: event.itemId,
+      category: event.itemId === null ? null : this.#categoryOf(event.itemId),
+      occurredAt: event.occurredAt.toISOString(),
+      receivedAt: row.receivedAt.toISOString(),
+    };
+  }
+}
+
+/**
+ * Postgres refused the values, not the request: data exceptions (class 22: bad encoding, out of range) and
+ * integrity violations (class 23). Connection failures, timeouts and cancellations are other classes.
+ */
+export function isDataError(error: unknown): boolean {
+  const code = error instanceof Error && 'code' in error ? error.code : undefined;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
 }

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { NewEvent } from '../db/events.ts';
+import { findEventPayloads, type NewEvent, type StoredPayload } from '../db/events.ts';
 import { InvalidInputError, UnavailableError } from '../errors.ts';
 import type { EventType } from '../generated/prisma/enums.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { EventsQueue } from '../workers/queues.ts';
-import { type CategoryLookup, EventWriter } from './event-writer.ts';
-import { checkBatchSize, checkId, checkJson } from './validation.ts';
+import { type CategoryLookup, EventWriter, type WriteOutcome } from './event-writer.ts';
+import { checkBatchSize, checkId, checkJson, parseIsoDateTime } from './validation.ts';
 
 /** An interaction as a storefront sends it. */
 export interface EventInput {
@@ -24,7 +24,12 @@ export interface EventInput {
   recommendationId?: string | null;
 }
 
-export const TrackStatus = { ACCEPTED: 'ACCEPTED', DUPLICATE: 'DUPLICATE' } as const;
+/**
+ * What became of a tracked event. ACCEPTED: stored now. DUPLICATE: this eventId was stored before with the same
+ * payload (a retry); nothing changed. CONFLICT: this eventId was stored before with a different payload; the
+ * first is kept and this one is not stored.
+ */
+export const TrackStatus = { ACCEPTED: 'ACCEPTED', DUPLICATE: 'DUPLICATE', CONFLICT: 'CONFLICT' } as const;
 export type TrackStatus = (typeof TrackStatus)[keyof typeof TrackStatus];
 
 export interface TrackResult {
@@ -44,8 +49,18 @@ const MAX_FUTURE_MS = 24 * 3600_000;
 const MAX_QUANTITY = 1_000_000;
 const MAX_VALUE = 1e10;
 
-/** Checks one input and turns it into a row; throws InvalidInputError naming `path.field` and the rule. */
-export function toNewEvent(input: EventInput, path: string, now: Date): NewEvent {
+/** A checked input: the row to store, and whether the client gave its time (else it is the time of receipt). */
+export interface CheckedEvent {
+  row: NewEvent;
+  path: string;
+  timeGiven: boolean;
+}
+
+/**
+ * Checks one input and turns it into a row; throws InvalidInputError naming `path.field` and the rule.
+ * `minOccurredAt` is the earliest time an event may claim (config MIN_OCCURRED_AT).
+ */
+export function toNewEvent(input: EventInput, path: string, now: Date, minOccurredAt: Date): CheckedEvent {
   const field = (name: string) => `${path}.${name}`;
   const eventId = input.eventId == null ? randomUUID() : checkId(field('eventId'), input.eventId);
   const userId = checkId(field('userId'), input.userId);
@@ -55,28 +70,31 @@ export function toNewEvent(input: EventInput, path: string, now: Date): NewEvent
   }
   let occurredAt = now;
   if (input.occurredAt != null) {
-    // Only full ISO-8601 date-times: Date.parse alone would take "12" or "March 3".
-    const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(input.occurredAt) ? Date.parse(input.occurredAt) : Number.NaN;
-    if (Number.isNaN(ms)) {
+    const parsed = parseIsoDateTime(input.occurredAt);
+    if (!parsed) {
       throw new InvalidInputError(
         field('occurredAt'),
         'format',
         'must be an ISO-8601 date-time, e.g. 2026-11-28T10:15:00Z',
       );
     }
-    if (ms > now.getTime() + MAX_FUTURE_MS) {
+    if (parsed.getTime() > now.getTime() + MAX_FUTURE_MS) {
       throw new InvalidInputError(field('occurredAt'), 'notFuture', 'must not be more than one day in the future');
     }
-    occurredAt = new Date(ms);
+    if (parsed < minOccurredAt) {
+      throw new InvalidInputError(field('occurredAt'), 'range', `must not be before ${minOccurredAt.toISOString()}`);
+    }
+    occurredAt = parsed;
   }
   const quantity = input.quantity ?? 1;
   if (!Number.isInteger(quantity) || quantity < 1 || quantity > MAX_QUANTITY) {
     throw new InvalidInputError(field('quantity'), 'range', `must be an integer from 1 to ${MAX_QUANTITY}`);
   }
-  if (input.value != null && !(Number.isFinite(input.value) && Math.abs(input.value) < MAX_VALUE)) {
+  // Checked as stored (two decimals), so 9999999999.999 cannot round up past the column's numeric(12, 2).
+  if (input.value != null && !(Number.isFinite(input.value) && Math.abs(Number(input.value.toFixed(2))) < MAX_VALUE)) {
     throw new InvalidInputError(field('value'), 'range', `must be a finite amount below ${MAX_VALUE}`);
   }
-  return {
+  const row: NewEvent = {
     eventId,
     userId,
     type: input.type,
@@ -89,6 +107,43 @@ export function toNewEvent(input: EventInput, path: string, now: Date): NewEvent
     recommendationId:
       input.recommendationId == null ? null : checkId(field('recommendationId'), input.recommendationId),
   };
+  return { row, path, timeGiven: input.occurredAt != null };
+}
+
+/**
+ * Whether two JSON values are equal as JSON: jsonb keeps no key order, and a literal in the query arrives as
+ * objects without a prototype, so neither order nor prototype counts.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
+  }
+  const other = new Map(Object.entries(b));
+  const entries = Object.entries(a);
+  return (
+    entries.length === other.size && entries.every(([key, value]) => other.has(key) && sameJson(value, other.get(key)))
+  );
+}
+
+/** Whether a repeated eventId carries the stored event (a retry) rather than a different one. */
+function samePayload(sent: CheckedEvent, stored: StoredPayload): boolean {
+  const { row } = sent;
+  return (
+    row.userId === stored.userId &&
+    row.type === stored.type &&
+    row.itemId === stored.itemId &&
+    row.sessionId === stored.sessionId &&
+    row.quantity === stored.quantity &&
+    (row.value === null
+      ? stored.value === null
+      : stored.value !== null && Number(row.value) === Number(stored.value)) &&
+    // Without a time the row took its time of receipt; a retry of it comes at another time.
+    (!sent.timeGiven || row.occurredAt.getTime() === stored.occurredAt.getTime()) &&
+    sameJson(row.context ?? null, stored.context ?? null) &&
+    row.recommendationId === stored.recommendationId
+  );
 }
 
 /** Records shopper interactions: stored in Postgres first (that is the acknowledgement), then queued. */
@@ -97,73 +152,104 @@ export class EventService {
   readonly #logger: Logger;
   readonly #maxBatch: number;
   readonly #metrics: Metrics;
+  readonly #pool: pg.Pool;
+  readonly #minOccurredAt: Date;
 
   constructor(deps: {
     pool: pg.Pool;
+    /** Earliest occurredAt an event may claim (config MIN_OCCURRED_AT). */
+    minOccurredAt: Date;
     queue: EventsQueue;
     logger: Logger;
     metrics: Metrics;
     maxBatch: number;
     categoryOf: CategoryLookup;
+    /** Most events waiting for an ingest statement (config PG_MAX_WAITING_EVENTS). */
+    maxWaiting: number;
   }) {
     this.#writer = new EventWriter(deps);
     this.#logger = deps.logger;
     this.#metrics = deps.metrics;
     this.#maxBatch = deps.maxBatch;
+    this.#pool = deps.pool;
+    this.#minOccurredAt = deps.minOccurredAt;
   }
 
   async track(input: EventInput): Promise<TrackResult> {
-    let event: NewEvent;
+    let event: CheckedEvent;
     try {
-      event = toNewEvent(input, 'input', new Date());
+      event = toNewEvent(input, 'input', new Date(), this.#minOccurredAt);
     } catch (error) {
       if (error instanceof InvalidInputError) this.#rejected(error);
       throw error;
     }
     const [result] = await this.#record([event]);
+    if (result instanceof InvalidInputError) throw result;
     return result!;
   }
 
   /**
    * Records a batch: each valid event is stored, each invalid one comes back as its InvalidInputError at the
-   * same index. The batch as a whole fails only when it is too large or Postgres does not answer.
+   * same index (so does one Postgres refuses to store). The batch as a whole fails only when it is too large
+   * or Postgres does not answer.
    */
   async trackMany(inputs: readonly EventInput[]): Promise<(TrackResult | InvalidInputError)[]> {
     checkBatchSize('inputs', inputs.length, this.#maxBatch);
     const now = new Date();
     const checked = inputs.map((input, index) => {
       try {
-        return toNewEvent(input, `inputs[${index}]`, now);
+        return toNewEvent(input, `inputs[${index}]`, now, this.#minOccurredAt);
       } catch (error) {
         if (!(error instanceof InvalidInputError)) throw error;
         this.#rejected(error);
         return error;
       }
     });
-    const valid = checked.filter((entry): entry is NewEvent => !(entry instanceof InvalidInputError));
+    const valid = checked.filter((entry): entry is CheckedEvent => !(entry instanceof InvalidInputError));
     const results = await this.#record(valid);
     let next = 0;
     return checked.map((entry) => (entry instanceof InvalidInputError ? entry : results[next++]!));
   }
 
-  async #record(events: NewEvent[]): Promise<TrackResult[]> {
-    let stored: boolean[];
+  async #record(events: CheckedEvent[]): Promise<(TrackResult | InvalidInputError)[]> {
+    let outcomes: WriteOutcome[];
+    let stored: Map<string, StoredPayload>;
     try {
-      stored = await this.#writer.write(events);
+      outcomes = await this.#writer.write(events.map(({ row }) => row));
+      // One more statement, only for a batch with repeated eventIds: retry or conflict?
+      const seen = events.filter((_, index) => outcomes[index] === 'seen').map(({ row }) => row.eventId);
+      stored = seen.length ? await findEventPayloads(this.#pool, seen) : new Map();
     } catch (error) {
       this.#logger.error({ err: error }, 'storing events failed');
       throw new UnavailableError('postgres', 'the event store', error);
     }
     // Counted once Postgres has answered: a batch refused as a whole (too large, no database) counts nothing.
-    let accepted = 0;
-    for (const isNew of stored) if (isNew) accepted++;
-    if (accepted) this.#metrics.events.inc({ outcome: 'accepted', rule: '' }, accepted);
-    if (events.length > accepted)
-      this.#metrics.events.inc({ outcome: 'duplicate', rule: '' }, events.length - accepted);
-    return events.map(({ eventId }, index) => ({
-      eventId,
-      status: stored[index] ? TrackStatus.ACCEPTED : TrackStatus.DUPLICATE,
-    }));
+    const counts = { accepted: 0, duplicate: 0, conflict: 0 };
+    const results = events.map((event, index): TrackResult | InvalidInputError => {
+      const { eventId } = event.row;
+      const outcome = outcomes[index];
+      if (outcome === 'stored') {
+        counts.accepted++;
+        return { eventId, status: TrackStatus.ACCEPTED };
+      }
+      if (outcome === 'seen') {
+        const first = stored.get(eventId);
+        // Gone since (a privacy deletion): nothing to conflict with; the retry is answered as before.
+        if (!first || samePayload(event, first)) {
+          counts.duplicate++;
+          return { eventId, status: TrackStatus.DUPLICATE };
+        }
+        counts.conflict++;
+        return { eventId, status: TrackStatus.CONFLICT };
+      }
+      const error = new InvalidInputError(event.path, 'format', 'Postgres cannot store this event as sent');
+      this.#rejected(error);
+      return error;
+    });
+    for (const [outcome, count] of Object.entries(counts)) {
+      if (count) this.#metrics.events.inc({ outcome, rule: '' }, count);
+    }
+    return results;
   }
 
   #rejected(error: InvalidInputError): void {

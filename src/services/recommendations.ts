@@ -12,7 +12,7 @@ import { canEnter, type EntryContext, type ListReach, MAX_BLOCKED_CO_VISITS } fr
 import type { ModelService } from './models.ts';
 import { type PacedTask, Pacer } from './pacer.ts';
 import type { ShopperVectors } from './shopper-vectors.ts';
-import { checkK } from './validation.ts';
+import { checkId, checkK } from './validation.ts';
 
 /** The shopper's latest items whose co-visited items become candidates. */
 const CO_VISIT_SEEDS = 5;
@@ -130,6 +130,7 @@ export class RecommendationService {
   }
 
   async recommend(userId: string, k: number, causedBy: UserChanged | null = null): Promise<RecommendationList> {
+    checkId('userId', userId);
     checkK('k', k);
     return (await this.#rankOrFail(userId, k, causedBy)).list;
   }
@@ -269,6 +270,7 @@ export class RecommendationService {
    * (without a model, or to fill up) the items shoppers touched in the same sessions as this one.
    */
   async similar(itemId: string, k: number): Promise<Recommendation[]> {
+    checkId('itemId', itemId);
     checkK('k', k);
     const eligible = (id: string) => id !== itemId && this.#catalog.isRecommendable(id);
     const similar: Recommendation[] = [];
@@ -302,6 +304,7 @@ export class RecommendationService {
    * nothing. Ends, and unsubscribes, when the consumer returns.
    */
   watch(userId: string, k: number): AsyncIterable<RecommendationList> {
+    checkId('userId', userId);
     checkK('k', k);
     const counts = this.#counts;
     const pacer = this.#pacer;

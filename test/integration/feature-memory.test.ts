@@ -70,7 +70,7 @@ describe('feature store windows (Redis only)', () => {
     config = await createTestConfig();
     redis = await connect(config);
     features = FeatureStore.fromConfig(redis, config);
-    db = createDb(config.DATABASE_URL, 2);
+    db = createDb(config.DATABASE_URL, { poolSize: 2, onError: () => undefined });
   });
   afterAll(async () => {
     redis.disconnect();

@@ -49,16 +49,94 @@ describe('trackEvent and trackEvents', () => {
     expect(stored.value?.toFixed(2)).toBe('19.90');
   });
 
-  it('when the same eventId comes again then it answers DUPLICATE and stores nothing new', async () => {
+  it('when the same event comes again then it answers DUPLICATE and stores nothing new', async () => {
     const eventId = uniqueId('evt');
-    const input = { eventId, userId: uniqueId('user'), type: 'VIEW', itemId: 'sku-1' };
+    const input = { eventId, userId: uniqueId('user'), type: 'VIEW', itemId: 'sku-1', context: { a: 1, b: [2] } };
     await gateway.graphql(TRACK, { input });
 
-    const again = await gateway.graphql(TRACK, { input: { ...input, type: 'PURCHASE' } });
+    const again = await gateway.graphql(TRACK, { input: { ...input, context: { b: [2], a: 1 } } });
 
     expect(again).toEqual({ data: { trackEvent: { eventId, status: 'DUPLICATE' } } });
     expect(await countEvents({ eventId })).toBe(1);
+  });
+
+  it('when a retry writes its context as a literal in the query then it is still DUPLICATE', async () => {
+    const eventId = uniqueId('evt');
+    const userId = uniqueId('user');
+    const literal = `mutation { trackEvent(input: { eventId: "${eventId}", userId: "${userId}", type: VIEW, itemId: "sku-1",
+      context: { page: "pdp", tags: ["a", { b: 1 }] } }) { eventId status } }`;
+    await gateway.graphql(TRACK, {
+      input: { eventId, userId, type: 'VIEW', itemId: 'sku-1', context: { tags: ['a', { b: 1 }], page: 'pdp' } },
+    });
+
+    const again = await gateway.graphql(literal);
+
+    expect(again).toEqual({ data: { trackEvent: { eventId, status: 'DUPLICATE' } } });
+  });
+
+  it('when an event without occurredAt comes again later then it is still DUPLICATE', async () => {
+    const eventId = uniqueId('evt');
+    const input = { eventId, userId: uniqueId('user'), type: 'CLICK', itemId: 'sku-1' };
+    await gateway.graphql(TRACK, { input });
+    await gateway.app.db.event.update({ where: { eventId }, data: { occurredAt: new Date(Date.now() - 60_000) } });
+
+    const again = await gateway.graphql(TRACK, { input });
+
+    expect(again).toEqual({ data: { trackEvent: { eventId, status: 'DUPLICATE' } } });
+  });
+
+  it('when a known eventId comes with a different payload then it answers CONFLICT and keeps the first', async () => {
+    const eventId = uniqueId('evt');
+    const input = { eventId, userId: uniqueId('user'), type: 'VIEW', itemId: 'sku-1' };
+    await gateway.graphql(TRACK, { input });
+    const before = await gateway.app.metrics.registry.getSingleMetricAsString('pgw_events_total');
+
+    const again = await gateway.graphql(TRACK, { input: { ...input, type: 'PURCHASE' } });
+
+    expect(again).toEqual({ data: { trackEvent: { eventId, status: 'CONFLICT' } } });
+    expect(await countEvents({ eventId })).toBe(1);
     expect((await gateway.app.db.event.findUniqueOrThrow({ where: { eventId } })).type).toBe('VIEW');
+    expect(before).not.toContain('outcome="conflict"');
+    expect(await gateway.app.metrics.registry.getSingleMetricAsString('pgw_events_total')).toMatch(
+      /pgw_events_total\{outcome="conflict",rule=""\} 1/,
+    );
+  });
+
+  it.each([
+    { name: 'userId', change: { userId: 'someone-else' } },
+    { name: 'itemId', change: { itemId: 'sku-2' } },
+    { name: 'sessionId', change: { sessionId: 's-2' } },
+    { name: 'quantity', change: { quantity: 3 } },
+    { name: 'value', change: { value: 10.01 } },
+    { name: 'occurredAt', change: { occurredAt: '2026-01-02T00:00:00Z' } },
+    { name: 'context', change: { context: { page: 'home' } } },
+    { name: 'recommendationId', change: { recommendationId: 'r-2' } },
+  ])('when a retry differs in $name then it answers CONFLICT', async ({ change }) => {
+    const eventId = uniqueId('evt');
+    const input = {
+      eventId,
+      userId: uniqueId('user'),
+      type: 'ADD_TO_CART',
+      itemId: 'sku-1',
+      sessionId: 's-1',
+      quantity: 2,
+      value: 10,
+      occurredAt: '2026-01-01T00:00:00Z',
+      context: { page: 'pdp' },
+      recommendationId: 'r-1',
+    };
+    await gateway.graphql(TRACK, { input });
+
+    const same = await gateway.graphql(TRACK_MANY, { inputs: [input, { ...input, ...change }] });
+
+    expect(same).toEqual({
+      data: {
+        trackEvents: [
+          { eventId, status: 'DUPLICATE' },
+          { eventId, status: 'CONFLICT' },
+        ],
+      },
+    });
   });
 
   it('when no eventId is sent then one is generated and returned', async () => {
@@ -176,7 +254,7 @@ describe('trackEvent and trackEvents', () => {
       {
         name: 'a NUL character in the context',
         input: { itemId: 'sku-1', context: { note: 'a\u0000b' } },
-        field: 'input.context',
+        field: 'input.context.note',
         rule: 'noNul',
       },
       { name: 'a quantity of zero', input: { itemId: 'sku-1', quantity: 0 }, field: 'input.quantity', rule: 'range' },

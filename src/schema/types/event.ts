@@ -5,7 +5,9 @@ import { builder } from '../builder.ts';
 const EventTypeRef = builder.enumType(EventType, { name: 'EventType', description: 'What the shopper did.' });
 const TrackStatusRef = builder.enumType(TrackStatus, {
   name: 'TrackStatus',
-  description: 'ACCEPTED: stored now. DUPLICATE: an event with this eventId was stored before; nothing changed.',
+  description:
+    'ACCEPTED: stored now. DUPLICATE: this eventId was stored before with the same payload (a retry); nothing ' +
+    'changed. CONFLICT: this eventId was stored before with a different payload; the first is kept, this one is not stored.',
 });
 
 const EventInputRef = builder.inputType('EventInput', {
@@ -16,11 +18,15 @@ const EventInputRef = builder.inputType('EventInput', {
     itemId: t.id({ description: 'Required for item events. An id the catalogue does not know yet is accepted.' }),
     sessionId: t.id(),
     occurredAt: t.string({
-      description: 'ISO-8601 date-time; at most a day ahead. Defaults to the time of receipt.',
+      description:
+        'ISO-8601 date-time (a real calendar date, not before MIN_OCCURRED_AT); at most a day ahead. Defaults to the time of receipt.',
     }),
     quantity: t.int({ description: 'Defaults to 1.' }),
     value: t.float({ description: 'Monetary value of the interaction (e.g. line total of a purchase).' }),
-    context: t.field({ type: 'JSON', description: 'Free context (page, device, …), at most 8 KiB as JSON.' }),
+    context: t.field({
+      type: 'JSON',
+      description: 'Free context (page, device, …): at most 8 KiB as JSON, 10 levels deep, no NUL or lone surrogates.',
+    }),
     recommendationId: t.id({ description: 'The recommendation list this interaction came from.' }),
   }),
 });

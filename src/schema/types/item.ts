@@ -1,5 +1,6 @@
 import type { Item } from '../../generated/prisma/client.ts';
 import type { ItemInput } from '../../services/catalog.ts';
+import { checkId } from '../../services/validation.ts';
 import { builder } from '../builder.ts';
 
 export const ItemRef = builder.prismaObject('Item', {
@@ -51,7 +52,7 @@ builder.queryFields((t) => ({
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     resolve: (query, _root, { id }, { db }) =>
-      db.item.findFirst({ ...query, where: { id: String(id), placeholder: false } }),
+      db.item.findFirst({ ...query, where: { id: checkId('id', String(id)), placeholder: false } }),
   }),
   items: t.prismaConnection({
     type: 'Item',
