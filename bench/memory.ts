@@ -235,7 +235,9 @@ try {
       'synthetic events (sessions of 1–9 events on neighbouring items, Zipf-like item popularity, 70 % views, 16 % clicks, 8 % add-to-cart, 4 % purchases, 2 % removes) applied through FeatureStore.applyMany (the worker’s Lua script) in pipelines of 2000, two in flight; bytes are the exact sum of MEMORY USAGE … SAMPLES 0 over a SCAN of this run’s prefix only',
     redisBytesPerShopper: warm.shopperBytes / SHOPPERS,
     redisBytesPerEventAfterWarm: (after.totalBytes - warm.totalBytes) / MORE,
-    subscriberKb: idle ? idle.bytesPerSubscriber / 1024 : null,
+    // The heap a subscriber holds: the RSS delta after the warm-up round is allocator memory reused (about 0,
+    // even negative, in runs here), while the heap delta is what the open subscriptions keep.
+    subscriberKb: idle ? idle.heapBytesPerSubscriber / 1024 : null,
     counts: { shoppers: SHOPPERS, items: ITEMS, categories: CATEGORIES, events: EVENTS, moreEvents: MORE },
     afterWarm: { ...warm, eventsPerSecond: EVENTS / warmSeconds },
     afterMore: {
