@@ -1,0 +1,52 @@
+import { setPriority } from 'node:os';
+import type { Config } from './config.ts';
+import { createDb, type Db } from './db/client.ts';
+import { prepareDatabase } from './db/prepare.ts';
+import { startMetricsServer } from './http/metrics-server.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { handleProcessSignals, loadConfigOrExit } from './process.ts';
+
+/** What a background role's entry point says about itself. */
+export interface BackgroundRole {
+  name: 'worker' | 'trainer';
+  /** Its `/metrics` port (0 = off). */
+  metricsPort: (config: Config) => number;
+  poolSize: number;
+  /** Whether its statements get PG_STATEMENT_TIMEOUT_MS (not the trainer's long reads of the log). */
+  statementTimeout: boolean;
+  /** OS priority to run at (nice); set before any thread starts, so every thread inherits it. */
+  nice?: (config: Config) => number;
+  start(config: Config, deps: { db: Db; logger: Logger; metrics: Metrics }): Promise<{ stop(): Promise<void> }>;
+}
+
+/**
+ * Runs a background role as its process: configuration, migrations, Postgres pool, metrics server, the role,
+ * and a graceful stop on SIGTERM (metrics server, then the role, then Postgres).
+ */
+export async function runBackgroundRole(role: BackgroundRole): Promise<void> {
+  const config = loadConfigOrExit();
+  const logger = createLogger(config.LOG_LEVEL, role.name);
+  const nice = role.nice?.(config) ?? 0;
+  if (nice > 0) setPriority(nice);
+  await prepareDatabase(config.DATABASE_URL, logger);
+  const metrics = createMetrics([role.name]);
+  const db = createDb(config.DATABASE_URL, {
+    poolSize: role.poolSize,
+    connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+    ...(role.statementTimeout ? { statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS } : {}),
+    onError: (error) => {
+      metrics.dependencyErrors.inc({ dependency: 'postgres' });
+      logger.warn({ err: error.message }, 'postgres connection error');
+    },
+  });
+  const running = await role.start(config, { db, logger, metrics });
+  const port = role.metricsPort(config);
+  const metricsServer = port > 0 ? await startMetricsServer({ registry: metrics.registry, port, logger }) : undefined;
+  handleProcessSignals(logger, async () => {
+    await metricsServer?.close();
+    await running.stop();
+    await db.$disconnect();
+  });
+  logger.info(`${role.name} running`);
+}
