@@ -40,3 +40,27 @@ export async function createTestConfig(overrides: Record<string, string> = {}): 
 export function uniqueId(label: string): string {
   return `${label}-${randomBytes(5).toString('hex')}`;
 }
+
+/** Purchases of `userId`, one per item. */
+export function purchasesOf(userId: string, items: readonly string[]) {
+  return items.map((itemId) => ({ userId, type: 'PURCHASE', itemId }));
+}
+
+/**
+ * Shoppers in taste groups, each buying five of their group's items, drawn with a seeded generator so every
+ * run sees the same data: enough structure for a small model to learn.
+ */
+export function tasteGroupPurchases(
+  seed: number,
+  groups: readonly { label: string; items: readonly string[]; shoppers: number }[],
+) {
+  let state = seed;
+  const random = () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648;
+  };
+  const fiveOf = (items: readonly string[]) => [...items].sort(() => random() - 0.5).slice(0, 5);
+  return groups.flatMap(({ label, items, shoppers }) =>
+    Array.from({ length: shoppers }, () => purchasesOf(uniqueId(label), fiveOf(items))).flat(),
+  );
+}

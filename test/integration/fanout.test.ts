@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
-import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
+import { createTestConfig, purchasesOf, tasteGroupPurchases, uniqueId } from '../helpers/test-env.ts';
 
 const WATCH = `subscription($userId: ID!, $k: Int) {
   recommendationsUpdated(userId: $userId, k: $k) {
@@ -120,19 +120,13 @@ describe('model-aware fan-out', () => {
       }),
     );
     await gateway.graphql(UPSERT, { items: [...aItems, ...bItems].map((id) => ({ id, name: id })) });
-    let seed = 11;
-    const random = () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648;
-    };
-    const fiveOf = (items: string[]) => [...items].sort(() => random() - 0.5).slice(0, 5);
-    const purchases = (userId: string, items: string[]) =>
-      items.map((itemId) => ({ userId, type: 'PURCHASE', itemId }));
     const inputs = [
-      ...Array.from({ length: 80 }, () => purchases(uniqueId('group-a'), fiveOf(aItems))).flat(),
-      ...Array.from({ length: 80 }, () => purchases(uniqueId('group-b'), fiveOf(bItems))).flat(),
-      ...purchases(shopperA, aItems.slice(0, 3)),
-      ...purchases(shopperB, bItems.slice(0, 3)),
+      ...tasteGroupPurchases(11, [
+        { label: 'group-a', items: aItems, shoppers: 80 },
+        { label: 'group-b', items: bItems, shoppers: 80 },
+      ]),
+      ...purchasesOf(shopperA, aItems.slice(0, 3)),
+      ...purchasesOf(shopperB, bItems.slice(0, 3)),
     ];
     for (let start = 0; start < inputs.length; start += 500) {
       await gateway.graphql(TRACK_MANY, { inputs: inputs.slice(start, start + 500) });

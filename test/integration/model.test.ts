@@ -3,7 +3,7 @@ import { connectRedis, createRedis } from '../../src/redis.ts';
 import { createTrainQueue } from '../../src/workers/queues.ts';
 import { eventually, type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
 import { sample, scrape } from '../helpers/prometheus.ts';
-import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
+import { createTestConfig, purchasesOf, tasteGroupPurchases, uniqueId } from '../helpers/test-env.ts';
 
 // Few factors and strong regularisation suit twelve items in two taste groups.
 const RETRAIN = `mutation { retrainModel(wait: true, params: { factors: 8, lambda: 10 }) { jobId version { id status events users items metrics current } } }`;
@@ -39,18 +39,12 @@ describe('learned model (training worker, serving, similar items, rollback)', ()
     await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, {
       items: [...aItems, ...bItems].map((id) => ({ id, name: id })),
     });
-    let seed = 7;
-    const random = () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648;
-    };
-    const fiveOf = (items: string[]) => [...items].sort(() => random() - 0.5).slice(0, 5);
-    const purchases = (userId: string, items: string[]) =>
-      items.map((itemId) => ({ userId, type: 'PURCHASE', itemId }));
     const inputs = [
-      ...Array.from({ length: 100 }, () => purchases(uniqueId('shopper-a'), fiveOf(aItems))).flat(),
-      ...Array.from({ length: 200 }, () => purchases(uniqueId('shopper-b'), fiveOf(bItems))).flat(),
-      ...purchases(newcomerA, aItems.slice(0, 3)),
+      ...tasteGroupPurchases(7, [
+        { label: 'shopper-a', items: aItems, shoppers: 100 },
+        { label: 'shopper-b', items: bItems, shoppers: 200 },
+      ]),
+      ...purchasesOf(newcomerA, aItems.slice(0, 3)),
     ];
     for (let start = 0; start < inputs.length; start += 500) {
       await gateway.graphql(`mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`, {
