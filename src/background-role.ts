@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/client.ts';
@@ -28,7 +29,7 @@ export async function runBackgroundRole(role: BackgroundRole): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config.LOG_LEVEL, role.name);
   const nice = role.nice?.(config) ?? 0;
-  if (nice > 0) setPriority(nice);
+  if (nice > 0) lowerPriority(nice);
   await prepareDatabase(config.DATABASE_URL, logger);
   const metrics = createMetrics([role.name]);
   const db = createDb(config.DATABASE_URL, {
@@ -49,4 +50,18 @@ export async function runBackgroundRole(role: BackgroundRole): Promise<void> {
     await db.$disconnect();
   });
   logger.info(`${role.name} running`);
+}
+
+/**
+ * Lowers the priority of the whole process. On Linux a nice value belongs to a thread, and Node has started
+ * V8's and libuv's threads before any of our code runs, so each existing thread is set (threads started later
+ * inherit it from the main thread); elsewhere the process as the OS defines it.
+ */
+function lowerPriority(nice: number): void {
+  const tasks = '/proc/self/task';
+  if (!existsSync(tasks)) {
+    setPriority(nice);
+    return;
+  }
+  for (const thread of readdirSync(tasks)) setPriority(Number(thread), nice);
 }

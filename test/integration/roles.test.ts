@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/gateway.ts';
 import { type LogLine, postGraphql, type RoleProcess, startRole } from '../helpers/processes.ts';
@@ -76,9 +76,13 @@ describe('roles as processes', () => {
     expect(worker.lines.some((line) => String(line.msg).startsWith('trained'))).toBe(false);
     expect(trainer.lines.some((line) => String(line.msg).startsWith('trained a model version'))).toBe(true);
     expect(done.data?.trainingJob).toMatchObject({ status: 'TRAINED', version: { current: true } });
-    // The trainer yields the CPU to serving: its nice value (field 19 of /proc/<pid>/stat) is TRAINER_NICE.
-    const stat = readFileSync(`/proc/${trainer.child.pid}/stat`, 'utf8');
-    expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])).toBe(19);
+    // The trainer yields the CPU to serving: every thread's nice value (field 19 of its stat) is TRAINER_NICE.
+    const threads = readdirSync(`/proc/${trainer.child.pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${trainer.child.pid}/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    });
+    expect(threads.length).toBeGreaterThan(1);
+    expect(new Set(threads)).toEqual(new Set([19]));
   });
 
   it('when the database is empty then the gateway listens at once and /ready says the demo data is loading', async () => {
