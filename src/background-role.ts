@@ -7,6 +7,7 @@ import { startMetricsServer } from './http/metrics-server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { handleProcessSignals, loadConfigOrExit } from './process.ts';
+import { connectRedis, createRedis } from './redis.ts';
 
 /** What a background role's entry point says about itself. */
 export interface BackgroundRole {
@@ -30,7 +31,7 @@ export async function runBackgroundRole(role: BackgroundRole): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL, role.name);
   const nice = role.nice?.(config) ?? 0;
   if (nice > 0) lowerPriority(nice);
-  await prepareDatabase(config.DATABASE_URL, logger);
+  await waitForDependencies(config, logger);
   const metrics = createMetrics([role.name]);
   const db = createDb(config.DATABASE_URL, {
     poolSize: role.poolSize,
@@ -64,4 +65,49 @@ function lowerPriority(nice: number): void {
     return;
   }
   for (const thread of readdirSync(tasks)) setPriority(Number(thread), nice);
+}
+
+/** Longest pause between two start attempts while a dependency is down. */
+const MAX_RETRY_MS = 10_000;
+
+/**
+ * Prepares the database and checks that Redis answers, retrying with backoff for as long as either is
+ * down: a role started before its dependencies (a reboot, a compose start) waits for them instead of
+ * exiting. Logs once per change of what it waits for, not once per attempt.
+ */
+async function waitForDependencies(config: Config, logger: Logger): Promise<void> {
+  let delay = 250;
+  let waitingFor: string | undefined;
+  for (;;) {
+    let failed: { dependency: string; error: unknown } | undefined;
+    try {
+      await prepareDatabase(config.DATABASE_URL, logger);
+    } catch (error) {
+      failed = { dependency: 'Postgres', error };
+    }
+    if (!failed) {
+      const redis = createRedis(config.REDIS_URL, 'command');
+      redis.on('error', () => undefined);
+      try {
+        await connectRedis(redis, config.REDIS_URL);
+      } catch (error) {
+        failed = { dependency: 'Redis', error };
+      } finally {
+        redis.disconnect();
+      }
+    }
+    if (!failed) {
+      if (waitingFor) logger.info({ after: waitingFor }, 'dependencies answer; starting');
+      return;
+    }
+    if (waitingFor !== failed.dependency) {
+      waitingFor = failed.dependency;
+      logger.warn(
+        { err: (failed.error as Error).message },
+        `${failed.dependency} does not answer; retrying until it does`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, MAX_RETRY_MS);
+  }
 }

@@ -1,4 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/gateway.ts';
 import { type LogLine, postGraphql, type RoleProcess, startRole } from '../helpers/processes.ts';
@@ -100,4 +104,42 @@ describe('roles as processes', () => {
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({ status: 'warming', warming: { demoData: 'loading' } });
   });
+
+  it('when Redis does not answer as a feature worker starts then it waits, says so once, and starts when Redis is up', async () => {
+    const port = await freePort();
+    const config = await createTestConfig({ REDIS_URL: `redis://127.0.0.1:${port}` });
+    const worker = startRole('worker.ts', config);
+    running.push(worker);
+    await worker.waitFor((line) => String(line.msg).startsWith('Redis does not answer'));
+
+    const redis = spawn(
+      'redis-server',
+      ['--port', String(port), '--save', '', '--dir', mkdtempSync(join(tmpdir(), 'pgw-redis-'))],
+      {
+        stdio: 'ignore',
+      },
+    );
+    try {
+      await worker.waitFor((line) => line.msg === 'worker running', 30_000);
+
+      expect(worker.child.exitCode).toBeNull();
+      expect(worker.lines.filter((line) => String(line.msg).startsWith('Redis does not answer'))).toHaveLength(1);
+    } finally {
+      await worker.stop();
+      redis.kill();
+    }
+  });
 });
+
+/** A port nothing listens on (now). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
