@@ -261,14 +261,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     context: async (initial) => {
       // Over HTTP the key comes in the Authorization header and the shopper token in x-shopper-token; over
       // WebSocket both in connection_init's payload (authorization, shopperToken).
+      // (Over WebSocket there is no request: the upgrade's headers are not the client's credentials.)
       const { connectionParams } = initial as { connectionParams?: Record<string, unknown> };
+      const headers = initial.request?.headers;
       const caller = await callerOf(
-        connectionParams
-          ? { authorization: connectionParams.authorization, shopperToken: connectionParams.shopperToken }
-          : {
-              authorization: initial.request.headers.get('authorization'),
-              shopperToken: initial.request.headers.get('x-shopper-token'),
-            },
+        headers
+          ? { authorization: headers.get('authorization'), shopperToken: headers.get('x-shopper-token') }
+          : { authorization: connectionParams?.authorization, shopperToken: connectionParams?.shopperToken },
       );
       return { db, services, caller };
     },
