@@ -52,6 +52,11 @@ export function makeRestRoutes(deps: {
       const { serving, warming } = await warmUp.state().catch(() => ({ serving: true, warming: {} }));
       return send(serving ? 200 : 503, { status: serving ? 'ready' : 'warming', postgres, redis: redisState, warming });
     }
+    // A browser's preflight for the key headers; the CORS headers (or their absence) were set by the guards.
+    if (url.pathname === '/api/recommendations' && req.method === 'OPTIONS') {
+      res.writeHead(204).end();
+      return;
+    }
     if (url.pathname === '/api/recommendations' && req.method === 'GET') {
       if (!isUtf8QueryString(url.search)) {
         return send(400, {

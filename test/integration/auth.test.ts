@@ -378,3 +378,29 @@ describe('keys CLI', () => {
     expect((await call(gateway, '{ apiKeys { id } }', {}, { key: secret })).status).toBe(200);
   }, 30_000);
 });
+
+describe('keys from a browser', () => {
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    gateway = await startGateway(await createTestConfig({ CORS_ORIGINS: 'https://shop.example' }), { workers: false });
+  });
+  afterAll(async () => {
+    await gateway.stop();
+  });
+
+  it('when a listed storefront preflights /api/recommendations then the key and token headers are allowed', async () => {
+    const response = await fetch(`${gateway.url}/api/recommendations?user_id=${ANONYMOUS}`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://shop.example',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization, x-shopper-token',
+      },
+    });
+
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+    expect(response.headers.get('access-control-allow-headers')).toBe('authorization, x-shopper-token');
+  });
+});
