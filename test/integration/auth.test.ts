@@ -338,6 +338,25 @@ describe('local default', () => {
   });
 });
 
+describe('ADMIN_TOKEN beside API keys', () => {
+  it('when keys exist then ADMIN_TOKEN still works as an admin key, and a wrong one is UNAUTHENTICATED', async () => {
+    const gateway = await startGateway(await createTestConfig({ ADMIN_TOKEN: 'sesame-long-enough' }), {
+      workers: false,
+    });
+
+    try {
+      await createKey(gateway, 'SERVER', 'sesame-long-enough');
+      const right = await call(gateway, '{ apiKeys { scope } }', {}, { key: 'sesame-long-enough' });
+      const wrong = await call(gateway, '{ apiKeys { scope } }', {}, { key: 'sesame-long-enougH' });
+
+      expect(right.body.data?.apiKeys).toEqual([{ scope: 'SERVER' }]);
+      expect(wrong.status).toBe(401);
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
+
 describe('keys CLI', () => {
   let gateway: RunningGateway;
 
