@@ -26,6 +26,8 @@ import { PubSub } from './realtime/pubsub.ts';
 import { connectRedis, createRedis } from './redis.ts';
 import type { Context, Services } from './schema/context.ts';
 import { schema } from './schema/index.ts';
+import { type Caller, type Credentials, resolveCaller } from './services/access.ts';
+import { KeyStore } from './services/api-keys.ts';
 import { CatalogService } from './services/catalog.ts';
 import { EventService } from './services/events.ts';
 import { FeatureStore } from './services/features.ts';
@@ -79,10 +81,17 @@ function maskDomainErrors(logger: Logger, metrics: Metrics) {
       } else {
         logger.info({ code: original.code, field: original.field, rule: original.rule }, original.message);
       }
+      const status = httpStatusOf(original.code);
       return new GraphQLError(original.message, {
         nodes: located?.nodes,
         path: located?.path,
-        extensions: { code: original.code, field: original.field, rule: original.rule },
+        extensions: {
+          code: original.code,
+          field: original.field,
+          rule: original.rule,
+          // Yoga answers with this status; 401 and 403 tell an HTTP client to fix its key before looking further.
+          ...(status && { http: { status } }),
+        },
       });
     }
     if (located && isClientMistake(located)) {
@@ -92,6 +101,13 @@ function maskDomainErrors(logger: Logger, metrics: Metrics) {
     logger.error({ err: original ?? error }, 'unexpected error while executing a request');
     return maskError(error, message, isDev);
   };
+}
+
+/** The HTTP status an access error answers with. */
+export function httpStatusOf(code: ErrorCode): 401 | 403 | undefined {
+  if (code === ErrorCode.UNAUTHENTICATED) return 401;
+  if (code === ErrorCode.FORBIDDEN) return 403;
+  return undefined;
 }
 
 /** A GraphQL error all the way down (no exception thrown beneath it): the client's mistake. */
@@ -206,6 +222,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       metrics,
     }),
     shoppers: new ShopperService({ features, catalog }),
+    keys: new KeyStore({ db, pubsub, logger }),
   };
   const warmUp = new WarmUp({
     db,
@@ -222,6 +239,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     await Promise.all([command, reads, subscriber].map((redis) => connectRedis(redis, config.REDIS_URL)));
     await catalog.start();
     await models.start();
+    await services.keys.start(config.BOOTSTRAP_ADMIN_KEY);
     void trainEvents.run();
     if (options.workers) workers = await startWorkers(config, { db, logger, metrics });
   } catch (error) {
@@ -232,17 +250,26 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     throw error;
   }
 
-  const isAdmin = makeAdminCheck(config.ADMIN_TOKEN);
+  const isAdminToken = makeAdminCheck(config.ADMIN_TOKEN);
+  const callerOf = (credentials: Credentials): Promise<Caller> =>
+    resolveCaller(services.keys, isAdminToken, config.ADMIN_TOKEN === '', credentials);
   const guards = makeGuards(config, { redis: command, logger, graphqlEndpoint: GRAPHQL_ENDPOINT });
 
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
-    context: (initial) => {
-      // Over HTTP the token comes in the Authorization header; over WebSocket in connection_init's payload.
-      const { connectionParams } = initial as { connectionParams?: { authorization?: unknown } };
-      const authorization = initial.request?.headers.get('authorization') ?? connectionParams?.authorization;
-      return { db, services, isAdmin: isAdmin(authorization) };
+    context: async (initial) => {
+      // Over HTTP the key comes in the Authorization header and the shopper token in x-shopper-token; over
+      // WebSocket both in connection_init's payload (authorization, shopperToken).
+      // (Over WebSocket there is no request: the upgrade's headers are not the client's credentials.)
+      const { connectionParams } = initial as { connectionParams?: Record<string, unknown> };
+      const headers = initial.request?.headers;
+      const caller = await callerOf(
+        headers
+          ? { authorization: headers.get('authorization'), shopperToken: headers.get('x-shopper-token') }
+          : { authorization: connectionParams?.authorization, shopperToken: connectionParams?.shopperToken },
+      );
+      return { db, services, caller };
     },
     maskedErrors: { maskError: maskDomainErrors(logger, metrics), isDev: false },
     plugins: [
@@ -268,6 +295,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     db,
     redis: command,
     recommendations: services.recommendations,
+    callerOf,
     warmUp,
     logger,
     files: await loadStaticFiles(),
@@ -302,6 +330,17 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      // A connection without a valid key (or with a forged or expired shopper token) is closed at once (4403).
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        return callerOf({ authorization: params.authorization, shopperToken: params.shopperToken }).then(
+          () => true,
+          (error: unknown) => {
+            if (error instanceof DomainError) return false;
+            throw error;
+          },
+        );
+      },
       onSubscribe: async (ctx, id, params) => {
         const overBudget = await guards.refuseSubscribe(ctx.extra.request);
         if (overBudget) return overBudget;
@@ -311,6 +350,15 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           socket: ctx.extra.socket,
           params,
         });
+        let contextValue: Awaited<ReturnType<typeof contextFactory>>;
+        try {
+          contextValue = await contextFactory();
+        } catch (error) {
+          // The key may have been revoked since connection_init: answer as HTTP would, with the coded error.
+          if (error instanceof DomainError)
+            return [new GraphQLError(error.message, { extensions: { code: error.code } })];
+          throw error;
+        }
         const document = parseOrError(parse, params.query);
         if (document instanceof GraphQLError) return [document];
         const args = {
@@ -318,7 +366,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           operationName: params.operationName,
           document,
           variableValues: params.variables,
-          contextValue: await contextFactory(),
+          contextValue,
           rootValue: { execute, subscribe },
         };
         const errors = validate(args.schema, args.document);
@@ -345,8 +393,22 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     metrics,
     start: (port) =>
       new Promise((resolve, reject) => {
+        if (!isLoopback(config.HOST) && !services.keys.enforcing) {
+          reject(
+            new Error(
+              `refusing to listen on ${config.HOST} with no API key: anyone could reach everything. Create one (npm run -s keys -- create --scope admin), set BOOTSTRAP_ADMIN_KEY, or keep HOST=127.0.0.1.`,
+            ),
+          );
+          return;
+        }
+        if (!services.keys.enforcing) {
+          logger.warn(
+            { host: config.HOST },
+            'no API key configured: everything is open on this loopback address; create a key before exposing the gateway',
+          );
+        }
         server.once('error', reject);
-        server.listen(port, '0.0.0.0', () => {
+        server.listen(port, config.HOST, () => {
           const address = server.address() as AddressInfo;
           resolve({ port: address.port, url: `http://127.0.0.1:${address.port}` });
         });
@@ -363,13 +425,17 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await workers?.stop();
       unwatchQueues();
-      await Promise.all([catalog.stop(), models.stop()]);
+      await Promise.all([catalog.stop(), models.stop(), services.keys.stop()]);
       await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
       await db.$disconnect();
       await ingestPool.end();
       for (const redis of [command, reads, subscriber, trainEventsConnection]) redis.disconnect();
     },
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function isSubscription(document: DocumentNode): boolean {

@@ -145,6 +145,16 @@ const Env = z.object({
    */
   ADMIN_TOKEN: z.string().default(''),
   /**
+   * Interface the gateway listens on. With no API key in the database (and no BOOTSTRAP_ADMIN_KEY) it refuses
+   * any but a loopback address, since it would then serve everything to anyone: create a key first.
+   */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * A secret stored (hashed) as the first admin key when no active key exists, e.g. for docker-compose; at
+   * least 32 characters. Rotate it by creating a new admin key, revoking this one, and removing the variable.
+   */
+  BOOTSTRAP_ADMIN_KEY: z.union([z.literal(''), z.string().min(32)]).default(''),
+  /**
    * Origins a browser page may call the gateway from (comma-separated, e.g. `https://shop.example`); listed
    * origins get CORS headers with credentials, `*` lets any origin in without credentials, empty allows
    * same-origin pages only. WebSocket upgrades from other origins are refused; clients that send no

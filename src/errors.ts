@@ -8,7 +8,9 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   /** A subscription cap (per connection or per gateway) is reached. */
   TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
-  /** The operation needs the admin token. */
+  /** No API key, an unknown or revoked one, or a forged or expired shopper token (HTTP 401). */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** The key's scope does not cover the operation, or a public key acts for another shopper (HTTP 403). */
   FORBIDDEN: 'FORBIDDEN',
   /** Too many requests from this client; retry after `Retry-After` seconds (`extensions.retryAfter`). */
   RATE_LIMITED: 'RATE_LIMITED',

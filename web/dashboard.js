@@ -48,10 +48,18 @@ function showTile(id, value, format) {
 const perSecond = (value) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
 const milliseconds = (seconds) => `${(seconds * 1000).toFixed(seconds < 0.01 ? 1 : 0)} ms`;
 
+// Once the gateway has API keys, its GraphQL needs one: an admin key typed here lives in this tab only.
+const apiKeyInput = document.getElementById('api-key');
+apiKeyInput.value = sessionStorage.getItem('pgw-api-key') ?? '';
+apiKeyInput.addEventListener('change', () => sessionStorage.setItem('pgw-api-key', apiKeyInput.value.trim()));
+
 async function graphql(query, variables) {
+  const headers = { 'content-type': 'application/json', accept: 'application/json' };
+  const key = sessionStorage.getItem('pgw-api-key');
+  if (key) headers.authorization = `Bearer ${key}`;
   const response = await fetch('/graphql', {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    headers,
     body: JSON.stringify({ query, variables }),
   });
   const body = await response.json();

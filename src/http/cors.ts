@@ -18,14 +18,23 @@ export function makeCorsPolicy(origins: readonly string[]) {
       if (anyOrigin) return { origin: [origin], credentials: false };
       return false;
     },
-    /** The same decision as headers for the plain JSON endpoints (`/api/*`), which take simple GETs only. */
+    /**
+     * The same decision as headers for the plain JSON endpoints (`/api/*`): GETs, with the API key and the
+     * shopper token as headers (which makes the browser ask first with a preflight OPTIONS).
+     */
     headers(request: IncomingMessage): Record<string, string> {
       const origin = request.headers.origin;
       if (origin === undefined || (!anyOrigin && !listed.has(origin))) return {};
       const credentials: Record<string, string> = listed.has(origin)
         ? { 'access-control-allow-credentials': 'true' }
         : {};
-      return { 'access-control-allow-origin': origin, vary: 'Origin', ...credentials };
+      return {
+        'access-control-allow-origin': origin,
+        'access-control-allow-methods': 'GET',
+        'access-control-allow-headers': 'authorization, x-shopper-token',
+        vary: 'Origin',
+        ...credentials,
+      };
     },
     /**
      * Whether a WebSocket upgrade may proceed: browsers always send `Origin`, so one that is neither the

@@ -4,6 +4,7 @@ import type { Db } from '../db/client.ts';
 import { DomainError, ErrorCode, UnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { assertMayActAs, type Caller, type Credentials } from '../services/access.ts';
 import type { RecommendationService } from '../services/recommendations.ts';
 import type { WarmUp } from '../services/warm-up.ts';
 import { isUtf8QueryString } from './input-guards.ts';
@@ -20,12 +21,14 @@ export function makeRestRoutes(deps: {
   db: Db;
   redis: Redis;
   recommendations: RecommendationService;
+  /** Resolves the caller from the Authorization and x-shopper-token headers, as /graphql does. */
+  callerOf: (credentials: Credentials) => Promise<Caller>;
   warmUp: WarmUp;
   logger: Logger;
   metrics: Metrics;
   files: ReadonlyMap<string, StaticFile>;
 }) {
-  const { db, redis, recommendations, warmUp, logger, metrics, files } = deps;
+  const { db, redis, recommendations, callerOf, warmUp, logger, metrics, files } = deps;
   const probe = (check: Promise<unknown>) =>
     check.then(
       () => 'ok',
@@ -49,6 +52,11 @@ export function makeRestRoutes(deps: {
       const { serving, warming } = await warmUp.state().catch(() => ({ serving: true, warming: {} }));
       return send(serving ? 200 : 503, { status: serving ? 'ready' : 'warming', postgres, redis: redisState, warming });
     }
+    // A browser's preflight for the key headers; the CORS headers (or their absence) were set by the guards.
+    if (url.pathname === '/api/recommendations' && req.method === 'OPTIONS') {
+      res.writeHead(204).end();
+      return;
+    }
     if (url.pathname === '/api/recommendations' && req.method === 'GET') {
       if (!isUtf8QueryString(url.search)) {
         return send(400, {
@@ -68,6 +76,11 @@ export function makeRestRoutes(deps: {
       }
       const kParam = url.searchParams.get('k') ?? '10';
       try {
+        const caller = await callerOf({
+          authorization: req.headers.authorization,
+          shopperToken: req.headers['x-shopper-token'],
+        });
+        assertMayActAs(caller, userId);
         const list = await recommendations.recommend(userId, /^\d+$/.test(kParam) ? Number(kParam) : Number.NaN);
         return send(200, {
           user_id: list.userId,
@@ -84,7 +97,14 @@ export function makeRestRoutes(deps: {
       } catch (error) {
         if (error instanceof DomainError) {
           if (error instanceof UnavailableError) metrics.dependencyErrors.inc({ dependency: error.dependency });
-          const status = error.code === ErrorCode.UNAVAILABLE ? 503 : 400;
+          const status =
+            error.code === ErrorCode.UNAVAILABLE
+              ? 503
+              : error.code === ErrorCode.UNAUTHENTICATED
+                ? 401
+                : error.code === ErrorCode.FORBIDDEN
+                  ? 403
+                  : 400;
           return send(status, {
             // Named as this endpoint spells its parameter (user_id), not as the service does (userId).
             error: {

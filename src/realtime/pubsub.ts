@@ -102,6 +102,15 @@ export class PubSub {
     return this.#listen(`${this.#prefix}:itemvec`, (message) => listener(JSON.parse(message) as ItemVectorsAdded));
   }
 
+  /** Announces that an API key was created or revoked: every gateway reloads its key set at once. */
+  async publishKeysChanged(): Promise<void> {
+    await this.#publisher.publish(`${this.#prefix}:keys`, JSON.stringify({ origin: this.instanceId }));
+  }
+
+  onKeysChanged(listener: () => void): Promise<() => Promise<void>> {
+    return this.#listen(`${this.#prefix}:keys`, () => listener());
+  }
+
   /** Resolves once Redis confirmed the subscription, so no message published afterwards is missed. */
   async #listen(channel: string, listener: Listener): Promise<() => Promise<void>> {
     let entry = this.#channels.get(channel);

@@ -1,4 +1,6 @@
 import type { Db } from '../db/client.ts';
+import type { Caller } from '../services/access.ts';
+import type { KeyStore } from '../services/api-keys.ts';
 import type { CatalogService } from '../services/catalog.ts';
 import type { EventService } from '../services/events.ts';
 import type { ModelService } from '../services/models.ts';
@@ -14,12 +16,13 @@ export interface Services {
   shoppers: ShopperService;
   models: ModelService;
   training: TrainingService;
+  keys: KeyStore;
 }
 
 /** Per-request context; the same services for every request of a process. */
 export interface Context {
   db: Db;
   services: Services;
-  /** Whether the request may run admin operations (ADMIN_TOKEN). */
-  isAdmin: boolean;
+  /** Who is calling (API key scope, shopper token); the fields' `authScopes` and `assertMayActAs` check it. */
+  caller: Caller;
 }

@@ -5,6 +5,7 @@ import './types/event.ts';
 import './types/recommendation.ts';
 import './types/shopper.ts';
 import './types/model.ts';
+import './types/api-key.ts';
 
 /** The gateway's GraphQL schema. */
 export const schema = withCheckedConnectionArgs(builder.toSchema(), ['items']);

@@ -101,6 +101,9 @@ describe('the migrated database', () => {
       `SELECT t.typname::text AS name, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS values
        FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname`,
     );
-    expect(enums).toEqual(dmmf.datamodel.enums.map((e) => ({ name: e.name, values: e.values.map((v) => v.name) })));
+    const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+    expect(enums.sort(byName)).toEqual(
+      dmmf.datamodel.enums.map((e) => ({ name: e.name, values: e.values.map((v) => v.name) })).sort(byName),
+    );
   });
 });

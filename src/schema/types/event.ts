@@ -1,4 +1,5 @@
 import { EventType } from '../../generated/prisma/enums.ts';
+import { assertMayActAs } from '../../services/access.ts';
 import { type EventInput, type TrackResult, TrackStatus } from '../../services/events.ts';
 import { builder } from '../builder.ts';
 
@@ -55,7 +56,10 @@ builder.mutationFields((t) => ({
     type: TrackResultRef,
     description: 'Records one interaction. Answers once Postgres has stored it.',
     args: { input: t.arg({ type: EventInputRef, required: true }) },
-    resolve: (_root, { input }, { services }) => services.events.track(toEventInput(input)),
+    resolve: (_root, { input }, { services, caller }) => {
+      assertMayActAs(caller, String(input.userId));
+      return services.events.track(toEventInput(input));
+    },
   }),
   trackEvents: t.field({
     type: [TrackResultRef],
@@ -64,8 +68,11 @@ builder.mutationFields((t) => ({
       'Records a batch (at most MAX_BATCH_SIZE). Valid events are stored; an invalid one is null in the list, ' +
       'with an error whose path ends at its index.',
     args: { inputs: t.arg({ type: [EventInputRef], required: true }) },
-    resolve: async (_root, { inputs }, { services }) =>
+    resolve: async (_root, { inputs }, { services, caller }) => {
+      // The whole batch is refused when one event is for a shopper the caller may not act as.
+      for (const input of inputs) assertMayActAs(caller, String(input.userId));
       // graphql-js reports an Error placed in a list as that entry's error, at its index.
-      (await services.events.trackMany(inputs.map(toEventInput))) as TrackResult[],
+      return (await services.events.trackMany(inputs.map(toEventInput))) as TrackResult[];
+    },
   }),
 }));

@@ -76,6 +76,7 @@ builder.queryFields((t) => ({
 
 builder.mutationFields((t) => ({
   upsertItems: t.field({
+    authScopes: { server: true },
     type: UpsertItemsResult,
     description: 'Creates or updates catalogue items (at most MAX_BATCH_SIZE per call).',
     args: { items: t.arg({ type: [ItemInputRef], required: true }) },

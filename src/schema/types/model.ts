@@ -1,13 +1,5 @@
-import { DomainError, ErrorCode } from '../../errors.ts';
 import type { TrainingJobState, TrainingStatus } from '../../services/training-jobs.ts';
 import { builder } from '../builder.ts';
-import type { Context } from '../context.ts';
-
-function requireAdmin(context: Context): void {
-  if (!context.isAdmin) {
-    throw new DomainError(ErrorCode.FORBIDDEN, 'admin operations need "Authorization: Bearer <ADMIN_TOKEN>"');
-  }
-}
 
 const ModelStatusRef = builder.enumType('ModelStatus', { values: ['TRAINING', 'READY', 'FAILED'] as const });
 
@@ -76,7 +68,8 @@ const RetrainResultRef = builder.objectRef<TrainingJobState>('RetrainResult').im
 builder.queryFields((t) => ({
   modelVersions: t.prismaField({
     type: ['ModelVersion'],
-    description: 'Trained model versions, newest first.',
+    description: 'Admin: trained model versions, newest first.',
+    authScopes: { admin: true },
     args: { first: t.arg.int({ defaultValue: 20, required: true }) },
     resolve: (query, _root, { first }, { db }) =>
       db.modelVersion.findMany({ ...query, orderBy: { id: 'desc' }, take: Math.min(Math.max(first, 1), 100) }),
@@ -85,15 +78,14 @@ builder.queryFields((t) => ({
     type: RetrainResultRef,
     description: 'Admin: where a training job stands (the jobId retrainModel returned).',
     args: { jobId: t.arg.id({ required: true }) },
-    resolve: (_root, { jobId }, context) => {
-      requireAdmin(context);
-      return context.services.training.status(String(jobId));
-    },
+    authScopes: { admin: true },
+    resolve: (_root, { jobId }, context) => context.services.training.status(String(jobId)),
   }),
 }));
 
 builder.mutationFields((t) => ({
   retrainModel: t.field({
+    authScopes: { admin: true },
     type: RetrainResultRef,
     description:
       'Admin: trains a new model version from the event log; with wait, answers once it ended (and serves, when it became current) or, after waitSeconds, with the job still QUEUED or RUNNING.',
@@ -105,28 +97,22 @@ builder.mutationFields((t) => ({
         description: 'ALS overrides for this training: factors, lambda, alpha, iterations, cgSteps.',
       }),
     },
-    resolve: (_root, { wait, waitSeconds, params }, context) => {
-      requireAdmin(context);
-      return context.services.training.retrain({ wait, waitSeconds, params });
-    },
+    resolve: (_root, { wait, waitSeconds, params }, context) =>
+      context.services.training.retrain({ wait, waitSeconds, params }),
   }),
   rollbackModel: t.prismaField({
+    authScopes: { admin: true },
     type: 'ModelVersion',
     description:
       'Admin: makes an earlier READY version serve again, on every gateway, and pins it: later trainings are stored but it keeps serving until unpinModel or a version that beats its hold-out NDCG@10 by MODEL_PIN_MARGIN.',
     args: { versionId: t.arg.int({ required: true }) },
-    resolve: (_query, _root, { versionId }, context) => {
-      requireAdmin(context);
-      return context.services.models.rollback(versionId);
-    },
+    resolve: (_query, _root, { versionId }, context) => context.services.models.rollback(versionId),
   }),
   unpinModel: t.prismaField({
+    authScopes: { admin: true },
     type: 'ModelVersion',
     nullable: true,
     description: 'Admin: ends a rollback pin (the next training serves as usual); returns the version that was pinned.',
-    resolve: (_query, _root, _args, context) => {
-      requireAdmin(context);
-      return context.services.training.unpin();
-    },
+    resolve: (_query, _root, _args, context) => context.services.training.unpin(),
   }),
 }));

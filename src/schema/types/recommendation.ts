@@ -1,4 +1,5 @@
 import type { UserChanged } from '../../realtime/pubsub.ts';
+import { assertMayActAs } from '../../services/access.ts';
 import type { ListChange } from '../../services/list-changes.ts';
 import type { Recommendation, RecommendationList, TrendingProduct } from '../../services/recommendations.ts';
 import { builder } from '../builder.ts';
@@ -75,7 +76,10 @@ builder.queryFields((t) => ({
     type: RecommendationListRef,
     description: 'Products ranked for the shopper (1 ≤ k ≤ 100).',
     args: { userId: t.arg.id({ required: true }), k: t.arg.int({ defaultValue: 10, required: true }) },
-    resolve: (_root, { userId, k }, { services }) => services.recommendations.recommend(String(userId), k),
+    resolve: (_root, { userId, k }, { services, caller }) => {
+      assertMayActAs(caller, String(userId));
+      return services.recommendations.recommend(String(userId), k);
+    },
   }),
 }));
 
@@ -111,7 +115,10 @@ builder.subscriptionFields((t) => ({
     description:
       'The shopper’s list now, then a fresh one whenever it changes: after their events, catalogue changes that touch it, or a new model. Unchanged lists are not pushed.',
     args: { userId: t.arg.id({ required: true }), k: t.arg.int({ defaultValue: 10, required: true }) },
-    subscribe: (_root, { userId, k }, { services }) => services.recommendations.watch(String(userId), k),
+    subscribe: (_root, { userId, k }, { services, caller }) => {
+      assertMayActAs(caller, String(userId));
+      return services.recommendations.watch(String(userId), k);
+    },
     resolve: (list) => list,
   }),
 }));

@@ -33,6 +33,8 @@ const ShopperRef = builder.objectRef<ShopperProfile>('Shopper').implement({
 builder.queryFields((t) => ({
   shopper: t.field({
     type: ShopperRef,
+    description: "Server: a shopper's profile (never readable with a public key).",
+    authScopes: { server: true },
     args: { userId: t.arg.id({ required: true }) },
     resolve: (_root, { userId }, { services }) => services.shoppers.profile(String(userId)),
   }),
