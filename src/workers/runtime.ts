@@ -97,6 +97,13 @@ export async function startWorkers(
     try {
       // A replay applies the whole log (and records it processed); re-queuing its rows meanwhile is waste.
       if (await replayPending(replayQueue)) return;
+      // Checked continuously, not only at start: a Redis that restarted empty (or was flushed) under a running
+      // worker has lost the marker a replay writes last, and one replay brings every feature back.
+      if (await features.needsRebuild()) {
+        logger.warn('Redis lost the online features (no layout marker); replaying the event log');
+        await requestReplay(replayQueue, 'Redis lost the features while workers ran');
+        return;
+      }
       const stale = await findUnprocessedEventIds(db, new Date(Date.now() - config.OUTBOX_GRACE_MS), 1000);
       if (stale.length) {
         // A fresh job id per sweep: an earlier job holding some of these ids must not swallow this one.

@@ -117,7 +117,8 @@ describe('faults', () => {
   });
 
   it('when Redis loses its data then replaying the event log restores the same lists', async () => {
-    const config = await createTestConfig();
+    // The worker's own check for lost features runs with the sweep: kept out of the way, the test replays by hand.
+    const config = await createTestConfig({ OUTBOX_SWEEP_INTERVAL_MS: '600000' });
     const gateway = await startGateway(config);
     cleanups.push(() => gateway.stop());
     const items = await seedCatalogue(gateway, 4);
@@ -147,5 +148,37 @@ describe('faults', () => {
     expect(lost.data?.recommendations.items.map((r) => r.item.id)).toContain(items[0]);
     expect(replayed).toBe(inputs.length);
     expect(after.data).toEqual(before.data);
+  });
+
+  it('when Redis loses its data while the worker runs then the worker notices and replays the log by itself', async () => {
+    const config = await createTestConfig();
+    const gateway = await startGateway(config);
+    cleanups.push(() => gateway.stop());
+    const items = await seedCatalogue(gateway, 3);
+    const userId = uniqueId('shopper');
+    const inputs = [
+      ...items.flatMap((itemId, rank) =>
+        Array.from({ length: 3 - rank }, () => ({ userId: uniqueId('crowd'), type: 'PURCHASE', itemId })),
+      ),
+      { userId, type: 'VIEW', itemId: items[2] },
+    ];
+    await gateway.graphql(`mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`, { inputs });
+    await eventually(async () => (await gateway.app.db.event.count({ where: { processedAt: null } })) === 0);
+    const shopper = `query($userId: ID!) { shopper(userId: $userId) { recentItems { id } } }`;
+    const before = await gateway.graphql(shopper, { userId });
+    const redis = createRedis(config.REDIS_URL, 'command');
+    await connectRedis(redis, config.REDIS_URL);
+    cleanups.push(async () => redis.disconnect());
+    const features = FeatureStore.fromConfig(redis, config);
+
+    await features.clear();
+    const lost = await features.needsRebuild();
+    await eventually(async () => !(await features.needsRebuild()), 15_000);
+    const after = await gateway.graphql(shopper, { userId });
+    const trending = await features.trending(3);
+
+    expect(lost).toBe(true);
+    expect(after.data).toEqual(before.data);
+    expect(trending.map((entry) => entry.itemId)).toEqual(items);
   });
 });
