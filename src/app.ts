@@ -240,7 +240,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     await catalog.start();
     await models.start();
     await services.keys.start(config.BOOTSTRAP_ADMIN_KEY);
-    void trainEvents.run();
+    // Its loop ends with an error when the connection closes under it (a stop, a Redis restart): not a crash.
+    trainEvents.run().catch((error: unknown) => logger.debug({ err: error }, 'train queue events stopped'));
     if (options.workers) workers = await startWorkers(config, { db, logger, metrics });
   } catch (error) {
     // Leave nothing open behind a failed start, so the caller sees one clear error.

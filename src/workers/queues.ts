@@ -154,7 +154,11 @@ export async function enqueueEvents(
     timer = setTimeout(() => reject(new Error(`enqueue timed out after ${ms} ms`)), ms);
   });
   try {
-    await Promise.race([queue.add('apply', job, { ...EVENT_JOB_OPTIONS, jobId }), timeout]);
+    const adding = queue.add('apply', job, { ...EVENT_JOB_OPTIONS, jobId });
+    // When the timeout wins, the add may still fail later (its connection closes): that failure is already
+    // answered (the sweep queues the events), and must not surface as an unhandled rejection.
+    adding.catch(() => undefined);
+    await Promise.race([adding, timeout]);
   } finally {
     clearTimeout(timer);
   }
