@@ -47,11 +47,12 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { createEventsQueue } from '../src/workers/queues.ts';
 import { closeHttp, post, postAdmin, trivialQueryCeiling } from './lib/graphql-http.ts';
-import { cpuSeconds, rssBytes } from './lib/process-cpu.ts';
+import { CpuMeter, cpuSeconds, rssBytes } from './lib/process-cpu.ts';
 import { percentile, writeResults } from './lib/results.ts';
-import { createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
+import { BENCH_SERVER_URL, createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
 import {
   type LoadStats,
   openMultiplexedSubscriptions,
@@ -142,7 +143,7 @@ async function startTrainer(env: Record<string, string>) {
 
 const loadAtStart = loadAverage();
 const benchStartedAt = performance.now();
-const env = await createBenchEnvironment('freshness');
+const env = await createBenchEnvironment('freshness', { privateRedis: true });
 const shared = {
   DATABASE_URL: env.databaseUrl,
   REDIS_URL: env.redisUrl,
@@ -164,6 +165,54 @@ const gateways = await Promise.all(
   ),
 );
 const urls = ports.map((port) => `http://127.0.0.1:${port}`);
+const pgAdmin = new pg.Client({ connectionString: `${BENCH_SERVER_URL}/postgres` });
+await pgAdmin.connect();
+/** CPU by role: the processes of this run only (its own redis-server, its database's Postgres backends). */
+const cpu = new CpuMeter({
+  gateway: async () => gateways.map((gateway) => gateway.child.pid!),
+  worker: async () => [worker.child.pid!],
+  redis: async () => (env.redisPid ? [env.redisPid] : []),
+  postgres: async () =>
+    (
+      await pgAdmin.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
+        [env.id],
+      )
+    ).rows.map((row) => row.pid),
+  trainer: async () => (trainer ? [trainer.child.pid!] : []),
+});
+
+/**
+ * Redis commands per event by command (calls and server microseconds, from INFO commandstats of this run's
+ * own redis-server after a CONFIG RESETSTAT at the phase's start; commands run inside Lua scripts count too,
+ * and the script call itself counts as evalsha), largest first.
+ */
+async function redisCommandsPerEvent(events: number) {
+  const info = await redis.info('commandstats');
+  const rows = [...info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)].map(([, command, calls, usec]) => ({
+    command: command as string,
+    callsPerEvent: round(Number(calls) / Math.max(1, events), 2),
+    usecPerEvent: round(Number(usec) / Math.max(1, events), 1),
+  }));
+  return rows.sort((a, b) => b.usecPerEvent - a.usecPerEvent);
+}
+
+/**
+ * CPU milliseconds per event of each role over a phase of `events` events; `total` sums the serving path
+ * (gateway, worker, Redis, Postgres) and leaves out the trainer, which works on its own schedule.
+ */
+function perEvent(seconds: Record<string, number>, events: number) {
+  const ms = (role: string) => round(((seconds[role] ?? 0) * 1000) / Math.max(1, events), 3);
+  const total = ms('gateway') + ms('worker') + ms('redis') + ms('postgres');
+  return {
+    gateway: ms('gateway'),
+    worker: ms('worker'),
+    redis: ms('redis'),
+    postgres: ms('postgres'),
+    total: round(total, 3),
+    trainer: ms('trainer'),
+  };
+}
 const [urlA, urlB] = urls as [string, string];
 const redis = new Redis(env.redisUrl);
 const eventsQueue = createEventsQueue(redis, env.id);
@@ -253,12 +302,21 @@ async function runStep(rate: number, seconds: number) {
   const first = shoppers.events.length;
   const pushed = pushes.snapshot();
   const backlog = sampleMax(queueBacklog);
+  const meter = await cpu.start();
   const stats = await shoppers.run(rate, seconds);
   const events = shoppers.events.slice(first);
   const drainStarted = performance.now();
   await shoppers.drain(events, DRAIN_MS);
   const drainMs = performance.now() - drainStarted;
-  return { stats, events, drainMs, maxQueueBacklog: await backlog.stop(), pushesByTrigger: pushes.since(pushed) };
+  const cpuMsPerEvent = perEvent(await meter.stop(), events.length);
+  return {
+    stats,
+    events,
+    drainMs,
+    cpuMsPerEvent,
+    maxQueueBacklog: await backlog.stop(),
+    pushesByTrigger: pushes.since(pushed),
+  };
 }
 
 const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -338,6 +396,7 @@ try {
         eventsPerSecond: step.stats.eventsPerSecond,
         ...summary,
         eventPushes: step.pushesByTrigger.EVENT ?? 0,
+        cpuMsPerEvent: step.cpuMsPerEvent,
         maxQueueBacklog: step.maxQueueBacklog,
         maxRequestsInFlight: step.stats.maxRequestsInFlight,
         drainMs: step.drainMs,
@@ -372,6 +431,8 @@ try {
   const mainFirst = shoppers.events.length;
   const mainPushed = pushes.snapshot();
   const mainBacklog = sampleMax(queueBacklog);
+  const mainMeter = await cpu.start();
+  await redis.config('RESETSTAT');
   const mainStartedAt = performance.now();
   const load = shoppers.start(rate);
   let training: Awaited<ReturnType<typeof retrainWhileServing>> | undefined;
@@ -384,6 +445,9 @@ try {
   const mainStats: LoadStats = await load.stop();
   const mainEvents = shoppers.events.slice(mainFirst);
   await shoppers.drain(mainEvents, DRAIN_MS);
+  const mainCpuMsPerEvent = perEvent(await mainMeter.stop(), mainEvents.length);
+  const mainRedisCommands = await redisCommandsPerEvent(mainEvents.length);
+  console.error(`main run: ${JSON.stringify(mainCpuMsPerEvent)} CPU ms per event`);
   const mainMaxBacklog = await mainBacklog.stop();
   const mainPushes = pushes.since(mainPushed);
   const main = summarize(mainEvents);
@@ -395,6 +459,7 @@ try {
   // Fan-out: many open subscriptions, the shopper stream at `rate`, then a catalogue change and a model
   // activation, each with the CPU, pushes and freshness of the window after it.
   let fanOut: Record<string, unknown> | undefined;
+  let subscribers10k: Record<string, unknown> | undefined;
   if (values.fanout) {
     await waitForEmptyQueue();
     console.error(`fan-out: opening ${EXTRA_SUBSCRIPTIONS} more subscriptions over ${FANOUT_CONNECTIONS} connections`);
@@ -484,6 +549,12 @@ try {
       ...window.figures,
       freshness: summarize(sentBetween(streamEvents, window.from, window.to)),
     });
+    subscribers10k = {
+      what: 'the shopper stream at `rate` with --fanout-subscriptions open, in the quiet fan-out window (no catalogue or model change)',
+      subscriptions: SUBSCRIBERS + EXTRA_SUBSCRIPTIONS,
+      rate,
+      ...summarize(sentBetween(streamEvents, quiet.from, quiet.to)),
+    };
     fanOut = {
       subscriptions: SUBSCRIBERS + EXTRA_SUBSCRIPTIONS,
       shopperSubscriptions: SUBSCRIBERS,
@@ -562,6 +633,10 @@ try {
     answeredDirectly: main.answeredDirectly,
     superseded: main.superseded,
     stagesMs: summarizeStages(mainEvents),
+    cpuMsPerEvent: mainCpuMsPerEvent,
+    redisCommandsPerEvent: mainRedisCommands,
+    cpuMsPerEventWhat:
+      'CPU milliseconds (utime + stime from /proc/<pid>/stat) per event sent in the main run, from its start to the end of its drain: both gateways, the worker, this run’s own redis-server, and the Postgres backends connected to its database (the server’s shared background processes, e.g. the WAL writer, are not counted); total sums those four; the trainer is reported apart, and the main run includes the retrain unless --no-training',
     lostPushes: main.lostPushes,
     shownByOtherPush: main.shownByOtherPush,
     requestErrors: Object.fromEntries(shoppers.requestErrors),
@@ -584,6 +659,7 @@ try {
     outsideTraining: outsideTraining ?? null,
     trainingP99Ratio: duringTraining && outsideTraining ? duringTraining.p99Ms / outsideTraining.p99Ms : null,
     fanOut: fanOut ?? null,
+    subscribers10k: subscribers10k ?? null,
     bytesPerIdleSubscriber: idleMemory?.bytesPerSubscriber ?? null,
     idleSubscriberMemory: idleMemory ?? null,
     workerRssMb: rssBytes(worker.child.pid!) / 2 ** 20,
@@ -608,5 +684,6 @@ try {
   await eventsQueue.close();
   redis.disconnect();
   await Promise.all([...gateways, worker, ...(trainer ? [trainer] : [])].map((process) => process.stop()));
+  await pgAdmin.end();
   await env.drop();
 }

@@ -23,3 +23,49 @@ export function rssBytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
   return Number(line?.[1] ?? 0) * 1024;
 }
+
+/** CPU seconds a process has used, or 0 once it is gone (a backend that closed between two readings). */
+function cpuSecondsOrZero(pid: number): number {
+  try {
+    return cpuSeconds(pid);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU seconds per named role between `start()` and `stop()`, each role a set of processes read again at both
+ * ends (Postgres gives every connection a backend process of its own, and pools open and close them). A
+ * process that appears in between counts from zero; one that ends in between loses what it used after the
+ * start reading, which undercounts by at most that process' last seconds.
+ */
+export class CpuMeter {
+  readonly #roles: Record<string, () => Promise<readonly number[]>>;
+
+  constructor(roles: Record<string, () => Promise<readonly number[]>>) {
+    this.#roles = roles;
+  }
+
+  async start(): Promise<{ stop(): Promise<Record<string, number>> }> {
+    const read = async () => {
+      const readings: Record<string, Map<number, number>> = {};
+      for (const [role, pids] of Object.entries(this.#roles)) {
+        readings[role] = new Map((await pids()).map((pid) => [pid, cpuSecondsOrZero(pid)]));
+      }
+      return readings;
+    };
+    const before = await read();
+    return {
+      async stop() {
+        const after = await read();
+        const seconds: Record<string, number> = {};
+        for (const [role, readings] of Object.entries(after)) {
+          let sum = 0;
+          for (const [pid, used] of readings) sum += used - (before[role]?.get(pid) ?? 0);
+          seconds[role] = sum;
+        }
+        return seconds;
+      },
+    };
+  }
+}

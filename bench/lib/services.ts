@@ -9,21 +9,72 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 export const BENCH_SERVER_URL = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgresql://postgres@127.0.0.1:5432';
 export const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** A fresh, migrated database and Redis prefix for one benchmark run; `drop()` removes both. */
-export async function createBenchEnvironment(name: string) {
+/**
+ * A redis-server of the benchmark's own on a free port (no persistence), so the CPU it spends is the run's
+ * alone: the shared one on 6379 also serves whatever else runs on the machine.
+ */
+async function startPrivateRedis() {
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
+  const until = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} (is it installed?)`);
+    if (
+      await probe.ping().then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
+    if (Date.now() > until) throw new Error(`redis-server on port ${port} did not answer within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  probe.disconnect();
+  return {
+    url,
+    pid: child.pid as number,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * A fresh, migrated database and Redis prefix for one benchmark run; `drop()` removes both. With
+ * `privateRedis` the run gets a redis-server of its own (`redisPid` names it) instead of BENCH_REDIS_URL.
+ */
+export async function createBenchEnvironment(name: string, options: { privateRedis?: boolean } = {}) {
   const id = `pgwb_${name}_${Date.now().toString(36)}`;
   const databaseUrl = `${BENCH_SERVER_URL}/${id}`;
   await ensureDatabase(databaseUrl);
   await migrate(databaseUrl);
+  const privateRedis = options.privateRedis ? await startPrivateRedis() : undefined;
+  const redisUrl = privateRedis?.url ?? BENCH_REDIS_URL;
   return {
     id,
     databaseUrl,
-    redisUrl: BENCH_REDIS_URL,
+    redisUrl,
+    redisPid: privateRedis?.pid,
     async drop() {
       const admin = new pg.Client({ connectionString: `${BENCH_SERVER_URL}/postgres` });
       await admin.connect();
       await admin.query(`DROP DATABASE IF EXISTS "${id}" WITH (FORCE)`);
       await admin.end();
+      if (privateRedis) {
+        await privateRedis.stop();
+        return;
+      }
       const redis = new Redis(BENCH_REDIS_URL);
       for await (const keys of redis.scanStream({ match: `${id}*`, count: 1000 }) as AsyncIterable<string[]>) {
         if (keys.length) await redis.unlink(...keys);
