@@ -178,17 +178,18 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const ingestPool = createIngestPool(config.DATABASE_URL, { ...poolOptions, poolSize: config.PG_INGEST_POOL_SIZE });
   const command = createRedis(config.REDIS_URL, 'command');
   const reads = createRedis(config.REDIS_URL, 'reads');
+  const queues = createRedis(config.REDIS_URL, 'queues');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  for (const redis of [command, reads, subscriber]) redis.on('error', onRedisError);
+  for (const redis of [command, reads, queues, subscriber]) redis.on('error', onRedisError);
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const features = FeatureStore.fromConfig(reads, config);
-  const queue = createEventsQueue(command, config.REDIS_PREFIX);
+  const queue = createEventsQueue(queues, config.REDIS_PREFIX);
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
   const newItems = new NewItemVectors({ redis: reads, prefix: config.REDIS_PREFIX });
   const models = new ModelService({ db, pubsub, logger, metrics, newItems });
-  const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
-  const replayQueue = createReplayQueue(command, config.REDIS_PREFIX);
+  const trainQueue = createTrainQueue(queues, config.REDIS_PREFIX);
+  const replayQueue = createReplayQueue(queues, config.REDIS_PREFIX);
   const trainEventsConnection = createRedis(config.REDIS_URL, 'blocking');
   trainEventsConnection.on('error', onRedisError);
   const trainEvents = new QueueEvents(TRAIN_QUEUE, {
@@ -236,7 +237,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   });
   let workers: Workers | undefined;
   try {
-    await Promise.all([command, reads, subscriber].map((redis) => connectRedis(redis, config.REDIS_URL)));
+    await Promise.all([command, reads, queues, subscriber].map((redis) => connectRedis(redis, config.REDIS_URL)));
     await catalog.start();
     await models.start();
     await services.keys.start(config.BOOTSTRAP_ADMIN_KEY);
@@ -246,7 +247,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   } catch (error) {
     // Leave nothing open behind a failed start, so the caller sees one clear error.
     await Promise.allSettled([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
-    for (const redis of [command, reads, subscriber, trainEventsConnection]) redis.disconnect();
+    for (const redis of [command, reads, queues, subscriber, trainEventsConnection]) redis.disconnect();
     await Promise.allSettled([db.$disconnect(), ingestPool.end()]);
     throw error;
   }
@@ -434,7 +435,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
       await db.$disconnect();
       await ingestPool.end();
-      for (const redis of [command, reads, subscriber, trainEventsConnection]) redis.disconnect();
+      for (const redis of [command, reads, queues, subscriber, trainEventsConnection]) redis.disconnect();
     },
   };
 }

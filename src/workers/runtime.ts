@@ -45,10 +45,10 @@ export async function startWorkers(
     metrics.dependencyErrors.inc({ dependency: 'redis' });
     logger.warn({ err: error.message }, 'worker redis connection error');
   });
-  const { command, blocking, subscriber } = connections;
+  const { command, queues, blocking, subscriber } = connections;
   const features = FeatureStore.fromConfig(command, config);
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
-  const queue = createEventsQueue(command, config.REDIS_PREFIX);
+  const queue = createEventsQueue(queues, config.REDIS_PREFIX);
 
   const newItems = new NewItemVectors({ redis: command, prefix: config.REDIS_PREFIX });
   const vectors = new ShopperVectors({ db, redis: command, prefix: config.REDIS_PREFIX, features, newItems });
@@ -77,7 +77,7 @@ export async function startWorkers(
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_LOCK_MS,
   });
-  const replayQueue = createReplayQueue(command, config.REDIS_PREFIX);
+  const replayQueue = createReplayQueue(queues, config.REDIS_PREFIX);
   const replayStatus = new ReplayStatus(command, config.REDIS_PREFIX);
   const replayer = new Worker<ReplayJob, number>(
     REPLAY_QUEUE,

@@ -30,9 +30,9 @@ export async function startTrainer(
     metrics.dependencyErrors.inc({ dependency: 'redis' });
     logger.warn({ err: error.message }, 'trainer redis connection error');
   });
-  const { command, blocking, subscriber } = connections;
+  const { command, queues, blocking, subscriber } = connections;
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
-  const queue = createTrainQueue(command, config.REDIS_PREFIX);
+  const queue = createTrainQueue(queues, config.REDIS_PREFIX);
   // One training at a time across all trainer replicas: two would compete for the same two cores.
   await queue.setGlobalConcurrency(1);
   const tuned = config.TRAIN_PARAMS_FILE ? await readTunedParams(config.TRAIN_PARAMS_FILE) : { params: {} };
