@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { NewEvent } from '../../src/db/events.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createRedis } from '../../src/redis.ts';
-import { EventWriter } from '../../src/services/event-writer.ts';
+import { EventWriter, MAX_IN_FLIGHT } from '../../src/services/event-writer.ts';
 import { createEventsQueue, type EventsQueue } from '../../src/workers/queues.ts';
 import { eventually } from '../helpers/gateway.ts';
 import { TEST_REDIS_URL, TEST_SERVER_URL } from '../helpers/global-setup.ts';
@@ -49,7 +49,7 @@ describe('EventWriter', () => {
       maxWaiting: 1,
     });
     const calls: Promise<unknown>[] = [];
-    for (let inFlight = 1; inFlight <= 4; inFlight++) {
+    for (let inFlight = 1; inFlight <= MAX_IN_FLIGHT; inFlight++) {
       calls.push(writer.write([event()]).catch((error: unknown) => error));
       await eventually(async () => stalled.length === inFlight);
     }
