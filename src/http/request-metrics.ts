@@ -44,9 +44,27 @@ export function operationLabel(document: DocumentNode, operationName?: string | 
  */
 export function useRequestMetrics(metrics: Metrics): Plugin {
   const started = new WeakMap<Request, { start: number; operation?: string }>();
+  // Yoga's parse cache hands out one document object per query text, so a label is worked out once per
+  // document and operation name (a walk of the selections was a visible share of every trackEvent).
+  const labels = new WeakMap<DocumentNode, Map<string, string>>();
+  const labelOf = (document: DocumentNode, operationName?: string | null) => {
+    let byName = labels.get(document);
+    if (!byName) {
+      byName = new Map();
+      labels.set(document, byName);
+    }
+    const name = operationName ?? '';
+    let known = byName.get(name);
+    if (known === undefined) {
+      known = operationLabel(document, operationName);
+      // A document names few operations, but a client may send any operationName: keep the valid ones only.
+      if (known !== 'unknown') byName.set(name, known);
+    }
+    return known;
+  };
   const label = (request: Request | undefined, document: DocumentNode, operationName?: string | null) => {
     const timing = request && started.get(request);
-    if (timing) timing.operation = operationLabel(document, operationName);
+    if (timing) timing.operation = labelOf(document, operationName);
   };
   return {
     onRequest: ({ request }) => {
