@@ -39,6 +39,7 @@ import { ShopperVectors } from './services/shopper-vectors.ts';
 import { ShopperService } from './services/shoppers.ts';
 import { TrainingService } from './services/training-jobs.ts';
 import { WarmUp } from './services/warm-up.ts';
+import { LiveEventsWriter } from './workers/live-events.ts';
 import { createEventsQueue, createReplayQueue, createTrainQueue, TRAIN_QUEUE } from './workers/queues.ts';
 import { startWorkers, type Workers } from './workers/runtime.ts';
 
@@ -204,6 +205,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     events: new EventService({
       pool: ingestPool,
       queue,
+      live: config.EVENT_HANDOFF === 'stream' ? new LiveEventsWriter(command, config.REDIS_PREFIX) : undefined,
       logger,
       metrics,
       maxBatch: config.MAX_BATCH_SIZE,

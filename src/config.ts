@@ -114,6 +114,12 @@ const Env = z.object({
    * that stopped reading; keep it well above the largest push (a push that cannot go out at once counts whole).
    */
   WS_MAX_BUFFERED_BYTES: z.coerce.number().int().positive().default(1_048_576),
+  /**
+   * How a gateway hands stored events to the feature workers: `stream`, a Redis Stream the workers read in
+   * batches (the lean freshness path), or `queue`, a BullMQ job per stored batch. Either way the outbox sweep
+   * re-queues on BullMQ whatever was missed, and batches of over 100 events always go to BullMQ.
+   */
+  EVENT_HANDOFF: z.enum(['stream', 'queue']).default('stream'),
   /** Parallel jobs per feature-worker process. */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   /** How long a worker holds a job before another may take it over; bounds redelivery after a crash. */

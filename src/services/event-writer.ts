@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { insertEvents, type NewEvent, type StoredRow } from '../db/events.ts';
 import type { Logger } from '../logger.ts';
+import { LiveEventsWriter } from '../workers/live-events.ts';
 import { type EventsQueue, enqueueEvents, type QueuedEvent } from '../workers/queues.ts';
 
 /**
@@ -37,6 +38,7 @@ export type CategoryLookup = (itemId: string) => string | null;
 export class EventWriter {
   readonly #pool: pg.Pool;
   readonly #queue: EventsQueue;
+  readonly #live: LiveEventsWriter | undefined;
   readonly #logger: Logger;
   readonly #categoryOf: CategoryLookup;
   readonly #maxWaiting: number;
@@ -49,6 +51,8 @@ export class EventWriter {
   constructor(deps: {
     pool: pg.Pool;
     queue: EventsQueue;
+    /** The lean hand-off to the workers (config EVENT_HANDOFF=stream); without it every batch is a queue job. */
+    live?: LiveEventsWriter;
     logger: Logger;
     categoryOf: CategoryLookup;
     /** Most events waiting for a statement; a call beyond it is refused at once (config PG_MAX_WAITING_EVENTS). */
@@ -57,6 +61,7 @@ export class EventWriter {
     this.#pool = deps.pool;
     this.#maxWaiting = deps.maxWaiting;
     this.#queue = deps.queue;
+    this.#live = deps.live;
     this.#logger = deps.logger;
     this.#categoryOf = deps.categoryOf;
   }
@@ -103,10 +108,14 @@ export class EventWriter {
     try {
       const accepted = await this.#insert(group);
       const job = { eventIds: accepted.map(({ eventId }) => eventId), events: accepted };
-      await enqueueEvents(this.#queue, job).catch((error) => {
+      const handOff =
+        this.#live && LiveEventsWriter.carries(accepted.length)
+          ? this.#live.append(job)
+          : enqueueEvents(this.#queue, job);
+      await handOff.catch((error) => {
         this.#logger.warn(
           { err: error, events: accepted.length },
-          'queueing stored events failed; the sweep will retry',
+          'handing stored events to the workers failed; the sweep will retry',
         );
       });
     } finally {

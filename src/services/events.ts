@@ -5,6 +5,7 @@ import { InvalidInputError, UnavailableError } from '../errors.ts';
 import type { EventType } from '../generated/prisma/enums.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import type { LiveEventsWriter } from '../workers/live-events.ts';
 import type { EventsQueue } from '../workers/queues.ts';
 import { type CategoryLookup, EventWriter, type WriteOutcome } from './event-writer.ts';
 import { checkBatchSize, checkId, checkJson, parseIsoDateTime } from './validation.ts';
@@ -160,6 +161,8 @@ export class EventService {
     /** Earliest occurredAt an event may claim (config MIN_OCCURRED_AT). */
     minOccurredAt: Date;
     queue: EventsQueue;
+    /** The lean hand-off to the workers, when configured (see EventWriter). */
+    live?: LiveEventsWriter;
     logger: Logger;
     metrics: Metrics;
     maxBatch: number;

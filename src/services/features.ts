@@ -46,6 +46,17 @@ export type FeatureEvent = Pick<
 const APPLIED = 1;
 const SKIPPED = 0;
 const ABSENT = -1;
+const PAUSED = -2;
+
+/**
+ * A worker's events were not applied because a replay of the whole log is clearing and rebuilding the
+ * features (see `pauseLiveApplies`); apply them again once it is over (those the replay applied are skipped).
+ */
+export class ReplayRunningError extends Error {
+  constructor() {
+    super('a replay of the event log is rebuilding the features; the events apply after it');
+  }
+}
 
 /**
  * Applies one event atomically and at most once. Every key it writes is capped or expires:
@@ -57,6 +68,8 @@ const ABSENT = -1;
  *   items, which fold-in reads; KEYS[3] weight per category (bounded by the catalogue's categories); KEYS[4]
  *   bought items by last purchase, trimmed to the newest ARGV[15]. Each gets its expiry (ARGV[8] ms)
  *   refreshed by every event of the shopper, so an inactive shopper's state goes as a whole.
+ * - With ARGV[19] = '1' (a worker's apply, not a replay's), nothing is applied while KEYS[8] exists: a replay
+ *   is clearing and rebuilding the features (see `pauseLiveApplies`).
  * - With ARGV[17] = '1', a shopper without state (no KEYS[6]: expired or new) is not applied but answered
  *   -1, so the worker restores their history from Postgres first; not while KEYS[7], the layout marker, is
  *   missing (a rebuild is replaying the whole log).
@@ -68,6 +81,7 @@ const ABSENT = -1;
  */
 const APPLY_EVENT_LUA = `
 local seq = ARGV[13]
+if ARGV[19] == '1' and redis.call('EXISTS', KEYS[8]) == 1 then return ${PAUSED} end
 if redis.call('ZSCORE', KEYS[6], seq) then return ${SKIPPED} end
 if ARGV[17] == '1' and redis.call('EXISTS', KEYS[6]) == 0 and redis.call('EXISTS', KEYS[7]) == 1 then
   return ${ABSENT}
@@ -190,7 +204,7 @@ export class FeatureStore {
     this.#halfLifeMs = options.halfLifeHours * 3600_000;
     this.#weights = options.weights;
     this.#shopperTtlMs = Math.max(1, Math.round(options.shopperTtlDays * 86_400_000));
-    redis.defineCommand('pgwApplyEvent', { numberOfKeys: 7, lua: APPLY_EVENT_LUA });
+    redis.defineCommand('pgwApplyEvent', { numberOfKeys: 8, lua: APPLY_EVENT_LUA });
   }
 
   /** The store as the configuration sets it up (prefix, trending half-life, event weights, shopper expiry). */
@@ -225,7 +239,27 @@ export class FeatureStore {
       this.#userKey(event.userId, 'weights'),
       this.#userKey(event.userId, 'seen'),
       this.#layoutKey,
+      this.#pausedKey,
     ];
+  }
+
+  /** Outside the features' own prefix, so that the replay's `clear` leaves it. */
+  get #pausedKey(): string {
+    return `${this.#prefix}-replaying`;
+  }
+
+  /**
+   * Refuses the workers' live applies (they answer `ReplayRunningError`) until `resumeLiveApplies`, or until
+   * `ttlMs` passes without a renewal (a replay that died must not stop the features for good). Set before a
+   * replay clears the features: an apply interleaved with the clear could keep an event's applied mark and
+   * lose its effect. The check runs inside each apply's script, so no apply starts once this returns.
+   */
+  async pauseLiveApplies(ttlMs: number): Promise<void> {
+    await this.#redis.set(this.#pausedKey, '1', 'PX', ttlMs);
+  }
+
+  async resumeLiveApplies(): Promise<void> {
+    await this.#redis.del(this.#pausedKey);
   }
 
   #coVisitsKey(itemId: string): string {
@@ -240,7 +274,7 @@ export class FeatureStore {
     return `${this.#prefix}:layout`;
   }
 
-  #args(event: FeatureEvent, mode: Mode, requireState: boolean): string[] {
+  #args(event: FeatureEvent, mode: Mode, requireState: boolean, live: boolean): string[] {
     const weight = this.#weights[event.type];
     const at = event.occurredAt.getTime();
     return [
@@ -262,6 +296,7 @@ export class FeatureStore {
       mode,
       requireState ? '1' : '0',
       String(TRENDING_ITEMS_KEPT),
+      live ? '1' : '0',
     ];
   }
 
@@ -273,6 +308,7 @@ export class FeatureStore {
     await this.#exec(
       events.map((event) => ({ event, mode: 'live', requireState: false })),
       [],
+      { whilePaused: 'apply' },
     );
   }
 
@@ -285,6 +321,7 @@ export class FeatureStore {
     const { results, histories } = await this.#exec(
       events.map((event) => ({ event, mode: 'live', requireState: true })),
       userIds,
+      { whilePaused: 'refuse' },
     );
     const absent = new Set<string>();
     events.forEach((event, index) => {
@@ -311,24 +348,33 @@ export class FeatureStore {
         ...events.map((event) => ({ event, mode: 'live' as const, requireState: false })),
       ],
       userIds,
+      { whilePaused: 'refuse' },
     );
     return histories;
   }
 
+  /**
+   * Runs the applies and reads the histories in one pipeline. `whilePaused`: the worker's applies `refuse`
+   * while a replay has paused them (throwing `ReplayRunningError`); the replay's own `apply` regardless.
+   */
   async #exec(
     applies: readonly { event: FeatureEvent; mode: Mode; requireState: boolean }[],
     userIds: readonly string[],
+    options: { whilePaused: 'refuse' | 'apply' },
   ): Promise<{ results: number[]; histories: Histories }> {
     if (applies.length === 0 && userIds.length === 0) return { results: [], histories: new Map() };
     const pipeline = this.#redis.pipeline();
     for (const { event, mode, requireState } of applies) {
-      pipeline.pgwApplyEvent(...this.#keys(event), ...this.#args(event, mode, requireState));
+      const live = options.whilePaused === 'refuse';
+      pipeline.pgwApplyEvent(...this.#keys(event), ...this.#args(event, mode, requireState, live));
     }
     for (const userId of userIds) pipeline.hgetall(this.#userKey(userId, 'weights'));
     const replies = (await pipeline.exec()) ?? [];
     const failed = replies.find(([error]) => error);
     if (failed?.[0]) throw failed[0];
     const results = replies.slice(0, applies.length).map(([, result]) => Number(result));
+    // Those applied before the pause are cleared by the replay, which applies them again from the log.
+    if (results.includes(PAUSED)) throw new ReplayRunningError();
     const histories: Histories = new Map();
     userIds.forEach((userId, index) => {
       const raw = replies[applies.length + index]?.[1] as Record<string, string>;

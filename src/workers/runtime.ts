@@ -6,13 +6,14 @@ import { findCurrentModelVersion } from '../db/models.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
-import { connectRoleConnections } from '../redis.ts';
-import { FeatureStore } from '../services/features.ts';
+import { connectRoleConnections, createRedis } from '../redis.ts';
+import { FeatureStore, ReplayRunningError } from '../services/features.ts';
 import { NewItemVectors } from '../services/new-item-vectors.ts';
 import { ReplayStatus } from '../services/replay-status.ts';
 import { ShopperVectors } from '../services/shopper-vectors.ts';
+import { LiveEventsReader } from './live-events.ts';
 import { ProcessedMarker } from './processed-marker.ts';
-import { makeApplyEventsProcessor } from './processors/apply-events.ts';
+import { makeEventsApplier } from './processors/apply-events.ts';
 import { makeReplayProcessor } from './processors/replay-events.ts';
 import {
   createEventsQueue,
@@ -25,6 +26,9 @@ import {
   replayPending,
   requestReplay,
 } from './queues.ts';
+
+/** Entries unacknowledged this long belong to a worker that died (a batch takes well under a second). */
+const LIVE_CLAIM_IDLE_MS = 30_000;
 
 export interface Workers {
   /** Stops taking jobs, lets running ones finish, closes this role's connections. */
@@ -61,7 +65,7 @@ export async function startWorkers(
   if (current) await vectors.useVersion(current.id);
 
   const processed = new ProcessedMarker({ db, logger });
-  const processor = makeApplyEventsProcessor({
+  const apply = makeEventsApplier({
     db,
     features,
     vectors,
@@ -70,7 +74,19 @@ export async function startWorkers(
     logger,
     redis: command,
   });
-  const worker = new Worker<EventJob>(EVENTS_QUEUE, processor, {
+  // The freshness path: the gateways' stored batches, read from a stream (see live-events.ts).
+  const liveConnection = createRedis(config.REDIS_URL, 'blocking');
+  liveConnection.on('error', (error) => logger.warn({ err: error.message }, 'live events connection error'));
+  const live = new LiveEventsReader({
+    redis: liveConnection,
+    prefix: config.REDIS_PREFIX,
+    logger,
+    apply,
+    retryLater: (error) => error instanceof ReplayRunningError,
+  });
+  live.start();
+  // The durable path: the sweep's re-queued events and large batches, with BullMQ's retries and backoff.
+  const worker = new Worker<EventJob>(EVENTS_QUEUE, (job) => apply(job.data, job.timestamp), {
     connection: blocking,
     prefix: `${config.REDIS_PREFIX}:q`,
     concurrency: config.WORKER_CONCURRENCY,
@@ -104,6 +120,11 @@ export async function startWorkers(
         await requestReplay(replayQueue, 'Redis lost the features while workers ran');
         return;
       }
+      // Entries a worker read and never acknowledged (it died): this one applies them next.
+      await live.claimStale(LIVE_CLAIM_IDLE_MS).catch((error: unknown) => {
+        // No group yet (no worker has read): nothing to claim.
+        if (!(error instanceof Error && error.message.startsWith('NOGROUP'))) throw error;
+      });
       const stale = await findUnprocessedEventIds(db, new Date(Date.now() - config.OUTBOX_GRACE_MS), 1000);
       if (stale.length) {
         // A fresh job id per sweep: an earlier job holding some of these ids must not swallow this one.
@@ -130,7 +151,8 @@ export async function startWorkers(
       clearInterval(sweepTimer);
       unwatchQueues();
       await stopFollowingModels();
-      await Promise.all([worker.close(), replayer.close()]);
+      await Promise.all([live.stop(), worker.close(), replayer.close()]);
+      liveConnection.disconnect();
       await processed.flush();
       await Promise.all([queue.close(), replayQueue.close()]);
       connections.disconnect();

@@ -22,7 +22,7 @@ export const RESTORED_EVENTS_PER_SHOPPER = 2000;
  * the repeated steps harmless. A shopper whose state expired (or who is new) gets it rebuilt from their
  * processed events in Postgres before their new events apply; a known shopper costs no Postgres read.
  */
-export function makeApplyEventsProcessor(deps: {
+export function makeEventsApplier(deps: {
   db: Db;
   features: FeatureStore;
   vectors: ShopperVectors;
@@ -32,14 +32,15 @@ export function makeApplyEventsProcessor(deps: {
   /** The connection `features` and `pubsub` publish on, for the commands this processor sends together. */
   redis: Redis;
 }) {
-  return async (job: Job<EventJob>): Promise<void> => {
+  /** Applies one batch; `queuedAt` (epoch ms) is when the gateway handed it off, for the debug log. */
+  return async (job: EventJob, queuedAt: number): Promise<void> => {
     const started = performance.now();
-    // The gateway's jobs carry the events; the sweep's carry ids, read back from the log (as are jobs from a
-    // gateway that did not send the sequence numbers yet).
-    const queued = job.data.events;
+    // The gateway's batches carry the events; the sweep's carry ids, read back from the log (as are jobs from
+    // a gateway that did not send the sequence numbers yet).
+    const queued = job.events;
     const events: StoredEvent[] = queued?.every(hasId)
       ? queued.map(fromQueued)
-      : await findEventsForProcessing(deps.db, job.data.eventIds);
+      : await findEventsForProcessing(deps.db, job.eventIds);
     const pending = events.filter((event) => !event.processedAt);
     const latestByUser = new Map<string, StoredEvent>();
     for (const event of events) latestByUser.set(event.userId, event);
@@ -79,7 +80,7 @@ export function makeApplyEventsProcessor(deps: {
       {
         events: events.length,
         restoredShoppers: absent.size,
-        queuedMs: Date.now() - job.timestamp - (performance.now() - started),
+        queuedMs: Date.now() - queuedAt - (performance.now() - started),
         applyMs: applied - started,
         foldInMs: foldedIn - applied,
         publishMs: performance.now() - foldedIn,
@@ -90,6 +91,12 @@ export function makeApplyEventsProcessor(deps: {
     // the process die first, the outbox sweep re-queues the events and the applied-id windows skip the features.
     deps.processed.add(pending);
   };
+}
+
+/** The applier as a BullMQ processor, for the events queue (the sweep's and large batches' path). */
+export function makeApplyEventsProcessor(deps: Parameters<typeof makeEventsApplier>[0]) {
+  const apply = makeEventsApplier(deps);
+  return (job: Job<EventJob>): Promise<void> => apply(job.data, job.timestamp);
 }
 
 function hasId(event: QueuedEvent): event is QueuedEvent & { id: string } {

@@ -9,6 +9,8 @@ import type { EventsQueue, ReplayJob } from '../queues.ts';
 
 /** How long the replay waits for event jobs already running when it pauses the queue. */
 const DRAIN_TIMEOUT_MS = 30_000;
+/** The pause of live applies lapses this long after the replay stops renewing it (it died). */
+const LIVE_PAUSE_TTL_MS = 30_000;
 
 /**
  * Replays the whole event log into Redis at full speed (pages of the log, one pipelined script call per
@@ -30,6 +32,13 @@ export function makeReplayProcessor(deps: {
     const progress = new Progress(deps.logger, 'replaying the event log into Redis', { onReport: report });
     deps.logger.info({ reason: job.data.reason }, 'replaying the event log into Redis');
     await report(progress.report());
+    // The live path (see live-events.ts) has no queue to pause: its applies are refused in their script.
+    const renewPause = () =>
+      deps.features
+        .pauseLiveApplies(LIVE_PAUSE_TTL_MS)
+        .catch((error) => deps.logger.warn({ err: error }, 'renewing the pause of live applies failed'));
+    await deps.features.pauseLiveApplies(LIVE_PAUSE_TTL_MS);
+    const renewing = setInterval(renewPause, LIVE_PAUSE_TTL_MS / 3);
     await deps.events.pause();
     try {
       const until = Date.now() + DRAIN_TIMEOUT_MS;
@@ -40,6 +49,8 @@ export function makeReplayProcessor(deps: {
       progress.finish({ events });
       return events;
     } finally {
+      clearInterval(renewing);
+      await deps.features.resumeLiveApplies().catch(() => undefined);
       await deps.events.resume();
       await deps.status.clear().catch(() => undefined);
     }
