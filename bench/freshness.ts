@@ -48,6 +48,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { LiveEventsReader } from '../src/workers/live-events.ts';
 import { createEventsQueue } from '../src/workers/queues.ts';
 import { closeHttp, post, postAdmin, trivialQueryCeiling } from './lib/graphql-http.ts';
 import { CpuMeter, cpuSeconds, rssBytes } from './lib/process-cpu.ts';
@@ -220,10 +221,11 @@ const pushes = new PushCounter();
 const shoppers = new ShopperLoad({ urls, shoppers: SUBSCRIBERS, items: ITEMS, pushes });
 const cleanups: (() => Promise<void>)[] = [];
 
-/** Events queued for the worker and not finished yet. */
+/** Batches handed to the workers and not finished yet: BullMQ jobs and live stream entries. */
 async function queueBacklog(): Promise<number> {
   const counts = await eventsQueue.getJobCounts('wait', 'active', 'prioritized', 'delayed');
-  return Object.values(counts).reduce((sum, count) => sum + count, 0);
+  const jobs = Object.values(counts).reduce((sum, count) => sum + count, 0);
+  return jobs + (await LiveEventsReader.backlog(redis, env.id));
 }
 
 /** Lets a backlog an earlier phase left behind clear before the next phase starts (at most `ms`). */
