@@ -31,6 +31,7 @@ import { KeyStore } from './services/api-keys.ts';
 import { CatalogService } from './services/catalog.ts';
 import { EventService } from './services/events.ts';
 import { FeatureStore } from './services/features.ts';
+import { IngestBacklog } from './services/ingest-backlog.ts';
 import { ModelService } from './services/models.ts';
 import { NewItemVectors } from './services/new-item-vectors.ts';
 import { RecommendationService } from './services/recommendations.ts';
@@ -198,12 +199,15 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     prefix: `${config.REDIS_PREFIX}:q`,
     autorun: false,
   });
+  const backlog = new IngestBacklog({ pool: ingestPool, maxEvents: config.MAX_EVENT_BACKLOG, logger });
+  backlog.start();
   const services: Services = {
     catalog,
     models,
     training: new TrainingService({ db, queue: trainQueue, events: trainEvents, models }),
     events: new EventService({
       pool: ingestPool,
+      backlog,
       queue,
       live: config.EVENT_HANDOFF === 'stream' ? new LiveEventsWriter(command, config.REDIS_PREFIX) : undefined,
       logger,
@@ -248,6 +252,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     if (options.workers) workers = await startWorkers(config, { db, logger, metrics });
   } catch (error) {
     // Leave nothing open behind a failed start, so the caller sees one clear error.
+    backlog.stop();
     await Promise.allSettled([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
     for (const redis of [command, reads, queues, subscriber, trainEventsConnection]) redis.disconnect();
     await Promise.allSettled([db.$disconnect(), ingestPool.end()]);
@@ -435,6 +440,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       unwatchQueues();
       await Promise.all([catalog.stop(), models.stop(), services.keys.stop()]);
       await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
+      backlog.stop();
       await db.$disconnect();
       await ingestPool.end();
       for (const redis of [command, reads, queues, subscriber, trainEventsConnection]) redis.disconnect();

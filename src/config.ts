@@ -120,6 +120,11 @@ const Env = z.object({
    * re-queues on BullMQ whatever was missed, and batches of over 100 events always go to BullMQ.
    */
   EVENT_HANDOFF: z.enum(['stream', 'queue']).default('stream'),
+  /**
+   * Back-pressure: past this many stored events that no worker has processed, trackEvent(s) answer
+   * OVERLOADED at once (nothing acknowledged) until the workers catch up; 0 turns it off.
+   */
+  MAX_EVENT_BACKLOG: z.coerce.number().int().min(0).default(20_000),
   /** Parallel jobs per feature-worker process. */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   /** How long a worker holds a job before another may take it over; bounds redelivery after a crash. */

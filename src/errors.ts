@@ -18,6 +18,8 @@ export const ErrorCode = {
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** A backing service (Postgres, Redis) did not answer; nothing was acknowledged. */
   UNAVAILABLE: 'UNAVAILABLE',
+  /** The workers are behind by more than MAX_EVENT_BACKLOG events; nothing was acknowledged, retry shortly. */
+  OVERLOADED: 'OVERLOADED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -53,5 +55,16 @@ export class UnavailableError extends DomainError {
     this.name = 'UnavailableError';
     this.dependency = dependency;
     this.cause = cause;
+  }
+}
+
+/** Ingestion refused by back-pressure (see IngestBacklog): nothing was acknowledged. */
+export class OverloadedError extends DomainError {
+  constructor(maxEvents: number) {
+    super(
+      ErrorCode.OVERLOADED,
+      `more than ${maxEvents} stored events wait for the workers; nothing was acknowledged, retry in a second`,
+    );
+    this.name = 'OverloadedError';
   }
 }

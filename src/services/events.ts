@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { findEventPayloads, type NewEvent, type StoredPayload } from '../db/events.ts';
-import { InvalidInputError, UnavailableError } from '../errors.ts';
+import { InvalidInputError, OverloadedError, UnavailableError } from '../errors.ts';
 import type { EventType } from '../generated/prisma/enums.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { LiveEventsWriter } from '../workers/live-events.ts';
 import type { EventsQueue } from '../workers/queues.ts';
 import { type CategoryLookup, EventWriter, type WriteOutcome } from './event-writer.ts';
+import type { IngestBacklog } from './ingest-backlog.ts';
 import { checkBatchSize, checkId, checkJson, parseIsoDateTime } from './validation.ts';
 
 /** An interaction as a storefront sends it. */
@@ -155,6 +156,7 @@ export class EventService {
   readonly #metrics: Metrics;
   readonly #pool: pg.Pool;
   readonly #minOccurredAt: Date;
+  readonly #backlog: IngestBacklog | undefined;
 
   constructor(deps: {
     pool: pg.Pool;
@@ -169,7 +171,10 @@ export class EventService {
     categoryOf: CategoryLookup;
     /** Most events waiting for an ingest statement (config PG_MAX_WAITING_EVENTS). */
     maxWaiting: number;
+    /** Back-pressure from the workers' backlog; none means events are always taken. */
+    backlog?: IngestBacklog;
   }) {
+    this.#backlog = deps.backlog;
     this.#writer = new EventWriter(deps);
     this.#logger = deps.logger;
     this.#metrics = deps.metrics;
@@ -215,6 +220,7 @@ export class EventService {
   }
 
   async #record(events: CheckedEvent[]): Promise<(TrackResult | InvalidInputError)[]> {
+    if (events.length > 0 && this.#backlog?.over) throw new OverloadedError(this.#backlog.maxEvents);
     let outcomes: WriteOutcome[];
     let stored: Map<string, StoredPayload>;
     try {

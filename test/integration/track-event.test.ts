@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { startWorkers } from '../../src/workers/runtime.ts';
-import { eventually, type RunningGateway, startGateway } from '../helpers/gateway.ts';
+import { eventually, type GraphQLBody, type RunningGateway, startGateway } from '../helpers/gateway.ts';
 import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
 
 const TRACK = `mutation Track($input: EventInput!) { trackEvent(input: $input) { eventId status } }`;
@@ -322,5 +322,52 @@ describe('trackEvent and trackEvents', () => {
 
       expect(body.errors).toBeUndefined();
     });
+  });
+});
+
+describe('back-pressure', () => {
+  it('when more stored events wait for the workers than MAX_EVENT_BACKLOG then new ones are refused OVERLOADED, and taken again once the workers catch up', async () => {
+    // No workers at first: the events it accepts stay unprocessed.
+    const gateway = await startGateway(await createTestConfig({ MAX_EVENT_BACKLOG: '3' }), { workers: false });
+    try {
+      const userId = uniqueId('shopper');
+      type Tracked = { trackEvent: { status: string } };
+      const answers: GraphQLBody<Tracked>[] = [];
+      const send = async () => {
+        const answer = await gateway.graphql<Tracked>(TRACK, { input: { userId, type: 'VIEW', itemId: 'sku-1' } });
+        answers.push(answer);
+        return answer;
+      };
+      // Sent until the gateway's next reading of the backlog (every half second) sees it past 3.
+      const refused = await eventually(async () => {
+        const answer = await send();
+        return answer.errors ? answer : undefined;
+      }, 5000);
+      const untilRefused = answers.splice(0);
+      const accepted = untilRefused.filter((answer) => answer.data?.trackEvent.status === 'ACCEPTED');
+      const stored = await gateway.app.db.event.count({ where: { userId } });
+      const workers = await startWorkers(gateway.config, {
+        db: gateway.app.db,
+        logger: createLogger('silent', 'test'),
+        metrics: createMetrics(['worker']),
+      });
+      try {
+        const again = await eventually(async () => {
+          const answer = await send();
+          return answer.errors ? undefined : answer;
+        }, 20_000);
+
+        expect(accepted.length).toBeGreaterThan(3);
+        expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'OVERLOADED' });
+        // Every answer was ACCEPTED or OVERLOADED, and only the accepted were stored: nothing is half in.
+        expect(untilRefused.length - accepted.length).toBe(1);
+        expect(stored).toBe(accepted.length);
+        expect(again.data?.trackEvent.status).toBe('ACCEPTED');
+      } finally {
+        await workers.stop();
+      }
+    } finally {
+      await gateway.stop();
+    }
   });
 });
