@@ -155,6 +155,18 @@ export interface TrendingItem {
   logScore: number;
 }
 
+/** One shopper's stored features (see `FeatureStore#shopperFeatures`). */
+export interface ShopperFeatures {
+  /** Item → summed event weight (the history fold-in reads). */
+  weights: Map<string, number>;
+  /** Item → time of the latest touch (ms). */
+  lastTouched: Map<string, number>;
+  /** Category → summed event weight. */
+  categories: Map<string, number>;
+  /** Bought item → time of the latest purchase (ms). */
+  bought: Map<string, number>;
+}
+
 /** Per shopper, their recent distinct items with summed event weights. */
 export type Histories = Map<string, Map<string, number>>;
 
@@ -412,6 +424,42 @@ export class FeatureStore {
   async categoryCounts(userId: string): Promise<Record<string, number>> {
     const raw = await this.#redis.hgetall(this.#userKey(userId, 'cat'));
     return Object.fromEntries(Object.entries(raw).map(([category, count]) => [category, Number(count)]));
+  }
+
+  /**
+   * These shoppers' per-shopper features as stored (history weights, last touch per item, category weights,
+   * purchases by time), to compare two stores key by key: the fault suite compares the live features with a
+   * fresh replay of the log. Shoppers without state come back with empty maps.
+   */
+  async shopperFeatures(userIds: readonly string[]): Promise<Map<string, ShopperFeatures>> {
+    const pipeline = this.#redis.pipeline();
+    for (const userId of userIds) {
+      pipeline.hgetall(this.#userKey(userId, 'weights'));
+      pipeline.zrange(this.#userKey(userId, 'recent'), 0, -1, 'WITHSCORES');
+      pipeline.hgetall(this.#userKey(userId, 'cat'));
+      pipeline.zrange(this.#userKey(userId, 'buys'), 0, -1, 'WITHSCORES');
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+    const numbers = (raw: Record<string, string>) =>
+      new Map(Object.entries(raw).map(([key, value]) => [key, Number(value)]));
+    const pairs = (flat: string[]) => {
+      const map = new Map<string, number>();
+      for (let i = 0; i + 1 < flat.length; i += 2) map.set(flat[i] as string, Number(flat[i + 1]));
+      return map;
+    };
+    const features = new Map<string, ShopperFeatures>();
+    userIds.forEach((userId, index) => {
+      const reply = (offset: number) => replies[index * 4 + offset]?.[1];
+      features.set(userId, {
+        weights: numbers(reply(0) as Record<string, string>),
+        lastTouched: pairs(reply(1) as string[]),
+        categories: numbers(reply(2) as Record<string, string>),
+        bought: pairs(reply(3) as string[]),
+      });
+    });
+    return features;
   }
 
   /** Deletes every derived feature of this deployment (the layout marker too), before a full rebuild. */
