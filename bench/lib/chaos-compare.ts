@@ -3,6 +3,7 @@ import type { Config } from '../../src/config.ts';
 import type { Db } from '../../src/db/client.ts';
 import { rebuildFeatures } from '../../src/services/feature-rebuild.ts';
 import { FeatureStore, type ShopperFeatures } from '../../src/services/features.ts';
+import { ItemAdmission } from '../../src/services/item-admission.ts';
 
 /**
  * Largest difference allowed between two trending scores of one item (log2 of the decayed sum). Both stores sum
@@ -48,7 +49,7 @@ export async function compareWithReplay(
 ): Promise<FeatureComparison> {
   const live = FeatureStore.fromConfig(redis, config);
   const replay = FeatureStore.fromConfig(redis, { ...config, REDIS_PREFIX: `${config.REDIS_PREFIX}-replay` });
-  await rebuildFeatures(db, replay);
+  await rebuildFeatures(db, replay, new ItemAdmission({ db, maxPlaceholders: config.MAX_PLACEHOLDER_ITEMS }));
   const result: FeatureComparison = {
     matches: true,
     shoppers: userIds.length,

@@ -36,11 +36,15 @@ const COVISITS_KEPT = 100;
  */
 export const FEATURE_LAYOUT = '2';
 
-/** The fields of a stored event that online features depend on (`id` is the log's sequence number). */
+/**
+ * The fields of a stored event that online features depend on (`id` is the log's sequence number). `counted`
+ * false: its item is neither in the catalogue nor a placeholder (beyond MAX_PLACEHOLDER_ITEMS), so the event
+ * is only marked applied and shapes no feature, as if it named no item.
+ */
 export type FeatureEvent = Pick<
   StoredEvent,
   'id' | 'eventId' | 'userId' | 'type' | 'itemId' | 'category' | 'occurredAt'
->;
+> & { counted?: boolean };
 
 /** What the script returns for one event. */
 const APPLIED = 1;
@@ -256,7 +260,7 @@ export class FeatureStore {
     const weight = this.#weights[event.type];
     const at = event.occurredAt.getTime();
     return [
-      event.itemId ?? '',
+      event.counted === false ? '' : (event.itemId ?? ''),
       weight > 0 ? String(Math.log2(weight) + at / this.#halfLifeMs) : '',
       String(at),
       event.category ?? '',
@@ -460,6 +464,16 @@ export class FeatureStore {
       });
     });
     return features;
+  }
+
+  /**
+   * Drops items from the shop-wide features (trending, their co-visitation lists), e.g. pruned placeholders.
+   * Shoppers' histories keep them until they fall out of their windows or expire.
+   */
+  async forgetItems(itemIds: readonly string[]): Promise<void> {
+    if (itemIds.length === 0) return;
+    await this.#redis.zrem(this.#trendingKey, ...itemIds);
+    await this.#redis.unlink(...itemIds.map((itemId) => this.#coVisitsKey(itemId)));
   }
 
   /** Deletes every derived feature of this deployment (the layout marker too), before a full rebuild. */

@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
 import { connectRoleConnections } from '../redis.ts';
 import { FeatureStore } from '../services/features.ts';
+import { ItemAdmission } from '../services/item-admission.ts';
 import { NewItemVectors } from '../services/new-item-vectors.ts';
 import { ReplayStatus } from '../services/replay-status.ts';
 import { ShopperVectors } from '../services/shopper-vectors.ts';
@@ -25,6 +26,9 @@ import {
   replayPending,
   requestReplay,
 } from './queues.ts';
+
+/** Longest pause between two prunings of stale placeholders (shorter when the window is shorter). */
+const MAX_PRUNE_INTERVAL_MS = 10 * 60_000;
 
 export interface Workers {
   /** Stops taking jobs, lets running ones finish, closes this role's connections. */
@@ -61,9 +65,11 @@ export async function startWorkers(
   if (current) await vectors.useVersion(current.id);
 
   const processed = new ProcessedMarker({ db, logger });
+  const admission = new ItemAdmission({ db, maxPlaceholders: config.MAX_PLACEHOLDER_ITEMS });
   const processor = makeApplyEventsProcessor({
     db,
     features,
+    admission,
     vectors,
     pubsub,
     processed,
@@ -81,7 +87,7 @@ export async function startWorkers(
   const replayStatus = new ReplayStatus(command, config.REDIS_PREFIX);
   const replayer = new Worker<ReplayJob, number>(
     REPLAY_QUEUE,
-    makeReplayProcessor({ db, features, events: queue, status: replayStatus, logger }),
+    makeReplayProcessor({ db, features, admission, events: queue, status: replayStatus, logger }),
     { connection: blocking, prefix: `${config.REDIS_PREFIX}:q`, concurrency: 1 },
   );
   replayer.on('failed', (job, error) => logger.error({ jobId: job?.id, err: error }, 'replay failed'));
@@ -123,11 +129,25 @@ export async function startWorkers(
   // A replay pauses the events queue; one that died for good must not leave it paused.
   else if (!(await replayPending(replayQueue)) && (await queue.isPaused())) await queue.resume();
   const sweepTimer = setInterval(sweep, config.OUTBOX_SWEEP_INTERVAL_MS);
+  // Every worker prunes; a second one finds nothing left to delete.
+  const placeholderWindowMs = config.PLACEHOLDER_WINDOW_HOURS * 3600_000;
+  const prune = async () => {
+    try {
+      const pruned = await admission.prune(placeholderWindowMs);
+      if (pruned.length === 0) return;
+      await features.forgetItems(pruned);
+      logger.info({ count: pruned.length }, 'pruned placeholder items never declared within the window');
+    } catch (error) {
+      logger.warn({ err: error }, 'pruning placeholder items failed; will retry');
+    }
+  };
+  const pruneTimer = setInterval(prune, Math.min(MAX_PRUNE_INTERVAL_MS, placeholderWindowMs / 2));
   const unwatchQueues = metrics.watchQueues([queue]);
 
   return {
     async stop() {
       clearInterval(sweepTimer);
+      clearInterval(pruneTimer);
       unwatchQueues();
       await stopFollowingModels();
       await Promise.all([worker.close(), replayer.close()]);

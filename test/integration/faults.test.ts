@@ -5,6 +5,7 @@ import { createMetrics } from '../../src/metrics.ts';
 import { connectRedis, createRedis } from '../../src/redis.ts';
 import { rebuildFeatures } from '../../src/services/feature-rebuild.ts';
 import { FeatureStore } from '../../src/services/features.ts';
+import { ItemAdmission } from '../../src/services/item-admission.ts';
 import { startWorkers } from '../../src/workers/runtime.ts';
 import { eventually, type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
 import { sample, scrape } from '../helpers/prometheus.ts';
@@ -141,7 +142,11 @@ describe('faults', () => {
 
     await features.clear();
     const lost = await gateway.graphql<ListBody>(RECOMMEND, { userId });
-    const replayed = await rebuildFeatures(gateway.app.db, features);
+    const replayed = await rebuildFeatures(
+      gateway.app.db,
+      features,
+      new ItemAdmission({ db: gateway.app.db, maxPlaceholders: config.MAX_PLACEHOLDER_ITEMS }),
+    );
     const after = await gateway.graphql<ListBody>(RECOMMEND, { userId });
 
     expect(before.data?.recommendations.items.map((r) => r.item.id)).toEqual([items[1], items[2], items[3]]);
