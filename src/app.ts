@@ -19,7 +19,7 @@ import { useRequestMetrics } from './http/request-metrics.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
 import { loadStaticFiles } from './http/static-files.ts';
-import { SubscriptionLimits } from './http/subscription-limits.ts';
+import { SubscriptionLimits, useSseSubscriptionLimits } from './http/subscription-limits.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { PubSub } from './realtime/pubsub.ts';
@@ -256,6 +256,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     resolveCaller(services.keys, isAdminToken, config.ADMIN_TOKEN === '', credentials);
   const guards = makeGuards(config, { redis: command, logger, graphqlEndpoint: GRAPHQL_ENDPOINT });
 
+  // One count for every transport: WebSocket subscriptions take their slot below, SSE ones in the plugin.
+  const limits = new SubscriptionLimits({
+    maxPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    maxTotal: config.MAX_SUBSCRIPTIONS,
+  });
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
@@ -282,6 +287,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       // Compiled execution for queries and mutations: graphql-js spent a quarter of a trackEvents batch coercing variables.
       useGraphQlJit({}, { enableIf: (args) => !isSubscription(args.document) }),
 
+      useSseSubscriptionLimits(limits),
       ...graphqlLimits(config),
       explainBadVariables,
       logInvalidOperations(logger),
@@ -322,10 +328,6 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     maxPayload: config.MAX_BODY_BYTES,
     verifyClient: guards.verifyUpgrade,
   });
-  const limits = new SubscriptionLimits({
-    maxPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION,
-    maxTotal: config.MAX_SUBSCRIPTIONS,
-  });
   const dropIfNotReading = makeSlowConsumerGuard({ maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES, logger });
   const wsDisposable = useServer(
     {
@@ -350,6 +352,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
+          // Its slot is taken below; the SSE limits plugin leaves it alone.
+          transport: 'ws',
         });
         let contextValue: Awaited<ReturnType<typeof contextFactory>>;
         try {

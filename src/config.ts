@@ -99,7 +99,7 @@ const Env = z.object({
   PG_MAX_WAITING_EVENTS: z.coerce.number().int().min(1).default(20_000),
   /** Open subscriptions one WebSocket connection may hold. */
   MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
-  /** Open subscriptions one gateway process serves. */
+  /** Open subscriptions one gateway process serves, over WebSocket and SSE (an SSE request holds one) together. */
   MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(50_000),
   /**
    * Watched lists one gateway recomputes at once after a catalogue change or a model activation; the rest
