@@ -33,6 +33,7 @@ import { EventService } from './services/events.ts';
 import { FeatureStore } from './services/features.ts';
 import { ModelService } from './services/models.ts';
 import { NewItemVectors } from './services/new-item-vectors.ts';
+import { RebuildFallback } from './services/rebuild-fallback.ts';
 import { RecommendationService } from './services/recommendations.ts';
 import { ReplayStatus } from './services/replay-status.ts';
 import { ShopperVectors } from './services/shopper-vectors.ts';
@@ -55,6 +56,8 @@ export interface App {
   readonly warmUp: WarmUp;
   /** This process's metrics (served at /metrics), the in-process workers' included. */
   readonly metrics: Metrics;
+  /** Where lists read trending and bought items from while the online features are rebuilt. */
+  readonly fallback: RebuildFallback;
 }
 
 export interface AppOptions {
@@ -182,6 +185,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   for (const redis of [command, reads, subscriber]) redis.on('error', onRedisError);
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const features = FeatureStore.fromConfig(reads, config);
+  const fallback = new RebuildFallback({
+    features,
+    db,
+    logger,
+    halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
+    weights: config.EVENT_WEIGHTS,
+  });
   const queue = createEventsQueue(command, config.REDIS_PREFIX);
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
@@ -212,6 +222,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     }),
     recommendations: new RecommendationService({
       features,
+      fallback,
       catalog,
       models,
       vectors: new ShopperVectors({ db, redis: reads, prefix: config.REDIS_PREFIX, features, newItems }),
@@ -232,6 +243,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     trainQueue,
     replayQueue,
     replayStatus: new ReplayStatus(command, config.REDIS_PREFIX),
+    fallback,
     logger,
   });
   let workers: Workers | undefined;
@@ -240,6 +252,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     await catalog.start();
     await models.start();
     await services.keys.start(config.BOOTSTRAP_ADMIN_KEY);
+    await fallback.start();
     // Its loop ends with an error when the connection closes under it (a stop, a Redis restart): not a crash.
     trainEvents.run().catch((error: unknown) => logger.debug({ err: error }, 'train queue events stopped'));
     if (options.workers) workers = await startWorkers(config, { db, logger, metrics });
@@ -396,6 +409,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     db,
     warmUp,
     metrics,
+    fallback,
     start: (port) =>
       new Promise((resolve, reject) => {
         if (!isLoopback(config.HOST) && !services.keys.enforcing) {
@@ -429,6 +443,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await workers?.stop();
+      fallback.stop();
       unwatchQueues();
       await Promise.all([catalog.stop(), models.stop(), services.keys.stop()]);
       await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);

@@ -185,3 +185,26 @@ export async function eventIdRange(db: Db): Promise<{ first: bigint; last: bigin
     SELECT min("id") AS "first", max("id") AS "last" FROM "Event"`;
   return row?.first != null && row.last != null ? { first: row.first, last: row.last } : undefined;
 }
+
+/** The newest `limit` events that name an item (primary-key order, one index read), for a bounded ranking. */
+export async function readRecentItemEvents(
+  db: Db,
+  limit: number,
+): Promise<Pick<StoredEvent, 'itemId' | 'type' | 'occurredAt'>[]> {
+  return db.$queryRaw<Pick<StoredEvent, 'itemId' | 'type' | 'occurredAt'>[]>`
+    SELECT "itemId", "type", "occurredAt" FROM "Event"
+    WHERE "itemId" IS NOT NULL
+    ORDER BY "id" DESC LIMIT ${limit}`;
+}
+
+/** A shopper's newest `limit` distinct purchased items, from the log (their index on userId, occurredAt). */
+export async function readBoughtItems(db: Db, userId: string, limit: number): Promise<string[]> {
+  const rows = await db.$queryRaw<{ itemId: string }[]>`
+    SELECT "itemId" FROM (
+      SELECT "itemId", max("occurredAt") AS "at" FROM "Event"
+      WHERE "userId" = ${userId} AND "type" = 'PURCHASE' AND "itemId" IS NOT NULL
+      GROUP BY "itemId"
+    ) bought
+    ORDER BY "at" DESC LIMIT ${limit}`;
+  return rows.map((row) => row.itemId);
+}

@@ -478,7 +478,8 @@ export class FeatureStore {
 
   /** Deletes every derived feature of this deployment (the layout marker too), before a full rebuild. */
   async clear(): Promise<number> {
-    let deleted = 0;
+    // The marker goes first, so nobody reads the features as complete while the rest is being deleted.
+    let deleted = await this.#redis.unlink(this.#layoutKey);
     const stream = this.#redis.scanStream({ match: `${this.#prefix}:*`, count: 1000 });
     for await (const keys of stream as AsyncIterable<string[]>) {
       if (keys.length) deleted += await this.#redis.unlink(...keys);
