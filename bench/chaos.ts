@@ -60,6 +60,8 @@ interface FaultResult {
   healedSeconds: number | null;
   /** Events acknowledged between the fault and its healing. */
   acknowledgedMeanwhile: number;
+  /** The last condition healing waited for (what took longest to come back). */
+  lastWaitedFor: string;
   note?: string;
 }
 
@@ -146,11 +148,14 @@ async function runSuite(): Promise<string[]> {
   const db = createDb(databaseUrl, { poolSize: 4, onError: () => undefined, connectTimeoutMs: 5000 });
   cleanups.push(() => db.$disconnect());
 
+  // Status values /ready gave: `rebuilding` shows a replay was seen from outside.
+  const readyStatuses = new Map<string, number>();
+  const statusSeen = (status: string) => readyStatuses.set(status, (readyStatuses.get(status) ?? 0) + 1);
   const ready = (url: string) =>
     fetch(`${url}/ready`, { signal: AbortSignal.timeout(3000) }).then(async (response) => {
-      if (response.status !== 200) return false;
       const body = (await response.json()) as { status?: string; warming?: { features?: unknown } };
-      return body.status === 'ready' && body.warming?.features === undefined;
+      statusSeen(body.status ?? String(response.status));
+      return response.status === 200 && body.status === 'ready' && body.warming?.features === undefined;
     });
   const markerPresent = async () => (await probe.get(`${PREFIX}:f:layout`)) === FEATURE_LAYOUT;
   await until(async () => (await Promise.all(gatewayUrls.map(ready))).every(Boolean), 120_000, 'gateways ready');
@@ -181,21 +186,34 @@ async function runSuite(): Promise<string[]> {
     }),
   }).catch(() => undefined);
 
+  // What a storefront asking for trending saw throughout: a full list, a short one (half-empty features shown
+  // as if whole: what a rebuild must never serve), or no answer (UNAVAILABLE, a dead gateway).
+  const trendingSeen = { full: 0, short: 0, unavailable: 0 };
+  let sampling = true;
+  const sampler = (async () => {
+    for (let turn = 0; sampling; turn++) {
+      const url = gatewayUrls[turn % gatewayUrls.length] as string;
+      try {
+        const response = await fetch(`${url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: '{ trending(k: 10) { item { id } } }' }),
+          signal: AbortSignal.timeout(5000),
+        });
+        const body = (await response.json()) as { data?: { trending?: unknown[] } | null };
+        const length = body.data?.trending?.length;
+        if (length === undefined) trendingSeen.unavailable++;
+        else if (length < 10) trendingSeen.short++;
+        else trendingSeen.full++;
+      } catch {
+        trendingSeen.unavailable++;
+      }
+      await pause(250);
+    }
+  })();
   let probes = 0;
-  const healed = async (faultAt: Date): Promise<boolean> => {
-    if (!roles.every((entry) => entry.running)) return false;
-    if (!(await markerPresent())) return false;
-    if (!(await Promise.all(gatewayUrls.map(ready))).every(Boolean)) return false;
-    // Everything stored before the fault is processed.
-    const [row] = await db.$queryRaw<{ waiting: bigint }[]>`
-      SELECT count(*) AS waiting FROM "Event" WHERE "processedAt" IS NULL AND "receivedAt" <= ${faultAt}`;
-    return row?.waiting === 0n;
-  };
-  /** A new shopper's event after the fault, followed through: stored, processed, seen by both gateways. */
-  const probeFlows = async (event: LoadEvent): Promise<boolean> => {
-    const [row] = await db.$queryRaw<{ processed: boolean }[]>`
-      SELECT "processedAt" IS NOT NULL AS processed FROM "Event" WHERE "eventId" = ${event.eventId}`;
-    if (!row?.processed) return false;
+  /** A new shopper's event after the fault: stored and processed, and seen by both gateways. */
+  const probeSeen = async (event: LoadEvent): Promise<boolean> => {
     const seen = await Promise.all(
       gatewayUrls.map(async (url) => {
         const response = await fetch(`${url}/graphql`, {
@@ -213,6 +231,24 @@ async function runSuite(): Promise<string[]> {
     );
     return seen.every(Boolean);
   };
+  /** What the system still lacks to be whole again after a fault, or undefined when it is. */
+  const missing = async (faultAt: Date, probe: LoadEvent): Promise<string | undefined> => {
+    // A dependency that does not answer yet is one more thing to wait for, not an error.
+    const holds = (check: Promise<boolean>) => check.catch(() => false);
+    if (!roles.every((entry) => entry.running)) return 'a process starting';
+    if (!(await holds(markerPresent()))) return 'Redis with the features (replay)';
+    if (!(await Promise.all(gatewayUrls.map((url) => holds(ready(url))))).every(Boolean)) return 'a gateway ready';
+    const backlogDone = db.$queryRaw<{ waiting: bigint }[]>`
+      SELECT count(*) AS waiting FROM "Event" WHERE "processedAt" IS NULL AND "receivedAt" <= ${faultAt}`;
+    if (!(await holds(backlogDone.then(([row]) => row?.waiting === 0n)))) {
+      return 'the events stored before the fault processed';
+    }
+    const probeRow = db.$queryRaw<{ processed: boolean }[]>`
+      SELECT "processedAt" IS NOT NULL AS processed FROM "Event" WHERE "eventId" = ${probe.eventId}`;
+    if (!(await holds(probeRow.then(([row]) => row?.processed === true)))) return 'a new event stored and processed';
+    if (!(await holds(probeSeen(probe)))) return 'a new event seen by both gateways';
+    return undefined;
+  };
   const heal = async (name: FaultName, round: number, faultAt: Date, ackedBefore: number): Promise<FaultResult> => {
     const probeEvent: LoadEvent = {
       eventId: `probe-${name}-${round}-${probes}`,
@@ -222,21 +258,32 @@ async function runSuite(): Promise<string[]> {
       sessionId: 's-probe',
     };
     const delivered = load.deliver([probeEvent]);
+    let waitedFor = 'nothing';
+    const result = (healedSeconds: number | null): FaultResult => ({
+      name,
+      round,
+      healedSeconds,
+      acknowledgedMeanwhile: load.ledger.acknowledged().size - ackedBefore,
+      lastWaitedFor: waitedFor,
+    });
     try {
-      await until(async () => (await healed(faultAt)) && (await probeFlows(probeEvent)), HEAL_DEADLINE_MS, name);
+      await until(
+        async () => {
+          const lacking = await missing(faultAt, probeEvent);
+          if (lacking) waitedFor = lacking;
+          return lacking === undefined;
+        },
+        HEAL_DEADLINE_MS,
+        name,
+      );
       await delivered;
       const seconds = (Date.now() - faultAt.getTime()) / 1000;
-      log(`${name}: healed in ${seconds.toFixed(1)} s`);
-      return {
-        name,
-        round,
-        healedSeconds: seconds,
-        acknowledgedMeanwhile: load.ledger.acknowledged().size - ackedBefore,
-      };
+      log(`${name}: healed in ${seconds.toFixed(1)} s (last waited for ${waitedFor})`);
+      return result(seconds);
     } catch (error) {
       await delivered;
-      log(`${name}: did not heal (${(error as Error).message})`);
-      return { name, round, healedSeconds: null, acknowledgedMeanwhile: load.ledger.acknowledged().size - ackedBefore };
+      log(`${name}: did not heal (${(error as Error).message}; waiting for ${waitedFor})`);
+      return result(null);
     }
   };
 
@@ -311,6 +358,8 @@ async function runSuite(): Promise<string[]> {
   }
 
   log('stopping the load');
+  sampling = false;
+  await sampler;
   await load.stop();
   // Drained: every stored event processed, no replay left, the features complete.
   const drainedAt = new Date();
@@ -367,6 +416,10 @@ async function runSuite(): Promise<string[]> {
     [refused === 0, `${refused} valid events were refused`],
     [floodFailures.length === 0, floodFailures.join('; ')],
     [
+      trendingSeen.short === 0,
+      `${trendingSeen.short} trending answers were short (half-empty features served as whole)`,
+    ],
+    [
       faults.every((fault) => fault.healedSeconds !== null),
       `did not heal within ${HEAL_DEADLINE_MS / 1000} s: ${faults
         .filter((fault) => fault.healedSeconds === null)
@@ -388,6 +441,7 @@ async function runSuite(): Promise<string[]> {
       round: fault.round,
       healedSeconds: fault.healedSeconds === null ? null : Math.round(fault.healedSeconds * 10) / 10,
       acknowledgedMeanwhile: fault.acknowledgedMeanwhile,
+      lastWaitedFor: fault.lastWaitedFor,
       ...(fault.note ? { note: fault.note } : {}),
     })),
   };
@@ -413,6 +467,8 @@ async function runSuite(): Promise<string[]> {
       unacknowledged: ledger.unacknowledged.size,
     },
     features: comparison,
+    trendingAnswers: trendingSeen,
+    readyStatuses: Object.fromEntries(readyStatuses),
     gracefulStopExitCodes: exitCodes,
     unexpectedExits: unexpected,
     seconds: Math.round((Date.now() - suiteStarted) / 1000),
@@ -428,7 +484,13 @@ function printTable(
     lost: number;
     doubleApplied: number;
     featuresMatchReplay: boolean;
-    faults: { name: string; round: number; healedSeconds: number | null; acknowledgedMeanwhile: number }[];
+    faults: {
+      name: string;
+      round: number;
+      healedSeconds: number | null;
+      acknowledgedMeanwhile: number;
+      lastWaitedFor: string;
+    }[];
   },
   comparison: FeatureComparison,
 ) {
@@ -445,8 +507,8 @@ function printTable(
     ...summary.faults.map((fault): [string, string] => [
       `healed: ${fault.name}${size.rounds > 1 ? ` #${fault.round}` : ''}`,
       fault.healedSeconds === null
-        ? 'NOT HEALED'
-        : `${fault.healedSeconds.toFixed(1)} s (${fault.acknowledgedMeanwhile} events acknowledged meanwhile)`,
+        ? `NOT HEALED (waiting for ${fault.lastWaitedFor})`
+        : `${fault.healedSeconds.toFixed(1)} s (last waited for ${fault.lastWaitedFor}; ${fault.acknowledgedMeanwhile} events acknowledged meanwhile)`,
     ]),
   ];
   const width = Math.max(...rows.map(([name]) => name.length));

@@ -111,7 +111,12 @@ export class RebuildFallback {
 
   /** A page of the trending ranking, best first, as `FeatureStore#trending` gives it. */
   async trending(count: number, offset = 0): Promise<TrendingItem[]> {
-    if (!this.#rebuilding) return this.#features.trending(count, offset);
+    if (!this.#rebuilding) {
+      const live = await this.#features.trending(count, offset);
+      // A short page may be a Redis that came back empty since the last check: look now, not within a second.
+      if (live.length === count || !(await this.#features.needsRebuild())) return live;
+      this.#rebuilding = true;
+    }
     const ranking = this.#lastGood ?? (await this.#recentRanking());
     const top = ranking.items[0]?.logScore ?? 0;
     return ranking.items
