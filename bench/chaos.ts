@@ -232,21 +232,42 @@ async function runSuite(): Promise<string[]> {
     return seen.every(Boolean);
   };
   /** What the system still lacks to be whole again after a fault, or undefined when it is. */
-  const missing = async (faultAt: Date, probe: LoadEvent): Promise<string | undefined> => {
+  /**
+   * What the system still lacks to be whole again after a fault, or undefined when it is. `onStep` hears each
+   * condition as it is checked, so a check that itself takes long (a dependency slow to answer) is named too.
+   */
+  const missing = async (
+    faultAt: Date,
+    probe: LoadEvent,
+    onStep: (step: string) => void,
+  ): Promise<string | undefined> => {
     // A dependency that does not answer yet is one more thing to wait for, not an error.
-    const holds = (check: Promise<boolean>) => check.catch(() => false);
-    if (!roles.every((entry) => entry.running)) return 'a process starting';
-    if (!(await holds(markerPresent()))) return 'Redis with the features (replay)';
-    if (!(await Promise.all(gatewayUrls.map((url) => holds(ready(url))))).every(Boolean)) return 'a gateway ready';
-    const backlogDone = db.$queryRaw<{ waiting: bigint }[]>`
-      SELECT count(*) AS waiting FROM "Event" WHERE "processedAt" IS NULL AND "receivedAt" <= ${faultAt}`;
-    if (!(await holds(backlogDone.then(([row]) => row?.waiting === 0n)))) {
-      return 'the events stored before the fault processed';
+    const holds = async (step: string, check: () => Promise<boolean>) => {
+      onStep(step);
+      return check().catch(() => false);
+    };
+    if (!(await holds('a process starting', async () => roles.every((entry) => entry.running)))) {
+      return 'a process starting';
     }
-    const probeRow = db.$queryRaw<{ processed: boolean }[]>`
-      SELECT "processedAt" IS NOT NULL AS processed FROM "Event" WHERE "eventId" = ${probe.eventId}`;
-    if (!(await holds(probeRow.then(([row]) => row?.processed === true)))) return 'a new event stored and processed';
-    if (!(await holds(probeSeen(probe)))) return 'a new event seen by both gateways';
+    if (!(await holds('Redis with the features (replay)', markerPresent))) return 'Redis with the features (replay)';
+    const gatewaysReady = async () =>
+      (await Promise.all(gatewayUrls.map((url) => ready(url).catch(() => false)))).every(Boolean);
+    if (!(await holds('a gateway ready', gatewaysReady))) return 'a gateway ready';
+    const backlogDone = async () => {
+      const [row] = await db.$queryRaw<{ waiting: bigint }[]>`
+        SELECT count(*) AS waiting FROM "Event" WHERE "processedAt" IS NULL AND "receivedAt" <= ${faultAt}`;
+      return row?.waiting === 0n;
+    };
+    const backlog = 'the events stored before the fault processed';
+    if (!(await holds(backlog, backlogDone))) return backlog;
+    const probeDone = async () => {
+      const [row] = await db.$queryRaw<{ processed: boolean }[]>`
+        SELECT "processedAt" IS NOT NULL AS processed FROM "Event" WHERE "eventId" = ${probe.eventId}`;
+      return row?.processed === true;
+    };
+    if (!(await holds('a new event stored and processed', probeDone))) return 'a new event stored and processed';
+    const seen = 'a new event seen by both gateways';
+    if (!(await holds(seen, () => probeSeen(probe)))) return seen;
     return undefined;
   };
   const heal = async (name: FaultName, round: number, faultAt: Date, ackedBefore: number): Promise<FaultResult> => {
@@ -269,8 +290,18 @@ async function runSuite(): Promise<string[]> {
     try {
       await until(
         async () => {
-          const lacking = await missing(faultAt, probeEvent);
+          // What held healing up: the condition not met yet, or the one whose check took longest to answer.
+          let slowest = { step: 'nothing', ms: 0 };
+          let current: { step: string; at: number } | undefined;
+          const onStep = (step: string) => {
+            const now = Date.now();
+            if (current && now - current.at > slowest.ms) slowest = { step: current.step, ms: now - current.at };
+            current = { step, at: now };
+          };
+          const lacking = await missing(faultAt, probeEvent, onStep);
+          onStep('done');
           if (lacking) waitedFor = lacking;
+          else if (slowest.ms > 1000) waitedFor = slowest.step;
           return lacking === undefined;
         },
         HEAL_DEADLINE_MS,
