@@ -137,6 +137,14 @@ export async function markEventsProcessed(
   );
 }
 
+/**
+ * Marks unprocessed again the events recorded processed at or after `since` (Redis lost their effects, or may
+ * have), so the outbox sweep queues them once more; returns how many. Bounded by time: seconds of events.
+ */
+export async function markEventsUnprocessedSince(db: Db, since: Date): Promise<number> {
+  return db.$executeRaw`UPDATE "Event" SET "processedAt" = NULL WHERE "processedAt" >= ${since}`;
+}
+
 /** Events stored but not processed for longer than normal delivery takes: the outbox sweep re-queues them. */
 export async function findUnprocessedEventIds(db: Db, receivedBefore: Date, limit: number): Promise<string[]> {
   const rows = await db.$queryRaw<{ eventId: string }[]>`

@@ -1,12 +1,13 @@
 import { Worker } from 'bullmq';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
-import { findUnprocessedEventIds } from '../db/events.ts';
+import { findUnprocessedEventIds, markEventsUnprocessedSince } from '../db/events.ts';
 import { findCurrentModelVersion } from '../db/models.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
 import { connectRoleConnections } from '../redis.ts';
+import { FeatureCheckpoint } from '../services/feature-checkpoint.ts';
 import { FeatureStore } from '../services/features.ts';
 import { ItemAdmission } from '../services/item-admission.ts';
 import { NewItemVectors } from '../services/new-item-vectors.ts';
@@ -27,6 +28,11 @@ import {
   requestReplay,
 } from './queues.ts';
 
+/**
+ * Taken off a checkpoint's time before events processed since are applied again: the checkpoint carries the
+ * worker's clock, processedAt Postgres's, and a processedAt is written up to a batch window after its effects.
+ */
+const CHECKPOINT_MARGIN_MS = 10_000;
 /** Longest pause between two prunings of stale placeholders (shorter when the window is shorter). */
 const MAX_PRUNE_INTERVAL_MS = 10 * 60_000;
 
@@ -96,19 +102,36 @@ export async function startWorkers(
   worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'events job failed'));
   worker.on('error', (error) => logger.error({ err: error }, 'feature worker error'));
 
+  const checkpoint = new FeatureCheckpoint(command, config.REDIS_PREFIX);
   let sweeping = false;
   const sweep = async () => {
     if (sweeping) return;
     sweeping = true;
     try {
       // A replay applies the whole log (and records it processed); re-queuing its rows meanwhile is waste.
-      if (await replayPending(replayQueue)) return;
+      if (await replayPending(replayQueue)) {
+        checkpoint.reset();
+        return;
+      }
       // Checked continuously, not only at start: a Redis that restarted empty (or was flushed) under a running
       // worker has lost the marker a replay writes last, and one replay brings every feature back.
       if (await features.needsRebuild()) {
+        checkpoint.reset();
         logger.warn('Redis lost the online features (no layout marker); replaying the event log');
         await requestReplay(replayQueue, 'Redis lost the features while workers ran');
         return;
+      }
+      // A Redis back with only its older writes (AOF everysec, a lagging replica) keeps the marker: this worker's
+      // own checkpoint reads back older than it wrote. Events recorded processed since then may have lost their
+      // effects; marked unprocessed, the sweep queues them again and the applied-id windows skip what survived.
+      const verdict = await checkpoint.verify();
+      if (verdict.kind === 'rewound') {
+        const since = new Date(verdict.since.getTime() - CHECKPOINT_MARGIN_MS);
+        const count = await markEventsUnprocessedSince(db, since);
+        logger.warn(
+          { since: since.toISOString(), events: count },
+          'Redis came back without its latest writes; applying again the events processed since its checkpoint',
+        );
       }
       const stale = await findUnprocessedEventIds(db, new Date(Date.now() - config.OUTBOX_GRACE_MS), 1000);
       if (stale.length) {
