@@ -19,7 +19,7 @@ import { useRequestMetrics } from './http/request-metrics.ts';
 import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
 import { loadStaticFiles } from './http/static-files.ts';
-import { SubscriptionLimits } from './http/subscription-limits.ts';
+import { SubscriptionLimits, useSseSubscriptionLimits } from './http/subscription-limits.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { PubSub } from './realtime/pubsub.ts';
@@ -34,6 +34,7 @@ import { FeatureStore } from './services/features.ts';
 import { IngestBacklog } from './services/ingest-backlog.ts';
 import { ModelService } from './services/models.ts';
 import { NewItemVectors } from './services/new-item-vectors.ts';
+import { RebuildFallback } from './services/rebuild-fallback.ts';
 import { RecommendationService } from './services/recommendations.ts';
 import { ReplayStatus } from './services/replay-status.ts';
 import { ShopperVectors } from './services/shopper-vectors.ts';
@@ -57,6 +58,8 @@ export interface App {
   readonly warmUp: WarmUp;
   /** This process's metrics (served at /metrics), the in-process workers' included. */
   readonly metrics: Metrics;
+  /** Where lists read trending and bought items from while the online features are rebuilt. */
+  readonly fallback: RebuildFallback;
 }
 
 export interface AppOptions {
@@ -185,6 +188,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   for (const redis of [command, reads, queues, subscriber]) redis.on('error', onRedisError);
   const pubsub = new PubSub({ publisher: command, subscriber, prefix: config.REDIS_PREFIX });
   const features = FeatureStore.fromConfig(reads, config);
+  const fallback = new RebuildFallback({
+    features,
+    db,
+    logger,
+    halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
+    weights: config.EVENT_WEIGHTS,
+  });
   const queue = createEventsQueue(queues, config.REDIS_PREFIX);
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
@@ -219,6 +229,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     }),
     recommendations: new RecommendationService({
       features,
+      fallback,
       catalog,
       models,
       vectors: new ShopperVectors({ db, redis: reads, prefix: config.REDIS_PREFIX, features, newItems }),
@@ -239,6 +250,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     trainQueue,
     replayQueue,
     replayStatus: new ReplayStatus(command, config.REDIS_PREFIX),
+    fallback,
     logger,
   });
   let workers: Workers | undefined;
@@ -247,6 +259,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     await catalog.start();
     await models.start();
     await services.keys.start(config.BOOTSTRAP_ADMIN_KEY);
+    await fallback.start();
     // Its loop ends with an error when the connection closes under it (a stop, a Redis restart): not a crash.
     trainEvents.run().catch((error: unknown) => logger.debug({ err: error }, 'train queue events stopped'));
     if (options.workers) workers = await startWorkers(config, { db, logger, metrics });
@@ -264,6 +277,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     resolveCaller(services.keys, isAdminToken, config.ADMIN_TOKEN === '', credentials);
   const guards = makeGuards(config, { redis: command, logger, graphqlEndpoint: GRAPHQL_ENDPOINT });
 
+  // One count for every transport: WebSocket subscriptions take their slot below, SSE ones in the plugin.
+  const limits = new SubscriptionLimits({
+    maxPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    maxTotal: config.MAX_SUBSCRIPTIONS,
+  });
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
@@ -290,6 +308,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       // Compiled execution for queries and mutations: graphql-js spent a quarter of a trackEvents batch coercing variables.
       useGraphQlJit({}, { enableIf: (args) => !isSubscription(args.document) }),
 
+      useSseSubscriptionLimits(limits),
       ...graphqlLimits(config),
       explainBadVariables,
       logInvalidOperations(logger),
@@ -334,10 +353,6 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     maxPayload: config.MAX_BODY_BYTES,
     verifyClient: guards.verifyUpgrade,
   });
-  const limits = new SubscriptionLimits({
-    maxPerConnection: config.MAX_SUBSCRIPTIONS_PER_CONNECTION,
-    maxTotal: config.MAX_SUBSCRIPTIONS,
-  });
   const dropIfNotReading = makeSlowConsumerGuard({ maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES, logger });
   const wsDisposable = useServer(
     {
@@ -362,6 +377,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
+          // Its slot is taken below; the SSE limits plugin leaves it alone.
+          transport: 'ws',
         });
         let contextValue: Awaited<ReturnType<typeof contextFactory>>;
         try {
@@ -404,6 +421,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     db,
     warmUp,
     metrics,
+    fallback,
     start: (port) =>
       new Promise((resolve, reject) => {
         if (!isLoopback(config.HOST) && !services.keys.enforcing) {
@@ -437,6 +455,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await workers?.stop();
+      fallback.stop();
       unwatchQueues();
       await Promise.all([catalog.stop(), models.stop(), services.keys.stop()]);
       await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);

@@ -62,6 +62,17 @@ const Env = z.object({
    * from their history in Postgres. Fractions are allowed.
    */
   SHOPPER_TTL_DAYS: z.coerce.number().positive().default(30),
+  /**
+   * Most placeholder items (rows for item ids events name before the catalogue declares them) kept at once.
+   * Beyond it an event naming another unknown item is stored but shapes no feature (no trending, co-visitation
+   * or history), so made-up ids cannot grow the catalogue table or Redis; 0 = no placeholders.
+   */
+  MAX_PLACEHOLDER_ITEMS: z.coerce.number().int().min(0).default(10_000),
+  /**
+   * A placeholder not declared by `upsertItems` within this many hours of its creation is deleted (and dropped
+   * from trending), which makes room under MAX_PLACEHOLDER_ITEMS. Fractions are allowed.
+   */
+  PLACEHOLDER_WINDOW_HOURS: z.coerce.number().positive().default(168),
   /** Largest batch `trackEvents` and `upsertItems` accept. */
   MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
   /**
@@ -88,7 +99,7 @@ const Env = z.object({
   PG_MAX_WAITING_EVENTS: z.coerce.number().int().min(1).default(20_000),
   /** Open subscriptions one WebSocket connection may hold. */
   MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
-  /** Open subscriptions one gateway process serves. */
+  /** Open subscriptions one gateway process serves, over WebSocket and SSE (an SSE request holds one) together. */
   MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(50_000),
   /**
    * Watched lists one gateway recomputes at once after a catalogue change or a model activation; the rest

@@ -6,6 +6,7 @@ import { createLogger } from '../logger.ts';
 import { connectRedis, createRedis } from '../redis.ts';
 import { rebuildFeatures } from '../services/feature-rebuild.ts';
 import { FeatureStore } from '../services/features.ts';
+import { ItemAdmission } from '../services/item-admission.ts';
 
 const config = loadConfig();
 const logger = createLogger(config.LOG_LEVEL, 'rebuild');
@@ -18,7 +19,8 @@ const redis = createRedis(config.REDIS_URL, 'command');
 await connectRedis(redis, config.REDIS_URL);
 const features = FeatureStore.fromConfig(redis, config);
 const started = Date.now();
-const events = await rebuildFeatures(db, features);
+const admission = new ItemAdmission({ db, maxPlaceholders: config.MAX_PLACEHOLDER_ITEMS });
+const events = await rebuildFeatures(db, features, admission);
 logger.info({ events, seconds: (Date.now() - started) / 1000 }, 'online features rebuilt');
 await db.$disconnect();
 redis.disconnect();

@@ -30,6 +30,14 @@ export interface StoredEvent {
   processedAt: Date | null;
 }
 
+/**
+ * A stored event as a rebuild reads it back from the log: `counted` says whether its item may shape shop-wide
+ * and shopper features (it has an Item row, declared or placeholder; see ItemAdmission), or it names no item.
+ */
+export interface LoggedEvent extends StoredEvent {
+  counted: boolean;
+}
+
 /** What Postgres assigned to a newly stored event. */
 export interface StoredRow {
   /** The log's sequence number. */
@@ -105,22 +113,17 @@ export async function findEventsForProcessing(db: Db, eventIds: readonly string[
 
 /**
  * Records that the events' derived state is applied, in one statement with what they imply: their shoppers'
- * rows (first and last seen) and a non-recommendable placeholder for any item the catalogue does not know
- * yet. Rows are written in id order so that concurrent batches over the same shoppers do not deadlock.
+ * rows (first and last seen). Placeholder items were made before the events applied (ItemAdmission). Rows are
+ * written in id order so that concurrent batches over the same shoppers do not deadlock.
  */
 export async function markEventsProcessed(
   db: Db,
-  events: readonly Pick<StoredEvent, 'eventId' | 'userId' | 'itemId' | 'occurredAt'>[],
+  events: readonly Pick<StoredEvent, 'eventId' | 'userId' | 'occurredAt'>[],
 ) {
   if (events.length === 0) return;
   await db.$executeRawUnsafe(
     `WITH processed AS (
        UPDATE "Event" SET "processedAt" = now() WHERE "eventId" = ANY($1::text[]) AND "processedAt" IS NULL
-     ), placeholders AS (
-       INSERT INTO "Item" ("id", "name", "inStock", "placeholder")
-       SELECT DISTINCT "itemId", "itemId", false, true FROM UNNEST($4::text[]) AS t("itemId")
-       WHERE "itemId" IS NOT NULL ORDER BY 1
-       ON CONFLICT ("id") DO NOTHING
      )
      INSERT INTO "User" ("id", "firstSeenAt", "lastSeenAt")
      SELECT "userId", min("at"), max("at") FROM UNNEST($2::text[], $3::timestamptz[]) AS t("userId", "at")
@@ -131,8 +134,15 @@ export async function markEventsProcessed(
     events.map((e) => e.eventId),
     events.map((e) => e.userId),
     events.map((e) => e.occurredAt.toISOString()),
-    events.map((e) => e.itemId),
   );
+}
+
+/**
+ * Marks unprocessed again the events recorded processed at or after `since` (Redis lost their effects, or may
+ * have), so the outbox sweep queues them once more; returns how many. Bounded by time: seconds of events.
+ */
+export async function markEventsUnprocessedSince(db: Db, since: Date): Promise<number> {
+  return db.$executeRaw`UPDATE "Event" SET "processedAt" = NULL WHERE "processedAt" >= ${since}`;
 }
 
 /** Events stored but not processed for longer than normal delivery takes: the outbox sweep re-queues them. */
@@ -153,13 +163,13 @@ export async function readShopperHistories(
   db: Db,
   userIds: readonly string[],
   perShopper: number,
-): Promise<StoredEvent[]> {
+): Promise<LoggedEvent[]> {
   if (userIds.length === 0) return [];
-  return db.$queryRaw<StoredEvent[]>`
+  return db.$queryRaw<LoggedEvent[]>`
     SELECT h.* FROM UNNEST(${userIds}::text[]) AS u("userId")
     CROSS JOIN LATERAL (
       SELECT e."id", e."eventId", e."userId", e."type", e."itemId", i."category", e."occurredAt", e."receivedAt",
-             e."processedAt"
+             e."processedAt", (e."itemId" IS NULL OR i."id" IS NOT NULL) AS "counted"
       FROM "Event" e LEFT JOIN "Item" i ON i."id" = e."itemId"
       WHERE e."userId" = u."userId" AND e."processedAt" IS NOT NULL
       ORDER BY e."occurredAt" DESC LIMIT ${perShopper}
@@ -168,10 +178,10 @@ export async function readShopperHistories(
 }
 
 /** One page of the event log in storage order, for rebuilding derived state. */
-export async function readEventPage(db: Db, afterId: bigint, limit: number): Promise<StoredEvent[]> {
-  return db.$queryRaw<StoredEvent[]>`
+export async function readEventPage(db: Db, afterId: bigint, limit: number): Promise<LoggedEvent[]> {
+  return db.$queryRaw<LoggedEvent[]>`
     SELECT e."id", e."eventId", e."userId", e."type", e."itemId", i."category", e."occurredAt", e."receivedAt",
-           e."processedAt"
+           e."processedAt", (e."itemId" IS NULL OR i."id" IS NOT NULL) AS "counted"
     FROM "Event" e LEFT JOIN "Item" i ON i."id" = e."itemId"
     WHERE e."id" > ${afterId}
     ORDER BY e."id" LIMIT ${limit}`;
@@ -182,4 +192,27 @@ export async function eventIdRange(db: Db): Promise<{ first: bigint; last: bigin
   const [row] = await db.$queryRaw<{ first: bigint | null; last: bigint | null }[]>`
     SELECT min("id") AS "first", max("id") AS "last" FROM "Event"`;
   return row?.first != null && row.last != null ? { first: row.first, last: row.last } : undefined;
+}
+
+/** The newest `limit` events that name an item (primary-key order, one index read), for a bounded ranking. */
+export async function readRecentItemEvents(
+  db: Db,
+  limit: number,
+): Promise<Pick<StoredEvent, 'itemId' | 'type' | 'occurredAt'>[]> {
+  return db.$queryRaw<Pick<StoredEvent, 'itemId' | 'type' | 'occurredAt'>[]>`
+    SELECT "itemId", "type", "occurredAt" FROM "Event"
+    WHERE "itemId" IS NOT NULL
+    ORDER BY "id" DESC LIMIT ${limit}`;
+}
+
+/** A shopper's newest `limit` distinct purchased items, from the log (their index on userId, occurredAt). */
+export async function readBoughtItems(db: Db, userId: string, limit: number): Promise<string[]> {
+  const rows = await db.$queryRaw<{ itemId: string }[]>`
+    SELECT "itemId" FROM (
+      SELECT "itemId", max("occurredAt") AS "at" FROM "Event"
+      WHERE "userId" = ${userId} AND "type" = 'PURCHASE' AND "itemId" IS NOT NULL
+      GROUP BY "itemId"
+    ) bought
+    ORDER BY "at" DESC LIMIT ${limit}`;
+  return rows.map((row) => row.itemId);
 }

@@ -50,7 +50,10 @@ export function makeRestRoutes(deps: {
       }
       // Ready to serve as soon as there is a catalogue; what still warms (replay, first model) is listed.
       const { serving, warming } = await warmUp.state().catch(() => ({ serving: true, warming: {} }));
-      return send(serving ? 200 : 503, { status: serving ? 'ready' : 'warming', postgres, redis: redisState, warming });
+      // Rebuilding still serves (lists fall back honestly), so it stays 200: every gateway rebuilds at once, and
+      // a load balancer that dropped them all would serve nothing.
+      const status = !serving ? 'warming' : 'features' in warming ? 'rebuilding' : 'ready';
+      return send(serving ? 200 : 503, { status, postgres, redis: redisState, warming });
     }
     // A browser's preflight for the key headers; the CORS headers (or their absence) were set by the guards.
     if (url.pathname === '/api/recommendations' && req.method === 'OPTIONS') {

@@ -1,3 +1,7 @@
+import { GraphQLError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { ErrorCode } from '../errors.ts';
+
 /**
  * Caps on open subscriptions, per connection and per gateway process, so one client (or a flood of them)
  * cannot exhaust memory. A slot is taken when a subscription starts and given back when it completes or its
@@ -41,4 +45,42 @@ export class SubscriptionLimits {
     this.#total -= open.size;
     this.#open.delete(connection);
   }
+}
+
+/** The one subscription an HTTP (SSE) request holds, keyed by its request object. */
+const SSE_SUBSCRIPTION = 'sse';
+
+/**
+ * Counts subscriptions served over HTTP (Server-Sent Events: yoga answers a subscription POSTed or GET with
+ * `Accept: text/event-stream`) against the same caps as WebSocket ones, so `MAX_SUBSCRIPTIONS` bounds every
+ * transport. An SSE request holds one subscription; its slot is given back when the stream ends or the client
+ * goes away (yoga then returns the iterator, which ends it). WebSocket subscriptions take their slot in
+ * graphql-ws's onSubscribe and are marked with `transport: 'ws'` in their context, so they are not counted twice.
+ */
+export function useSseSubscriptionLimits(limits: SubscriptionLimits): Plugin<{ transport?: 'ws' }> {
+  return {
+    onSubscribe({ context, setResultAndStopExecution }) {
+      if (context.transport === 'ws' || typeof context.request !== 'object' || context.request === null) return;
+      const request: object = context.request;
+      const refused = limits.acquire(request, SSE_SUBSCRIPTION);
+      if (refused) {
+        setResultAndStopExecution({
+          errors: [new GraphQLError(refused, { extensions: { code: ErrorCode.TOO_MANY_SUBSCRIPTIONS } })],
+        });
+        return;
+      }
+      const release = () => limits.release(request, SSE_SUBSCRIPTION);
+      return {
+        onSubscribeResult({ result }) {
+          // An operation that failed before streaming (a resolver error) holds no stream: nothing ends it later.
+          if (!(Symbol.asyncIterator in result)) {
+            release();
+            return;
+          }
+          return { onEnd: release };
+        },
+        onSubscribeError: release,
+      };
+    },
+  };
 }

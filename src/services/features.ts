@@ -36,11 +36,15 @@ const COVISITS_KEPT = 100;
  */
 export const FEATURE_LAYOUT = '2';
 
-/** The fields of a stored event that online features depend on (`id` is the log's sequence number). */
+/**
+ * The fields of a stored event that online features depend on (`id` is the log's sequence number). `counted`
+ * false: its item is neither in the catalogue nor a placeholder (beyond MAX_PLACEHOLDER_ITEMS), so the event
+ * is only marked applied and shapes no feature, as if it named no item.
+ */
 export type FeatureEvent = Pick<
   StoredEvent,
   'id' | 'eventId' | 'userId' | 'type' | 'itemId' | 'category' | 'occurredAt'
->;
+> & { counted?: boolean };
 
 /** What the script returns for one event. */
 const APPLIED = 1;
@@ -169,6 +173,18 @@ export interface TrendingItem {
   logScore: number;
 }
 
+/** One shopper's stored features (see `FeatureStore#shopperFeatures`). */
+export interface ShopperFeatures {
+  /** Item → summed event weight (the history fold-in reads). */
+  weights: Map<string, number>;
+  /** Item → time of the latest touch (ms). */
+  lastTouched: Map<string, number>;
+  /** Category → summed event weight. */
+  categories: Map<string, number>;
+  /** Bought item → time of the latest purchase (ms). */
+  bought: Map<string, number>;
+}
+
 /** Per shopper, their recent distinct items with summed event weights. */
 export type Histories = Map<string, Map<string, number>>;
 
@@ -278,7 +294,7 @@ export class FeatureStore {
     const weight = this.#weights[event.type];
     const at = event.occurredAt.getTime();
     return [
-      event.itemId ?? '',
+      event.counted === false ? '' : (event.itemId ?? ''),
       weight > 0 ? String(Math.log2(weight) + at / this.#halfLifeMs) : '',
       String(at),
       event.category ?? '',
@@ -460,9 +476,56 @@ export class FeatureStore {
     return Object.fromEntries(Object.entries(raw).map(([category, count]) => [category, Number(count)]));
   }
 
+  /**
+   * These shoppers' per-shopper features as stored (history weights, last touch per item, category weights,
+   * purchases by time), to compare two stores key by key: the fault suite compares the live features with a
+   * fresh replay of the log. Shoppers without state come back with empty maps.
+   */
+  async shopperFeatures(userIds: readonly string[]): Promise<Map<string, ShopperFeatures>> {
+    const pipeline = this.#redis.pipeline();
+    for (const userId of userIds) {
+      pipeline.hgetall(this.#userKey(userId, 'weights'));
+      pipeline.zrange(this.#userKey(userId, 'recent'), 0, -1, 'WITHSCORES');
+      pipeline.hgetall(this.#userKey(userId, 'cat'));
+      pipeline.zrange(this.#userKey(userId, 'buys'), 0, -1, 'WITHSCORES');
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+    const numbers = (raw: Record<string, string>) =>
+      new Map(Object.entries(raw).map(([key, value]) => [key, Number(value)]));
+    const pairs = (flat: string[]) => {
+      const map = new Map<string, number>();
+      for (let i = 0; i + 1 < flat.length; i += 2) map.set(flat[i] as string, Number(flat[i + 1]));
+      return map;
+    };
+    const features = new Map<string, ShopperFeatures>();
+    userIds.forEach((userId, index) => {
+      const reply = (offset: number) => replies[index * 4 + offset]?.[1];
+      features.set(userId, {
+        weights: numbers(reply(0) as Record<string, string>),
+        lastTouched: pairs(reply(1) as string[]),
+        categories: numbers(reply(2) as Record<string, string>),
+        bought: pairs(reply(3) as string[]),
+      });
+    });
+    return features;
+  }
+
+  /**
+   * Drops items from the shop-wide features (trending, their co-visitation lists), e.g. pruned placeholders.
+   * Shoppers' histories keep them until they fall out of their windows or expire.
+   */
+  async forgetItems(itemIds: readonly string[]): Promise<void> {
+    if (itemIds.length === 0) return;
+    await this.#redis.zrem(this.#trendingKey, ...itemIds);
+    await this.#redis.unlink(...itemIds.map((itemId) => this.#coVisitsKey(itemId)));
+  }
+
   /** Deletes every derived feature of this deployment (the layout marker too), before a full rebuild. */
   async clear(): Promise<number> {
-    let deleted = 0;
+    // The marker goes first, so nobody reads the features as complete while the rest is being deleted.
+    let deleted = await this.#redis.unlink(this.#layoutKey);
     const stream = this.#redis.scanStream({ match: `${this.#prefix}:*`, count: 1000 });
     for await (const keys of stream as AsyncIterable<string[]>) {
       if (keys.length) deleted += await this.#redis.unlink(...keys);

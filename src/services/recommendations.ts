@@ -11,6 +11,7 @@ import { diffLists, type ListChange, type ListTrigger } from './list-changes.ts'
 import { canEnter, type EntryContext, type ListReach, MAX_BLOCKED_CO_VISITS } from './list-reach.ts';
 import type { ModelService } from './models.ts';
 import { type PacedTask, Pacer } from './pacer.ts';
+import type { RebuildFallback } from './rebuild-fallback.ts';
 import type { ShopperVectors } from './shopper-vectors.ts';
 import { checkId, checkK } from './validation.ts';
 
@@ -91,6 +92,7 @@ const byTrigger = (): Record<ListTrigger, number> => ({ SUBSCRIBED: 0, EVENT: 0,
  */
 export class RecommendationService {
   readonly #features: FeatureStore;
+  readonly #fallback: RebuildFallback;
   readonly #catalog: CatalogService;
   readonly #models: ModelService;
   readonly #vectors: ShopperVectors;
@@ -103,6 +105,8 @@ export class RecommendationService {
 
   constructor(deps: {
     features: FeatureStore;
+    /** Where trending and bought items come from while the features are rebuilt. */
+    fallback: RebuildFallback;
     catalog: CatalogService;
     models: ModelService;
     vectors: ShopperVectors;
@@ -115,6 +119,7 @@ export class RecommendationService {
     metrics: Metrics;
   }) {
     this.#features = deps.features;
+    this.#fallback = deps.fallback;
     this.#catalog = deps.catalog;
     this.#models = deps.models;
     this.#vectors = deps.vectors;
@@ -148,7 +153,7 @@ export class RecommendationService {
     const versionId = this.#models.currentVersionId;
     // Both reads in one round trip's time: this runs for every push.
     const [bought, vector] = await Promise.all([
-      this.#features.boughtItems(userId),
+      this.#fallback.boughtItems(userId),
       versionId === undefined ? undefined : this.#vectors.get(userId, versionId),
     ]);
     const items: Recommendation[] = [];
@@ -174,8 +179,8 @@ export class RecommendationService {
     }
 
     // Without a model (or a vector for the shopper) to fill the list: what other shoppers touched in the
-    // same sessions as this shopper's latest items.
-    if (items.length < k) {
+    // same sessions as this shopper's latest items. Not while a rebuild has replayed only part of them.
+    if (items.length < k && !this.#fallback.rebuilding) {
       const blocked: string[] = [];
       for (const { itemId, score } of await this.#coVisitedWithRecent(userId)) {
         if (items.length === k) break;
@@ -241,7 +246,7 @@ export class RecommendationService {
   /** Pages down the trending ranking, `page` ids per read, yielding the items that are in stock. */
   async *#trendingInStock(page: number): AsyncGenerator<TrendingProduct & { logScore: number }> {
     for (let offset = 0; ; offset += page) {
-      const trending = await this.#features.trending(page, offset);
+      const trending = await this.#fallback.trending(page, offset);
       for (const { itemId, score, logScore } of trending) {
         const item = this.#catalog.get(itemId);
         if (item && this.#catalog.isRecommendable(itemId)) yield { item, score, logScore };
@@ -278,7 +283,7 @@ export class RecommendationService {
       const item = this.#catalog.get(id);
       if (item) similar.push({ item, score, reason: 'similar' });
     }
-    if (similar.length < k) {
+    if (similar.length < k && !this.#fallback.rebuilding) {
       try {
         const pairs = (await this.#features.coVisited([itemId], CO_VISIT_CANDIDATES)).get(itemId) ?? [];
         const top = pairs[0]?.count ?? 1;
@@ -408,7 +413,7 @@ export class RecommendationService {
       return;
     }
     // The entering items' trending scores: one read for all lists.
-    this.#features.trendingLogScores(becameRecommendable).then(fanOut, (error: unknown) => {
+    this.#fallback.trendingLogScores(becameRecommendable).then(fanOut, (error: unknown) => {
       this.#logger.warn({ err: error }, 'reading trending scores for a catalogue change failed');
       fanOut(null);
     });

@@ -5,14 +5,28 @@ import { type ReplayQueue, replayPending, requestReplay, requestTraining, type T
 import type { CatalogService } from './catalog.ts';
 import { type DemoLoad, loadDemoDataIfEmpty } from './demo.ts';
 import type { ModelService } from './models.ts';
+import type { RebuildFallback, TrendingOrigin } from './rebuild-fallback.ts';
 import type { ReplayStatus } from './replay-status.ts';
 
 /** What a gateway is still warming up, as `/ready` reports it. */
 export interface Warming {
   /** The demo data is being loaded: there is nothing to serve yet. */
   demoData?: 'loading';
-  /** The event log is being replayed into Redis: lists lean on what is replayed so far. */
-  features?: { state: 'queued' } | { state: 'replaying'; percent?: number; etaSeconds?: number };
+  /**
+   * The online features are being rebuilt: Redis lost them and no worker has noticed yet (`lost`, at most an
+   * outbox sweep interval), a replay waits for a worker (`queued`), or runs (`replaying`, with progress).
+   * Meanwhile lists fall back (see RebuildFallback) and `/ready` says `rebuilding`.
+   */
+  features?:
+    | { state: 'lost' | 'queued'; trending: TrendingOrigin }
+    | {
+        state: 'replaying';
+        trending: TrendingOrigin;
+        percent?: number;
+        etaSeconds?: number;
+        done: number;
+        total?: number;
+      };
   /** No model serves yet: lists are trending and co-visitation meanwhile. */
   model?: 'queued' | 'training' | 'waiting for data';
 }
@@ -25,6 +39,7 @@ interface WarmUpDeps {
   trainQueue: TrainQueue;
   replayQueue: ReplayQueue;
   replayStatus: ReplayStatus;
+  fallback: RebuildFallback;
   logger: Logger;
 }
 
@@ -59,12 +74,22 @@ export class WarmUp {
 
   /** What is still warming; `serving` is false while there is nothing to serve at all. */
   async state(): Promise<{ serving: boolean; warming: Warming }> {
-    const { models, trainQueue, replayQueue, replayStatus } = this.#deps;
+    const { models, trainQueue, replayQueue, replayStatus, fallback } = this.#deps;
     const warming: Warming = {};
     if (this.#loadingDemo) warming.demoData = 'loading';
     const replay = await replayStatus.read();
-    if (replay) warming.features = { state: 'replaying', percent: replay.percent, etaSeconds: replay.etaSeconds };
-    else if (await replayPending(replayQueue)) warming.features = { state: 'queued' };
+    const trending = fallback.origin;
+    if (replay) {
+      warming.features = {
+        state: 'replaying',
+        trending,
+        percent: replay.percent,
+        etaSeconds: replay.etaSeconds,
+        done: replay.done,
+        total: replay.total,
+      };
+    } else if (await replayPending(replayQueue)) warming.features = { state: 'queued', trending };
+    else if (fallback.rebuilding) warming.features = { state: 'lost', trending };
     if (models.currentVersionId === undefined) {
       // Not 'delayed': the schedule's next run waits there; it is no training on its way now.
       const counts = await trainQueue.getJobCounts('active', 'waiting', 'prioritized');

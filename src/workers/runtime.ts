@@ -1,13 +1,15 @@
 import { Worker } from 'bullmq';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
-import { findUnprocessedEventIds } from '../db/events.ts';
+import { findUnprocessedEventIds, markEventsUnprocessedSince } from '../db/events.ts';
 import { findCurrentModelVersion } from '../db/models.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
 import { connectRoleConnections, createRedis } from '../redis.ts';
+import { FeatureCheckpoint } from '../services/feature-checkpoint.ts';
 import { FeatureStore, ReplayRunningError } from '../services/features.ts';
+import { ItemAdmission } from '../services/item-admission.ts';
 import { NewItemVectors } from '../services/new-item-vectors.ts';
 import { ReplayStatus } from '../services/replay-status.ts';
 import { ShopperVectors } from '../services/shopper-vectors.ts';
@@ -29,6 +31,13 @@ import {
 
 /** Entries unacknowledged this long belong to a worker that died (a batch takes well under a second). */
 const LIVE_CLAIM_IDLE_MS = 30_000;
+/**
+ * Taken off a checkpoint's time before events processed since are applied again: the checkpoint carries the
+ * worker's clock, processedAt Postgres's, and a processedAt is written up to a batch window after its effects.
+ */
+const CHECKPOINT_MARGIN_MS = 10_000;
+/** Longest pause between two prunings of stale placeholders (shorter when the window is shorter). */
+const MAX_PRUNE_INTERVAL_MS = 10 * 60_000;
 
 export interface Workers {
   /** Stops taking jobs, lets running ones finish, closes this role's connections. */
@@ -65,9 +74,11 @@ export async function startWorkers(
   if (current) await vectors.useVersion(current.id);
 
   const processed = new ProcessedMarker({ db, logger });
+  const admission = new ItemAdmission({ db, maxPlaceholders: config.MAX_PLACEHOLDER_ITEMS });
   const apply = makeEventsApplier({
     db,
     features,
+    admission,
     vectors,
     pubsub,
     processed,
@@ -97,7 +108,7 @@ export async function startWorkers(
   const replayStatus = new ReplayStatus(command, config.REDIS_PREFIX);
   const replayer = new Worker<ReplayJob, number>(
     REPLAY_QUEUE,
-    makeReplayProcessor({ db, features, events: queue, status: replayStatus, logger }),
+    makeReplayProcessor({ db, features, admission, events: queue, status: replayStatus, logger }),
     { connection: blocking, prefix: `${config.REDIS_PREFIX}:q`, concurrency: 1 },
   );
   replayer.on('failed', (job, error) => logger.error({ jobId: job?.id, err: error }, 'replay failed'));
@@ -106,19 +117,36 @@ export async function startWorkers(
   worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'events job failed'));
   worker.on('error', (error) => logger.error({ err: error }, 'feature worker error'));
 
+  const checkpoint = new FeatureCheckpoint(command, config.REDIS_PREFIX);
   let sweeping = false;
   const sweep = async () => {
     if (sweeping) return;
     sweeping = true;
     try {
       // A replay applies the whole log (and records it processed); re-queuing its rows meanwhile is waste.
-      if (await replayPending(replayQueue)) return;
+      if (await replayPending(replayQueue)) {
+        checkpoint.reset();
+        return;
+      }
       // Checked continuously, not only at start: a Redis that restarted empty (or was flushed) under a running
       // worker has lost the marker a replay writes last, and one replay brings every feature back.
       if (await features.needsRebuild()) {
+        checkpoint.reset();
         logger.warn('Redis lost the online features (no layout marker); replaying the event log');
         await requestReplay(replayQueue, 'Redis lost the features while workers ran');
         return;
+      }
+      // A Redis back with only its older writes (AOF everysec, a lagging replica) keeps the marker: this worker's
+      // own checkpoint reads back older than it wrote. Events recorded processed since then may have lost their
+      // effects; marked unprocessed, the sweep queues them again and the applied-id windows skip what survived.
+      const verdict = await checkpoint.verify();
+      if (verdict.kind === 'rewound') {
+        const since = new Date(verdict.since.getTime() - CHECKPOINT_MARGIN_MS);
+        const count = await markEventsUnprocessedSince(db, since);
+        logger.warn(
+          { since: since.toISOString(), events: count },
+          'Redis came back without its latest writes; applying again the events processed since its checkpoint',
+        );
       }
       // Entries a worker read and never acknowledged (it died): this one applies them next.
       await live.claimStale(LIVE_CLAIM_IDLE_MS).catch((error: unknown) => {
@@ -144,11 +172,25 @@ export async function startWorkers(
   // A replay pauses the events queue; one that died for good must not leave it paused.
   else if (!(await replayPending(replayQueue)) && (await queue.isPaused())) await queue.resume();
   const sweepTimer = setInterval(sweep, config.OUTBOX_SWEEP_INTERVAL_MS);
+  // Every worker prunes; a second one finds nothing left to delete.
+  const placeholderWindowMs = config.PLACEHOLDER_WINDOW_HOURS * 3600_000;
+  const prune = async () => {
+    try {
+      const pruned = await admission.prune(placeholderWindowMs);
+      if (pruned.length === 0) return;
+      await features.forgetItems(pruned);
+      logger.info({ count: pruned.length }, 'pruned placeholder items never declared within the window');
+    } catch (error) {
+      logger.warn({ err: error }, 'pruning placeholder items failed; will retry');
+    }
+  };
+  const pruneTimer = setInterval(prune, Math.min(MAX_PRUNE_INTERVAL_MS, placeholderWindowMs / 2));
   const unwatchQueues = metrics.watchQueues([queue]);
 
   return {
     async stop() {
       clearInterval(sweepTimer);
+      clearInterval(pruneTimer);
       unwatchQueues();
       await stopFollowingModels();
       await Promise.all([live.stop(), worker.close(), replayer.close()]);

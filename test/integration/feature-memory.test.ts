@@ -10,6 +10,7 @@ import { PubSub } from '../../src/realtime/pubsub.ts';
 import { connectRedis, createRedis } from '../../src/redis.ts';
 import { rebuildFeatures } from '../../src/services/feature-rebuild.ts';
 import { APPLIED_IDS_KEPT, BOUGHT_ITEMS_KEPT, type FeatureEvent, FeatureStore } from '../../src/services/features.ts';
+import { ItemAdmission } from '../../src/services/item-admission.ts';
 import { NewItemVectors } from '../../src/services/new-item-vectors.ts';
 import { ShopperVectors } from '../../src/services/shopper-vectors.ts';
 import { ProcessedMarker } from '../../src/workers/processed-marker.ts';
@@ -148,7 +149,7 @@ describe('feature store windows (Redis only)', () => {
     await features.clear();
 
     const before = await features.needsRebuild();
-    const replayed = await rebuildFeatures(db, features);
+    const replayed = await rebuildFeatures(db, features, new ItemAdmission({ db, maxPlaceholders: 100 }));
 
     expect(before).toBe(true);
     expect(replayed).toBe(0);
@@ -221,7 +222,11 @@ describe('feature worker memory and idempotence (gateway with workers)', () => {
     // Vectors are the fold-in's (no model here, so none); the rest is what the script built.
     const live = await snapshot(redis, config.REDIS_PREFIX);
 
-    const replayed = await rebuildFeatures(gateway.app.db, features);
+    const replayed = await rebuildFeatures(
+      gateway.app.db,
+      features,
+      new ItemAdmission({ db: gateway.app.db, maxPlaceholders: 100 }),
+    );
 
     expect(replayed).toBe(shoppers.length * items.length);
     expect(await snapshot(redis, config.REDIS_PREFIX)).toEqual(live);
@@ -280,6 +285,7 @@ describe('the feature worker’s Postgres reads', () => {
     const processor = makeApplyEventsProcessor({
       db,
       features,
+      admission: new ItemAdmission({ db, maxPlaceholders: 100 }),
       vectors: new ShopperVectors({ db, redis, prefix, features, newItems: new NewItemVectors({ redis, prefix }) }),
       pubsub: new PubSub({ publisher: redis, subscriber, prefix }),
       processed,

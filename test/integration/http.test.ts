@@ -1,5 +1,7 @@
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectRedis, createRedis } from '../../src/redis.ts';
+import { FeatureStore } from '../../src/services/features.ts';
 import { type RunningGateway, startGateway } from '../helpers/gateway.ts';
 import { createTestConfig } from '../helpers/test-env.ts';
 
@@ -14,6 +16,13 @@ describe('HTTP surface', () => {
   });
 
   it('when /health and /ready are asked then both answer 200 with Postgres and Redis up', async () => {
+    // The features as a worker leaves them (none runs here); without them /ready says rebuilding.
+    const redis = createRedis(gateway.config.REDIS_URL, 'command');
+    await connectRedis(redis, gateway.config.REDIS_URL);
+    await FeatureStore.fromConfig(redis, gateway.config).markRebuilt();
+    redis.disconnect();
+    await gateway.app.fallback.check();
+
     const health = await fetch(`${gateway.url}/health`);
     const ready = await fetch(`${gateway.url}/ready`);
 

@@ -225,3 +225,88 @@ describe('subscription hygiene', () => {
     expect(JSON.stringify(refused.errors)).toContain('FORBIDDEN');
   });
 });
+
+/** A subscription over HTTP (Server-Sent Events), read one event at a time with a deadline. */
+function openSse(url: string, query: string, variables: Record<string, unknown>) {
+  const abort = new AbortController();
+  const response = fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ query, variables }),
+    signal: abort.signal,
+  });
+  const decoder = new TextDecoder();
+  let buffered = '';
+  return {
+    /** The data of the next `next` event (a result) within the deadline. */
+    async next(deadlineMs = 5000): Promise<{ data?: unknown; errors?: unknown }> {
+      const reader = (await response).body?.getReader();
+      if (!reader) throw new Error('no event stream');
+      const timer = setTimeout(() => abort.abort(), deadlineMs);
+      try {
+        for (;;) {
+          const end = buffered.indexOf('\n\n');
+          if (end >= 0) {
+            const message = buffered.slice(0, end);
+            buffered = buffered.slice(end + 2);
+            const data = message.split('\n').find((line) => line.startsWith('data:'));
+            if (message.startsWith('event: next') && data) return JSON.parse(data.slice(5));
+            continue;
+          }
+          const chunk = await reader.read();
+          if (chunk.done) throw new Error('stream ended');
+          buffered += decoder.decode(chunk.value, { stream: true });
+        }
+      } finally {
+        clearTimeout(timer);
+        reader.releaseLock();
+      }
+    },
+    close() {
+      abort.abort();
+    },
+  };
+}
+
+describe('subscription caps across transports', () => {
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    gateway = await startGateway(await createTestConfig({ MAX_SUBSCRIPTIONS: '2' }), { workers: false });
+  });
+  afterAll(async () => {
+    await gateway.stop();
+  });
+
+  it('when subscriptions over SSE reach MAX_SUBSCRIPTIONS then the next one, over SSE or WebSocket, fails with TOO_MANY_SUBSCRIPTIONS, and a closed stream gives its slot back', async () => {
+    const watch = () => ({ userId: uniqueId('shopper'), k: 3 });
+    const first = openSse(gateway.url, WATCH, watch());
+    const second = openSse(gateway.url, WATCH, watch());
+    const opened = [await first.next(), await second.next()];
+
+    const overSse = openSse(gateway.url, WATCH, watch());
+    const refusedSse = await overSse.next();
+    const refusedWs = await subscribe<Pushed>(gateway.wsClient(), WATCH, watch())
+      .next()
+      .catch((error: unknown) => ({ errors: error }));
+    overSse.close();
+    first.close();
+    // The slot comes back once the server sees the stream closed; retry until it has.
+    const accepted = await eventually(async () => {
+      const again = openSse(gateway.url, WATCH, watch());
+      const body = await again.next();
+      if (body.errors) {
+        again.close();
+        return undefined;
+      }
+      return { body, again };
+    });
+    accepted.again.close();
+    second.close();
+
+    expect(opened.map((body) => body.errors)).toEqual([undefined, undefined]);
+    expect(JSON.stringify(refusedSse.errors)).toContain('TOO_MANY_SUBSCRIPTIONS');
+    expect(JSON.stringify(refusedWs.errors)).toContain('TOO_MANY_SUBSCRIPTIONS');
+    expect(accepted.body.data).toBeDefined();
+  });
+});

@@ -4,7 +4,8 @@ import type { Db } from '../../db/client.ts';
 import { findEventsForProcessing, readShopperHistories, type StoredEvent } from '../../db/events.ts';
 import type { Logger } from '../../logger.ts';
 import type { PubSub } from '../../realtime/pubsub.ts';
-import type { FeatureStore } from '../../services/features.ts';
+import type { FeatureEvent, FeatureStore } from '../../services/features.ts';
+import type { ItemAdmission } from '../../services/item-admission.ts';
 import type { ShopperVectors } from '../../services/shopper-vectors.ts';
 import type { ProcessedMarker } from '../processed-marker.ts';
 import type { EventJob, QueuedEvent } from '../queues.ts';
@@ -25,6 +26,8 @@ export const RESTORED_EVENTS_PER_SHOPPER = 2000;
 export function makeEventsApplier(deps: {
   db: Db;
   features: FeatureStore;
+  /** Decides which items an event may count for (catalogue items and capped placeholders). */
+  admission: ItemAdmission;
   vectors: ShopperVectors;
   pubsub: PubSub;
   processed: ProcessedMarker;
@@ -41,7 +44,17 @@ export function makeEventsApplier(deps: {
     const events: StoredEvent[] = queued?.every(hasId)
       ? queued.map(fromQueued)
       : await findEventsForProcessing(deps.db, job.eventIds);
-    const pending = events.filter((event) => !event.processedAt);
+    const unprocessed = events.filter((event) => !event.processedAt);
+    // Placeholders for unknown items are made (capped) before the events apply, so an event counts for its item
+    // exactly when a rebuild would count it.
+    const countable = await deps.admission.countable(
+      unprocessed.flatMap((event) => (event.itemId === null ? [] : [event.itemId])),
+      { create: true },
+    );
+    const pending: (StoredEvent & FeatureEvent)[] = unprocessed.map((event) => ({
+      ...event,
+      counted: event.itemId === null || countable.has(event.itemId),
+    }));
     const latestByUser = new Map<string, StoredEvent>();
     for (const event of events) latestByUser.set(event.userId, event);
     // Two round trips to Redis in all for known shoppers: apply and read the histories, then store the

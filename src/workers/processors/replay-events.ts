@@ -4,6 +4,7 @@ import type { Logger } from '../../logger.ts';
 import { Progress } from '../../progress.ts';
 import { rebuildFeatures } from '../../services/feature-rebuild.ts';
 import type { FeatureStore } from '../../services/features.ts';
+import type { ItemAdmission } from '../../services/item-admission.ts';
 import type { ReplayStatus } from '../../services/replay-status.ts';
 import type { EventsQueue, ReplayJob } from '../queues.ts';
 
@@ -22,6 +23,7 @@ const LIVE_PAUSE_TTL_MS = 30_000;
 export function makeReplayProcessor(deps: {
   db: Db;
   features: FeatureStore;
+  admission: ItemAdmission;
   events: EventsQueue;
   status: ReplayStatus;
   logger: Logger;
@@ -45,7 +47,7 @@ export function makeReplayProcessor(deps: {
       while ((await deps.events.getActiveCount()) > 0 && Date.now() < until) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      const events = await rebuildFeatures(deps.db, deps.features, { progress });
+      const events = await rebuildFeatures(deps.db, deps.features, deps.admission, { progress });
       progress.finish({ events });
       return events;
     } finally {
