@@ -33,6 +33,7 @@ import { EventService } from './services/events.ts';
 import { FeatureStore } from './services/features.ts';
 import { ModelService } from './services/models.ts';
 import { NewItemVectors } from './services/new-item-vectors.ts';
+import { PlacementService } from './services/placements.ts';
 import { RecommendationService } from './services/recommendations.ts';
 import { ReplayStatus } from './services/replay-status.ts';
 import { ShopperVectors } from './services/shopper-vectors.ts';
@@ -186,7 +187,20 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
   const newItems = new NewItemVectors({ redis: reads, prefix: config.REDIS_PREFIX });
-  const models = new ModelService({ db, pubsub, logger, metrics, newItems });
+  const models = new ModelService({
+    db,
+    pubsub,
+    logger,
+    metrics,
+    newItems,
+    itemMeta: (itemId) => {
+      const item = catalog.filterable(itemId);
+      return item && { inStock: item.inStock, category: item.category ?? undefined, price: item.price ?? undefined };
+    },
+  });
+  // The indexes' copy of stock, category and price follows the catalogue (here or on another replica).
+  catalog.onChange(({ itemIds }) => models.refreshMeta(itemIds));
+  const placements = new PlacementService({ db, pubsub, logger });
   const trainQueue = createTrainQueue(command, config.REDIS_PREFIX);
   const replayQueue = createReplayQueue(command, config.REDIS_PREFIX);
   const trainEventsConnection = createRedis(config.REDIS_URL, 'blocking');
@@ -215,6 +229,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       catalog,
       models,
       vectors: new ShopperVectors({ db, redis: reads, prefix: config.REDIS_PREFIX, features, newItems }),
+      placements,
       pubsub,
       logger,
       fanoutConcurrency: config.FANOUT_CONCURRENCY,
@@ -223,6 +238,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     }),
     shoppers: new ShopperService({ features, catalog }),
     keys: new KeyStore({ db, pubsub, logger }),
+    placements,
   };
   const warmUp = new WarmUp({
     db,
@@ -238,6 +254,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   try {
     await Promise.all([command, reads, subscriber].map((redis) => connectRedis(redis, config.REDIS_URL)));
     await catalog.start();
+    await placements.start();
     await models.start();
     await services.keys.start(config.BOOTSTRAP_ADMIN_KEY);
     // Its loop ends with an error when the connection closes under it (a stop, a Redis restart): not a crash.
@@ -426,7 +443,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await workers?.stop();
       unwatchQueues();
-      await Promise.all([catalog.stop(), models.stop(), services.keys.stop()]);
+      await Promise.all([catalog.stop(), models.stop(), placements.stop(), services.keys.stop()]);
       await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
       await db.$disconnect();
       await ingestPool.end();
