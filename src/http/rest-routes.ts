@@ -113,7 +113,9 @@ export function makeRestRoutes(deps: {
                 ? 401
                 : error.code === ErrorCode.FORBIDDEN
                   ? 403
-                  : 400;
+                  : error.code === ErrorCode.NOT_FOUND
+                    ? 404
+                    : 400;
           return send(status, {
             // Named as this endpoint spells its parameter (user_id), not as the service does (userId).
             error: {

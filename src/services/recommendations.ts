@@ -50,6 +50,9 @@ const MAX_POOL = 300;
 /** Calls one source gets per ranking before the merge moves on (a cap can keep refusing what it gives). */
 const MAX_CALLS_PER_SOURCE = 8;
 
+/** Candidates a dry run asks of each source (at least; k when larger), before the filter. */
+const PREVIEW_PER_SOURCE = 20;
+
 /** Where an item on a list came from: a candidate source, or a pin. */
 export type ItemSource = CandidateSourceName | 'PINNED';
 
@@ -131,7 +134,7 @@ export interface PreviewCandidate {
 
 export interface Preview {
   list: RecommendationList;
-  /** Candidates the sources offered (up to k per source, the filter not applied) that did not make the list. */
+  /** Candidates the sources offered (up to max(k, 20) each, before the filter) that did not make the list. */
   removed: PreviewCandidate[];
 }
 
@@ -259,8 +262,8 @@ export class RecommendationService {
   }
 
   /**
-   * A dry run: the list `recommend` would answer, and the candidates each source offered (up to k each, before
-   * the filter) that are not on it, with the rule that removed them.
+   * A dry run: the list `recommend` would answer, and the candidates each source offered (up to max(k, 20)
+   * each, before the filter) that are not on it, with the rule that removed them.
    */
   async preview(userId: string, k: number, request: RuleRequest = {}): Promise<Preview> {
     checkId('userId', userId);
@@ -311,7 +314,7 @@ export class RecommendationService {
         context.recent,
       );
       for (const source of sources.slice(0, -1)) {
-        for (const candidate of await source.next(k, (id) => !seen.has(id))) {
+        for (const candidate of await source.next(Math.max(k, PREVIEW_PER_SOURCE), (id) => !seen.has(id))) {
           consider(candidate.item, candidate.source, candidate.score);
         }
       }

@@ -259,7 +259,7 @@ builder.queryFields((t) => ({
   previewRecommendations: t.field({
     type: PreviewRef,
     description:
-      'Admin: a dry run of `recommendations`: the list, and the candidates (up to k per source, before the filter) that did not make it, each with its source, raw score, boosts and the rule that removed it.',
+      'Admin: a dry run of `recommendations`: the list, and the candidates (up to max(k, 20) per source, before the filter) that did not make it, each with its source, raw score, boosts and the rule that removed it.',
     authScopes: { admin: true },
     args: {
       userId: t.arg.id({ required: true }),
