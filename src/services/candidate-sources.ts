@@ -213,15 +213,28 @@ export function similarSource(deps: {
   };
 }
 
-/** Shop-wide trending (time-decayed interactions), paged down the ranking as far as needed. */
+/** Trending entries read per page under a narrow filter, which skips most of them. */
+const NARROW_TRENDING_PAGE = 500;
+/**
+ * How far down the trending ranking a narrow filter reads (Redis keeps one global ranking, not one per
+ * category); past it the catalogue source fills the list.
+ */
+export const NARROW_TRENDING_DEPTH = 2000;
+
+/**
+ * Shop-wide trending (time-decayed interactions), paged down the ranking as far as needed; under a narrow
+ * filter at most NARROW_TRENDING_DEPTH deep.
+ */
 export function trendingSource(deps: {
   features: FeatureStore;
   catalog: CatalogService;
   /** Items the ranking is likely to skip (what the shopper bought): read that many more per page. */
   skipHint: number;
+  /** The filter constrains more than stock: read bigger pages, and stop at NARROW_TRENDING_DEPTH. */
+  narrow: boolean;
   reach: ListReach | null;
 }): CandidateSource {
-  const { features, catalog, skipHint, reach } = deps;
+  const { features, catalog, skipHint, narrow, reach } = deps;
   let buffer: TrendingItem[] = [];
   let offset = 0;
   let done = false;
@@ -232,13 +245,13 @@ export function trendingSource(deps: {
     },
     async next(want, accept) {
       const out: Candidate[] = [];
-      const page = Math.max(4 * want, want + skipHint);
+      const page = Math.max(4 * want, want + skipHint, narrow ? NARROW_TRENDING_PAGE : 0);
       while (out.length < want) {
         if (buffer.length === 0) {
           if (done) break;
           buffer = await features.trending(page, offset);
           offset += page;
-          if (buffer.length < page) done = true;
+          if (buffer.length < page || (narrow && offset >= NARROW_TRENDING_DEPTH)) done = true;
           if (buffer.length === 0) break;
         }
         const entry = buffer.shift();

@@ -389,7 +389,7 @@ export class RecommendationService {
       // shopper's latest items, then the items nearest to those by the model's item vectors.
       coVisitedSource({ features, catalog, seeds: recent, reach }),
       similarSource({ models, catalog, anchors: recent, filter: rules.filter, reach }),
-      trendingSource({ features, catalog, skipHint, reach }),
+      trendingSource({ features, catalog, skipHint, narrow: rules.filter.narrow, reach }),
       // Too little signal (a new shop, a narrow filter, a shopper who bought nearly everything).
       catalogueSource({ catalog, filter: rules.filter, reach }),
     ];
@@ -453,9 +453,11 @@ export class RecommendationService {
       return filterable !== undefined && !atCap(filterable.category) && failedClause(filter, filterable) === null;
     };
     const pool: Candidate[] = [];
+    // Rules that reorder get more candidates to choose from, from the sources the list needs anyway: once the
+    // slots can be filled the loop moves to no further source (a cap may leave fewer than `target` in reach).
     const target = rules.reorders ? Math.min(MAX_POOL, Math.max(slots, POOL_FACTOR * k)) : slots;
     for (const source of sources) {
-      for (let calls = 0; calls < MAX_CALLS_PER_SOURCE && pool.length < target && !source.exhausted; calls++) {
+      for (let calls = 0; calls < MAX_CALLS_PER_SOURCE && pool.length < slots && !source.exhausted; calls++) {
         const got = await source.next(target - pool.length, accept);
         for (const candidate of got) {
           const { id, category } = candidate.item;
@@ -467,7 +469,7 @@ export class RecommendationService {
         }
         if (got.length === 0) break;
       }
-      if (pool.length >= target) break;
+      if (pool.length >= slots) break;
     }
     const selection = selectList({
       pool,
