@@ -1,5 +1,5 @@
 // npm run bench -- serving [--items 100000] [--shoppers 100000] [--categories 100] [--events-per-shopper 5]
-//   [--seconds 10] [--connections 32] [--rate-seconds 10] [--k 10]
+//   [--seconds 10] [--connections 32] [--rate-seconds 10] [--k 10] [--plain-only]
 //
 // What serving with merchandising rules costs, through the real gateway (its own process, beside a worker and
 // the trainer), on a synthetic catalogue (categories, prices, a brand attribute) with a model trained by the
@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { closeHttp, postAdmin, trivialQueryCeiling } from './lib/graphql-http.ts';
+import { cpuSeconds } from './lib/process-cpu.ts';
 import { percentile, writeResults } from './lib/results.ts';
 import { createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
 
@@ -33,8 +34,11 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '32' },
     'rate-seconds': { type: 'string', default: '10' },
     k: { type: 'string', default: '10' },
+    /** Only the ceiling and plain recommendations (to compare the no-rules path with an older commit's). */
+    'plain-only': { type: 'boolean', default: false },
   },
 });
+const PLAIN_ONLY = values['plain-only'];
 const ITEMS = Number(values.items);
 const SHOPPERS = Number(values.shoppers);
 const CATEGORIES = Number(values.categories);
@@ -155,6 +159,14 @@ const RECOMMEND_PLACED =
 const bodyOf = (query: string) => () =>
   JSON.stringify({ query, variables: { u: `s${Math.floor(random() * SHOPPERS)}`, k: K } });
 
+/** Runs `load` and returns its figures with the gateway's CPU milliseconds per request (less load-sensitive). */
+async function withCpu<T extends { requestsPerSecond: number }>(pid: number, seconds: number, load: () => Promise<T>) {
+  const before = cpuSeconds(pid);
+  const figures = await load();
+  const requests = figures.requestsPerSecond * seconds;
+  return { ...figures, gatewayCpuMsPerRequest: Math.round(((cpuSeconds(pid) - before) * 1e5) / requests) / 100 };
+}
+
 async function closedLoop(url: string, body: () => string) {
   const result = await autocannon({
     url: `${url}/graphql`,
@@ -253,9 +265,14 @@ try {
   const url = `http://127.0.0.1:${port}`;
   processes.push(await startProcess('worker.ts', [], shared));
   processes.push(await startProcess('trainer.ts', [], shared));
-  processes.push(
-    await startProcess('server.ts', ['--role=gateway'], { ...shared, PORT: String(port) }, `${url}/ready`),
+  const gateway = await startProcess(
+    'server.ts',
+    ['--role=gateway'],
+    { ...shared, PORT: String(port) },
+    `${url}/ready`,
   );
+  processes.push(gateway);
+  const pid = gateway.child.pid ?? 0;
   await sendHistories(url);
   await untilProcessed(env.databaseUrl);
   const trained = (await postAdmin(
@@ -269,65 +286,91 @@ try {
   // A typical placement: ten categories of a hundred (about 10 % of the catalogue), two boosts, a cap, and no
   // item the shopper touched in the last day.
   const categories = Array.from({ length: Math.max(1, Math.round(CATEGORIES / 10)) }, (_, i) => `c${i * 10}`);
-  await postAdmin(url, 'mutation($rules: RulesInput!) { upsertPlacement(id: "bench-home", rules: $rules) { id } }', {
-    rules: {
-      filter: { categories },
-      boosts: [
-        { filter: { attributes: { brand: 'acme' } }, factor: 1.5 },
-        { filter: { priceMax: 20 }, factor: 0.7 },
-      ],
-      maxPerCategory: 2,
-      excludeSeenWithinHours: 24,
-    },
-  });
-  // Every shape of request answers k items before the load starts (a GraphQL error would still be a 200).
-  for (const query of [RECOMMEND, RECOMMEND_PLACED]) {
-    const data = (await postAdmin(url, query, { u: 's1', k: K })) as { recommendations: { items: unknown[] } };
-    if (data.recommendations.items.length !== K)
-      throw new Error(`${query} answered ${data.recommendations.items.length} items`);
-  }
-  // Where the placement's items come from, over a sample of shoppers: mostly the model, if the filter is
-  // pushed into its search rather than left to the fallbacks.
-  const sources: Record<string, number> = {};
-  for (let n = 0; n < 50; n++) {
-    const data = (await postAdmin(
-      url,
-      'query($u: ID!, $k: Int) { recommendations(userId: $u, k: $k, placement: "bench-home") { items { explanation { source } } } }',
-      { u: `s${Math.floor(random() * SHOPPERS)}`, k: K },
-    )) as { recommendations: { items: { explanation: { source: string } }[] } };
-    for (const { explanation } of data.recommendations.items) {
-      sources[explanation.source] = (sources[explanation.source] ?? 0) + 1;
+  if (PLAIN_ONLY) {
+    const ceiling = await withCpu(pid, SECONDS, () => trivialQueryCeiling(url, SECONDS, CONNECTIONS));
+    const plain = await withCpu(pid, SECONDS, () => closedLoop(url, bodyOf(RECOMMEND)));
+    console.log(
+      JSON.stringify({
+        ceilingRps: Math.round(ceiling.requestsPerSecond),
+        plainRps: Math.round(plain.requestsPerSecond),
+        plainOfCeiling: Math.round((plain.requestsPerSecond / ceiling.requestsPerSecond) * 1000) / 1000,
+        ceiling,
+        plain,
+        uptime: uptime(),
+      }),
+    );
+    process.exitCode = 0;
+  } else {
+    await postAdmin(url, 'mutation($rules: RulesInput!) { upsertPlacement(id: "bench-home", rules: $rules) { id } }', {
+      rules: {
+        filter: { categories },
+        boosts: [
+          { filter: { attributes: { brand: 'acme' } }, factor: 1.5 },
+          { filter: { priceMax: 20 }, factor: 0.7 },
+        ],
+        maxPerCategory: 2,
+        excludeSeenWithinHours: 24,
+      },
+    });
+    // Every shape of request answers k items before the load starts (a GraphQL error would still be a 200).
+    for (const query of [RECOMMEND, RECOMMEND_PLACED]) {
+      const data = (await postAdmin(url, query, { u: 's1', k: K })) as { recommendations: { items: unknown[] } };
+      if (data.recommendations.items.length !== K)
+        throw new Error(`${query} answered ${data.recommendations.items.length} items`);
     }
+    // Where the placement's items come from, over a sample of shoppers: mostly the model, if the filter is
+    // pushed into its search rather than left to the fallbacks.
+    const sources: Record<string, number> = {};
+    for (let n = 0; n < 50; n++) {
+      const data = (await postAdmin(
+        url,
+        'query($u: ID!, $k: Int) { recommendations(userId: $u, k: $k, placement: "bench-home") { items { explanation { source } } } }',
+        { u: `s${Math.floor(random() * SHOPPERS)}`, k: K },
+      )) as { recommendations: { items: { explanation: { source: string } }[] } };
+      for (const { explanation } of data.recommendations.items) {
+        sources[explanation.source] = (sources[explanation.source] ?? 0) + 1;
+      }
+    }
+    const setupSeconds = Math.round((performance.now() - setupStarted) / 1000);
+
+    const ceiling = await withCpu(pid, SECONDS, () => trivialQueryCeiling(url, SECONDS, CONNECTIONS));
+    const plain = await withCpu(pid, SECONDS, () => closedLoop(url, bodyOf(RECOMMEND)));
+    const rules = await withCpu(pid, SECONDS, () => closedLoop(url, bodyOf(RECOMMEND_PLACED)));
+    const rulesAtHalfCeiling = await openLoop(
+      url,
+      bodyOf(RECOMMEND_PLACED),
+      ceiling.requestsPerSecond / 2,
+      RATE_SECONDS,
+    );
+    const ratio = (rps: number) => Math.round((rps / ceiling.requestsPerSecond) * 1000) / 1000;
+
+    writeResults('serving', {
+      sizes: { items: ITEMS, shoppers: SHOPPERS, categories: CATEGORIES, eventsPerShopper: EVENTS_PER_SHOPPER, k: K },
+      modelVersion: versionId,
+      placement: { categories: categories.length, boosts: 2, maxPerCategory: 2, excludeSeenWithinHours: 24 },
+      placementSourcesOver50Shoppers: sources,
+      ceilingRps: Math.round(ceiling.requestsPerSecond),
+      plainRps: Math.round(plain.requestsPerSecond),
+      rulesRps: Math.round(rules.requestsPerSecond),
+      plainOfCeiling: ratio(plain.requestsPerSecond),
+      gatewayCpuMsPerRequest: {
+        ceiling: ceiling.gatewayCpuMsPerRequest,
+        plain: plain.gatewayCpuMsPerRequest,
+        rules: rules.gatewayCpuMsPerRequest,
+      },
+      rulesOfCeiling: ratio(rules.requestsPerSecond),
+      closedLoopLatency: { ceiling, plain, rules, connections: CONNECTIONS, seconds: SECONDS },
+      rulesAtHalfCeiling,
+      targets: {
+        rulesOfCeilingAtLeast: 0.5,
+        rulesP99AtHalfCeilingAtMostMs: 10,
+        met: ratio(rules.requestsPerSecond) >= 0.5 && rulesAtHalfCeiling.p99Ms <= 10,
+      },
+      setupSeconds,
+      loadAverage: { atStart: loadAtStart, atEnd: loadAverage() },
+      uptime: { atStart: uptimeAtStart, atEnd: uptime() },
+    });
   }
-  const setupSeconds = Math.round((performance.now() - setupStarted) / 1000);
-
-  const ceiling = await trivialQueryCeiling(url, SECONDS, CONNECTIONS);
-  const plain = await closedLoop(url, bodyOf(RECOMMEND));
-  const rules = await closedLoop(url, bodyOf(RECOMMEND_PLACED));
-  const rulesAtHalfCeiling = await openLoop(url, bodyOf(RECOMMEND_PLACED), ceiling.requestsPerSecond / 2, RATE_SECONDS);
-  const ratio = (rps: number) => Math.round((rps / ceiling.requestsPerSecond) * 1000) / 1000;
-
-  writeResults('serving', {
-    sizes: { items: ITEMS, shoppers: SHOPPERS, categories: CATEGORIES, eventsPerShopper: EVENTS_PER_SHOPPER, k: K },
-    modelVersion: versionId,
-    placement: { categories: categories.length, boosts: 2, maxPerCategory: 2, excludeSeenWithinHours: 24 },
-    placementSourcesOver50Shoppers: sources,
-    ceilingRps: Math.round(ceiling.requestsPerSecond),
-    plainRps: Math.round(plain.requestsPerSecond),
-    rulesRps: Math.round(rules.requestsPerSecond),
-    plainOfCeiling: ratio(plain.requestsPerSecond),
-    rulesOfCeiling: ratio(rules.requestsPerSecond),
-    closedLoopLatency: { ceiling, plain, rules, connections: CONNECTIONS, seconds: SECONDS },
-    rulesAtHalfCeiling,
-    targets: {
-      rulesOfCeilingAtLeast: 0.5,
-      rulesP99AtHalfCeilingAtMostMs: 10,
-      met: ratio(rules.requestsPerSecond) >= 0.5 && rulesAtHalfCeiling.p99Ms <= 10,
-    },
-    setupSeconds,
-    loadAverage: { atStart: loadAtStart, atEnd: loadAverage() },
-    uptime: { atStart: uptimeAtStart, atEnd: uptime() },
-  });
 } finally {
   closeHttp();
   for (const process of processes.reverse()) await process.stop();

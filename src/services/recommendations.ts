@@ -382,7 +382,9 @@ export class RecommendationService {
     recent: () => Promise<readonly string[]>,
     skipHint = 0,
   ): CandidateSource[] {
-    const { features, catalog, models } = { features: this.#features, catalog: this.#catalog, models: this.#models };
+    const features = this.#features;
+    const catalog = this.#catalog;
+    const models = this.#models;
     return [
       learnedSource({ models, catalog, userId, foldedIn, filter: rules.filter, reach }),
       // Without a model (or a vector for the shopper): what other shoppers touched in the same sessions as this
@@ -540,7 +542,9 @@ export class RecommendationService {
     checkK('k', k);
     const rules = this.#rulesOf(this.#checkRequest(request, k), k);
     const anchor = async () => [itemId];
-    const { features, catalog, models } = { features: this.#features, catalog: this.#catalog, models: this.#models };
+    const features = this.#features;
+    const catalog = this.#catalog;
+    const models = this.#models;
     const sources = [
       similarSource({ models, catalog, anchors: anchor, filter: rules.filter, reach: null }),
       coVisitedSource({ features, catalog, seeds: anchor, reach: null }),
@@ -565,6 +569,9 @@ export class RecommendationService {
     checkId('userId', userId);
     checkK('k', k);
     const checked = this.#checkRequest(request, k);
+    const hasRules = checked.placementId !== null || checked.rules !== undefined;
+    const rulesOf = () => this.#rulesOf(checked, k);
+    const catalog = this.#catalog;
     const counts = this.#counts;
     const pacer = this.#pacer;
     return new Repeater<RecommendationList>(async (push, stop) => {
@@ -589,7 +596,7 @@ export class RecommendationService {
             const { trigger, cause } = pending;
             pending = null;
             counts.recomputes[trigger]++;
-            const ranked = await this.#rankOrFail(userId, k, this.#rulesOf(checked, k), cause);
+            const ranked = await this.#rankOrFail(userId, k, rulesOf(), cause);
             reach = ranked.reach;
             const change = diffLists(shown, ranked.list, trigger);
             if (!change) continue;
@@ -619,6 +626,16 @@ export class RecommendationService {
           // Mid-ranking, the list may have read the catalogue before the change.
           if (computing || !shown || !reach) return true;
           if (shown.items.some(({ item }) => changed.has(item.id))) return true;
+          // Under rules a changed item may now pass the filter (a new price or category) or a boost, without
+          // having become recommendable: any changed item the filter lets through may enter.
+          if (hasRules) {
+            if (changed.size > MAX_ENTERING_CHECKED) return true;
+            const { filter } = rulesOf();
+            for (const id of changed) {
+              const filterable = catalog.filterable(id);
+              if (filterable && failedClause(filter, filterable) === null) return true;
+            }
+          }
           const last = reach;
           return entering.some((id) => canEnter(last, id, context));
         },
@@ -628,7 +645,7 @@ export class RecommendationService {
       this.#metrics.subscriptionsOpen.inc();
       try {
         counts.recomputes.SUBSCRIBED++;
-        const first = await this.#rankOrFail(userId, k, this.#rulesOf(checked, k), null);
+        const first = await this.#rankOrFail(userId, k, rulesOf(), null);
         shown = first.list;
         reach = first.reach;
         this.#pushed(first.list, 'SUBSCRIBED');

@@ -181,11 +181,9 @@ function checkAttributes(field: string, value: unknown): Record<string, Attribut
   const out: Record<string, AttributeValue> = {};
   for (const [key, entry] of entries) {
     checkId(`${field}.${key}`, key);
-    if (typeof entry === 'string') checkId(`${field}.${key}`, entry, false);
-    else if (!(typeof entry === 'boolean' || (typeof entry === 'number' && Number.isFinite(entry)))) {
-      throw invalid(`${field}.${key}`, 'type', 'must be a string, a finite number or a boolean');
-    }
-    out[key] = entry as AttributeValue;
+    if (typeof entry === 'string') out[key] = checkId(`${field}.${key}`, entry, false);
+    else if (typeof entry === 'boolean' || (typeof entry === 'number' && Number.isFinite(entry))) out[key] = entry;
+    else throw invalid(`${field}.${key}`, 'type', 'must be a string, a finite number or a boolean');
   }
   return out;
 }
@@ -352,9 +350,9 @@ export function failedClause(filter: CompiledFilter, item: FilterableItem): Filt
   if (filter.priceMax !== null && (item.price === null || item.price > filter.priceMax)) return 'priceMax';
   if (filter.attributes.length > 0) {
     const attributes = item.attributes;
-    if (typeof attributes !== 'object' || attributes === null) return 'attributes';
+    if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) return 'attributes';
     for (const [key, value] of filter.attributes) {
-      if ((attributes as Record<string, unknown>)[key] !== value) return 'attributes';
+      if (!Object.hasOwn(attributes, key) || Reflect.get(attributes, key) !== value) return 'attributes';
     }
   }
   return null;

@@ -267,6 +267,37 @@ describe('merchandising rules', () => {
     }
   });
 
+  it('when a price change brings an item into a subscription’s filter then the list is pushed with it', async () => {
+    const gadget = { id: uniqueId('gadget'), name: 'gadget', category: 'gadgets', price: 99, currency: 'EUR' };
+    const cheap = {
+      id: uniqueId('cheap-gadget'),
+      name: 'cheap gadget',
+      category: 'gadgets',
+      price: 3,
+      currency: 'EUR',
+    };
+    const upsert = `mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`;
+    await gateway.graphql(upsert, { items: [gadget, cheap] });
+    const subscription = subscribe<Pushed>(
+      gateway.wsClient(),
+      `subscription($userId: ID!, $rules: RulesInput) {
+        recommendationsUpdated(userId: $userId, k: 3, rules: $rules) { items { item { id category } } change { trigger } }
+      }`,
+      { userId: uniqueId('watcher'), rules: { filter: { categories: ['gadgets'], priceMax: 10 } } },
+    );
+    const first = await subscription.next();
+
+    await gateway.graphql(upsert, { items: [{ ...gadget, price: 9 }] });
+    const pushed = await subscription.next();
+    await subscription.close();
+
+    expect(first.data!.recommendationsUpdated.items.map((r) => r.item.id)).toEqual([cheap.id]);
+    expect(pushed.data!.recommendationsUpdated.change.trigger).toBe('CATALOG');
+    expect(pushed.data!.recommendationsUpdated.items.map((r) => r.item.id).sort()).toEqual(
+      [cheap.id, gadget.id].sort(),
+    );
+  });
+
   it('when an admin previews then the list comes with the candidates the rules removed and why', async () => {
     const body = await gateway.graphql<{
       previewRecommendations: {
