@@ -299,7 +299,7 @@ export class RecommendationService {
                 ? 'MAX_PER_CATEGORY'
                 : 'BELOW_CUT';
         const boosts = filterable ? boostOf(rules.boosts, filterable).applied.map(boostRule) : [];
-        removed.push({ item, source, score, boosts, removedBy, clause });
+        removed.push({ item, source, score, boosts, removedBy, clause: removedBy === 'FILTER' ? clause : null });
       };
       for (const pin of rules.pins) {
         const item = this.#catalog.get(pin.itemId);
