@@ -34,6 +34,7 @@ import { FeatureStore } from './services/features.ts';
 import { IngestBacklog } from './services/ingest-backlog.ts';
 import { ModelService } from './services/models.ts';
 import { NewItemVectors } from './services/new-item-vectors.ts';
+import { PlacementService } from './services/placements.ts';
 import { RebuildFallback } from './services/rebuild-fallback.ts';
 import { RecommendationService } from './services/recommendations.ts';
 import { ReplayStatus } from './services/replay-status.ts';
@@ -199,7 +200,20 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   queue.on('error', (error) => logger.warn({ err: error.message }, 'events queue error'));
   const catalog = new CatalogService({ db, pubsub, logger, maxBatch: config.MAX_BATCH_SIZE });
   const newItems = new NewItemVectors({ redis: reads, prefix: config.REDIS_PREFIX });
-  const models = new ModelService({ db, pubsub, logger, metrics, newItems });
+  const models = new ModelService({
+    db,
+    pubsub,
+    logger,
+    metrics,
+    newItems,
+    itemMeta: (itemId) => {
+      const item = catalog.filterable(itemId);
+      return item && { inStock: item.inStock, category: item.category ?? undefined, price: item.price ?? undefined };
+    },
+  });
+  // The indexes' copy of stock, category and price follows the catalogue (here or on another replica).
+  catalog.onChange(({ itemIds }) => models.refreshMeta(itemIds));
+  const placements = new PlacementService({ db, pubsub, logger });
   const trainQueue = createTrainQueue(queues, config.REDIS_PREFIX);
   const replayQueue = createReplayQueue(queues, config.REDIS_PREFIX);
   const trainEventsConnection = createRedis(config.REDIS_URL, 'blocking');
@@ -233,6 +247,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       catalog,
       models,
       vectors: new ShopperVectors({ db, redis: reads, prefix: config.REDIS_PREFIX, features, newItems }),
+      placements,
       pubsub,
       logger,
       fanoutConcurrency: config.FANOUT_CONCURRENCY,
@@ -241,6 +256,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     }),
     shoppers: new ShopperService({ features, catalog }),
     keys: new KeyStore({ db, pubsub, logger }),
+    placements,
   };
   const warmUp = new WarmUp({
     db,
@@ -257,6 +273,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   try {
     await Promise.all([command, reads, queues, subscriber].map((redis) => connectRedis(redis, config.REDIS_URL)));
     await catalog.start();
+    await placements.start();
     await models.start();
     await services.keys.start(config.BOOTSTRAP_ADMIN_KEY);
     await fallback.start();
@@ -457,7 +474,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await workers?.stop();
       fallback.stop();
       unwatchQueues();
-      await Promise.all([catalog.stop(), models.stop(), services.keys.stop()]);
+      await Promise.all([catalog.stop(), models.stop(), placements.stop(), services.keys.stop()]);
       await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
       backlog.stop();
       await db.$disconnect();

@@ -117,7 +117,7 @@ export function createMetrics(roles: readonly MetricsRole[]): Metrics {
     }),
     pushes: new Counter({
       name: 'pgw_pushes_total',
-      help: 'Subscription pushes by trigger (SUBSCRIBED, EVENT, CATALOG, MODEL).',
+      help: 'Subscription pushes by trigger (SUBSCRIBED, EVENT, CATALOG, MODEL, PLACEMENT).',
       labelNames: ['trigger'],
       registers: registers('gateway'),
     }),

@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client.ts';
-import { DomainError, ErrorCode, UnavailableError } from '../errors.ts';
+import { DomainError, ErrorCode, InvalidInputError, UnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { assertMayActAs, type Caller, type Credentials } from '../services/access.ts';
-import type { RecommendationService } from '../services/recommendations.ts';
+import type { RecommendationService, RuleRequest } from '../services/recommendations.ts';
+import type { ItemFilterInput } from '../services/rules.ts';
 import type { WarmUp } from '../services/warm-up.ts';
 import { isUtf8QueryString } from './input-guards.ts';
 import { sendMetrics } from './metrics-server.ts';
@@ -14,7 +15,8 @@ import type { StaticFile } from './static-files.ts';
 
 /**
  * The plain HTTP endpoints beside /graphql: health and readiness probes, Prometheus metrics, the storefront
- * JSON endpoint `GET /api/recommendations?user_id=…&k=…`, and the browser pages (demo storefront,
+ * JSON endpoint `GET /api/recommendations?user_id=…&k=…` (with rules: `category` repeatable, `price_min`,
+ * `price_max`, `exclude` comma-separated, `placement`), and the browser pages (demo storefront,
  * dashboard). Each request is timed into `pgw_request_duration_seconds{kind="rest"}`.
  */
 export function makeRestRoutes(deps: {
@@ -84,17 +86,24 @@ export function makeRestRoutes(deps: {
           shopperToken: req.headers['x-shopper-token'],
         });
         assertMayActAs(caller, userId);
-        const list = await recommendations.recommend(userId, /^\d+$/.test(kParam) ? Number(kParam) : Number.NaN);
+        const list = await recommendations.recommend(
+          userId,
+          /^\d+$/.test(kParam) ? Number(kParam) : Number.NaN,
+          ruleRequestOf(url.searchParams),
+        );
         return send(200, {
           user_id: list.userId,
           recommendation_id: list.recommendationId,
           strategy: list.strategy,
-          recommendations: list.items.map(({ item, score }) => ({
+          recommendations: list.items.map(({ item, score, explanation }) => ({
             product_id: item.id,
             score,
             name: item.name,
+            category: item.category,
             price: item.price?.toFixed(2) ?? null,
             currency: item.currency,
+            source: explanation.source,
+            anchor_product_id: explanation.anchorItem?.id ?? null,
           })),
         });
       } catch (error) {
@@ -107,12 +116,14 @@ export function makeRestRoutes(deps: {
                 ? 401
                 : error.code === ErrorCode.FORBIDDEN
                   ? 403
-                  : 400;
+                  : error.code === ErrorCode.NOT_FOUND
+                    ? 404
+                    : 400;
           return send(status, {
             // Named as this endpoint spells its parameter (user_id), not as the service does (userId).
             error: {
               code: error.code,
-              field: error.field === 'userId' ? 'user_id' : error.field,
+              field: restField(error.field),
               rule: error.rule,
               message: error.message,
             },
@@ -135,5 +146,51 @@ export function makeRestRoutes(deps: {
     // A client's mistake (or a scanner): worth a line, not an alert.
     logger.info({ method: req.method, path: url.pathname }, 'no such route');
     send(404, { error: { code: ErrorCode.NOT_FOUND, message: `no route ${url.pathname}` } });
+  };
+}
+
+/** The service's name of a field that has a query parameter here, as this endpoint spells it. */
+function restField(field: string | undefined): string | undefined {
+  if (field === undefined) return undefined;
+  if (field === 'userId') return 'user_id';
+  if (field === 'rules.filter.priceMin') return 'price_min';
+  if (field === 'rules.filter.priceMax') return 'price_max';
+  if (field.startsWith('rules.filter.categories')) return 'category';
+  if (field.startsWith('rules.filter.excludeItemIds')) return 'exclude';
+  return field;
+}
+
+/** A price parameter as a number; INVALID_INPUT when it is not one. */
+function priceParam(params: URLSearchParams, name: 'price_min' | 'price_max'): number | undefined {
+  const text = params.get(name);
+  if (text === null || text === '') return undefined;
+  const value = Number(text);
+  if (!/^-?\d+(\.\d+)?$/.test(text.trim()) || !Number.isFinite(value)) {
+    throw new InvalidInputError(name, 'type', `must be a decimal number (got ${JSON.stringify(text)})`);
+  }
+  return value;
+}
+
+/**
+ * The rules the query string asks for: `category` (repeatable), `price_min`, `price_max`, `exclude` (ids,
+ * comma-separated) and `placement`; the same validation as GraphQL's RulesInput applies.
+ */
+function ruleRequestOf(params: URLSearchParams): RuleRequest {
+  const filter: ItemFilterInput = {};
+  const categories = params.getAll('category');
+  if (categories.length > 0) filter.categories = categories;
+  const priceMin = priceParam(params, 'price_min');
+  if (priceMin !== undefined) filter.priceMin = priceMin;
+  const priceMax = priceParam(params, 'price_max');
+  if (priceMax !== undefined) filter.priceMax = priceMax;
+  const exclude = params
+    .getAll('exclude')
+    .flatMap((value) => value.split(','))
+    .filter((id) => id !== '');
+  if (exclude.length > 0) filter.excludeItemIds = exclude;
+  const placement = params.get('placement');
+  return {
+    placement: placement === null || placement === '' ? null : placement,
+    rules: Object.keys(filter).length > 0 ? { filter } : null,
   };
 }

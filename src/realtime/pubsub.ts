@@ -34,6 +34,12 @@ export interface ItemVectorsAdded {
   itemIds: string[];
 }
 
+/** Published by the gateway that created, changed or deleted a placement; `origin` as above. */
+export interface PlacementChanged {
+  placementId: string;
+  origin?: string;
+}
+
 type Listener = (message: string) => void;
 
 /**
@@ -100,6 +106,14 @@ export class PubSub {
 
   onItemVectorsAdded(listener: (change: ItemVectorsAdded) => void): Promise<() => Promise<void>> {
     return this.#listen(`${this.#prefix}:itemvec`, (message) => listener(JSON.parse(message) as ItemVectorsAdded));
+  }
+
+  async publishPlacementChanged(change: Omit<PlacementChanged, 'origin'>): Promise<void> {
+    await this.#publisher.publish(`${this.#prefix}:placement`, JSON.stringify({ ...change, origin: this.instanceId }));
+  }
+
+  onPlacementChanged(listener: (change: PlacementChanged) => void): Promise<() => Promise<void>> {
+    return this.#listen(`${this.#prefix}:placement`, (message) => listener(JSON.parse(message) as PlacementChanged));
   }
 
   /** Announces that an API key was created or revoked: every gateway reloads its key set at once. */

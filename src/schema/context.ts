@@ -4,6 +4,7 @@ import type { KeyStore } from '../services/api-keys.ts';
 import type { CatalogService } from '../services/catalog.ts';
 import type { EventService } from '../services/events.ts';
 import type { ModelService } from '../services/models.ts';
+import type { PlacementService } from '../services/placements.ts';
 import type { RecommendationService } from '../services/recommendations.ts';
 import type { ShopperService } from '../services/shoppers.ts';
 import type { TrainingService } from '../services/training-jobs.ts';
@@ -17,6 +18,7 @@ export interface Services {
   models: ModelService;
   training: TrainingService;
   keys: KeyStore;
+  placements: PlacementService;
 }
 
 /** Per-request context; the same services for every request of a process. */

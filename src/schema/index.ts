@@ -1,6 +1,8 @@
 import { builder } from './builder.ts';
 import { withCheckedConnectionArgs } from './connection-args.ts';
 import './types/item.ts';
+import './types/rules.ts';
+import './types/placement.ts';
 import './types/event.ts';
 import './types/recommendation.ts';
 import './types/shopper.ts';

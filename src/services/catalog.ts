@@ -3,6 +3,7 @@ import { InvalidInputError } from '../errors.ts';
 import type { Item } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { PubSub } from '../realtime/pubsub.ts';
+import { type CompiledFilter, type FilterableItem, passes } from './rules.ts';
 import { checkBatchSize, checkId, checkJson, checkLength, MAX_TEXT_LENGTH } from './validation.ts';
 
 /** A catalogue entry as the shop sends it. Optional fields left out keep their stored value. */
@@ -67,6 +68,10 @@ export class CatalogService {
   readonly #maxBatch: number;
   /** Declared items by id (placeholders never enter). */
   readonly #items = new Map<string, Item>();
+  /** What rule filters read of each item (price as a number), by id; same keys as #items. */
+  readonly #filterable = new Map<string, FilterableItem>();
+  /** category → ids of the items in it, so a category filter scans only those (bounded by the catalogue). */
+  readonly #byCategory = new Map<string, Set<string>>();
   readonly #listeners = new Set<(change: CatalogChange) => void>();
   #stopListening: (() => Promise<void>) | undefined;
   #ownAnnouncementsSkipped = 0;
@@ -89,7 +94,30 @@ export class CatalogService {
       this.#reload(itemIds).catch((error) => this.#logger.error({ err: error }, 'catalogue refresh failed'));
     });
     const items = await this.#db.item.findMany({ where: { placeholder: false } });
-    for (const item of items) this.#items.set(item.id, item);
+    for (const item of items) this.#put(item);
+  }
+
+  /** Puts one item in the mirror and its indexes. */
+  #put(item: Item): void {
+    const before = this.#filterable.get(item.id)?.category ?? null;
+    this.#items.set(item.id, item);
+    this.#filterable.set(item.id, {
+      id: item.id,
+      category: item.category,
+      price: item.price === null ? null : item.price.toNumber(),
+      inStock: item.inStock,
+      attributes: item.attributes,
+    });
+    if (before === item.category) return;
+    if (before !== null) this.#byCategory.get(before)?.delete(item.id);
+    if (item.category !== null) {
+      let members = this.#byCategory.get(item.category);
+      if (!members) {
+        members = new Set();
+        this.#byCategory.set(item.category, members);
+      }
+      members.add(item.id);
+    }
   }
 
   async stop(): Promise<void> {
@@ -108,7 +136,7 @@ export class CatalogService {
     const becameRecommendable: string[] = [];
     for (const item of items) {
       if (item.inStock && !this.isRecommendable(item.id)) becameRecommendable.push(item.id);
-      this.#items.set(item.id, item);
+      this.#put(item);
     }
     const change = { itemIds: items.map((item) => item.id), becameRecommendable };
     for (const listener of this.#listeners) listener(change);
@@ -135,6 +163,36 @@ export class CatalogService {
   /** Recommendable items in catalogue order, for filling a list when there is too little signal. */
   *recommendable(): Iterable<Item> {
     for (const item of this.#items.values()) if (item.inStock) yield item;
+  }
+
+  /** What rule filters read of the item, or undefined when the catalogue has no such item. */
+  filterable(id: string): FilterableItem | undefined {
+    return this.#filterable.get(id);
+  }
+
+  /** The categories items have, with how many items each (for dashboards and the README's examples). */
+  categories(): Map<string, number> {
+    return new Map([...this.#byCategory].map(([category, ids]) => [category, ids.size]));
+  }
+
+  /**
+   * The items that pass `filter`, in catalogue order; an id or category filter visits only those ids or the
+   * items of those categories (the category index), so a narrow filter costs no pass over the catalogue.
+   */
+  *scan(filter: CompiledFilter): Iterable<Item> {
+    let ids: Iterable<string>;
+    if (filter.itemIds !== null) ids = filter.itemIds;
+    else if (filter.categories !== null) ids = this.#inCategories(filter.categories);
+    else ids = this.#items.keys();
+    for (const id of ids) {
+      const filterable = this.#filterable.get(id);
+      const item = this.#items.get(id);
+      if (item && filterable && passes(filter, filterable)) yield item;
+    }
+  }
+
+  *#inCategories(categories: ReadonlySet<string>): Iterable<string> {
+    for (const category of categories) yield* this.#byCategory.get(category) ?? [];
   }
 
   /** Creates or updates items in one statement; returns them as stored. */

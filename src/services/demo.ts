@@ -7,6 +7,7 @@ import type { Db } from '../db/client.ts';
 import { insertEvents, type NewEvent } from '../db/events.ts';
 import type { Logger } from '../logger.ts';
 import { Progress } from '../progress.ts';
+import { demoCategoryOf } from './demo-categories.ts';
 
 /** The bundled slice of Online Retail II (CC BY 4.0, see README): Sep–Dec 2011 purchases of known customers. */
 export const DEMO_FILE = fileURLToPath(new URL('../../data/demo/online-retail-ii-slice.csv.gz', import.meta.url));
@@ -92,7 +93,7 @@ async function loadDemoData(
     .pipe(parse({ columns: true, skip_empty_lines: true, to: options.maxRows }));
   for await (const row of parser as AsyncIterable<DemoRow>) rows.push(row);
 
-  const items = new Map<string, { id: string; name: string; price: string; currency: string }>();
+  const items = new Map<string, { id: string; name: string; category: string; price: string; currency: string }>();
   let last = 0;
   const times = rows.map((row) => {
     const at = ukWallClockToUtc(row.InvoiceDate).getTime();
@@ -103,7 +104,15 @@ async function loadDemoData(
   for (const row of rows) {
     // Later lines overwrite earlier ones: the newest description and price of a product win.
     const name = row.Description.trim();
-    if (name) items.set(row.StockCode, { id: row.StockCode, name, price: row.Price, currency: 'GBP' });
+    if (name) {
+      items.set(row.StockCode, {
+        id: row.StockCode,
+        name,
+        category: demoCategoryOf(name),
+        price: row.Price,
+        currency: 'GBP',
+      });
+    }
   }
   await db.item.createMany({ data: [...items.values()], skipDuplicates: true });
 

@@ -448,6 +448,11 @@ export class FeatureStore {
     return this.#redis.zrevrange(this.#userKey(userId, 'recent'), 0, count - 1);
   }
 
+  /** The items the shopper touched (any event) at or after `sinceMs` (epoch ms), among the newest kept. */
+  async touchedSince(userId: string, sinceMs: number): Promise<Set<string>> {
+    return new Set(await this.#redis.zrangebyscore(this.#userKey(userId, 'recent'), sinceMs, '+inf'));
+  }
+
   /**
    * For each item, the items shoppers touched in the same session ("viewed this, then that"), the most
    * frequent first, with how often.

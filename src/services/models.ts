@@ -1,4 +1,4 @@
-import { type AnnIndex, deserializeAnnIndex, VersionedIndex } from '../ann/index.ts';
+import { type AnnIndex, deserializeAnnIndex, type ItemMeta, type SearchFilter, VersionedIndex } from '../ann/index.ts';
 import type { Db } from '../db/client.ts';
 import {
   activateAndPinModelVersion,
@@ -64,13 +64,37 @@ export class ModelService {
   readonly #newItems: NewItemVectors;
   readonly #listeners = new Set<(versionId: number) => void>();
   readonly #stopListening: (() => Promise<void>)[] = [];
+  readonly #itemMeta: (itemId: string) => ItemMeta | undefined;
 
-  constructor(deps: { db: Db; pubsub: PubSub; logger: Logger; metrics: Metrics; newItems: NewItemVectors }) {
+  constructor(deps: {
+    db: Db;
+    pubsub: PubSub;
+    logger: Logger;
+    metrics: Metrics;
+    newItems: NewItemVectors;
+    /**
+     * The catalogue's facts about an item (stock, category, price), copied into each loaded index so that a
+     * category or price filter is applied inside the ANN search (its filtered walk, or an exact scan of the
+     * category's items when the filter is narrow) instead of after it.
+     */
+    itemMeta?: (itemId: string) => ItemMeta | undefined;
+  }) {
     this.#db = deps.db;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
     this.#metrics = deps.metrics;
     this.#newItems = deps.newItems;
+    this.#itemMeta = deps.itemMeta ?? (() => undefined);
+  }
+
+  /** Copies the catalogue's current facts about these items into every loaded index (after a catalogue change). */
+  refreshMeta(itemIds: readonly string[]): void {
+    for (const model of this.#loaded.values()) {
+      for (const id of itemIds) {
+        const meta = this.#itemMeta(id);
+        if (meta) model.index.setMeta(id, meta);
+      }
+    }
   }
 
   async start(): Promise<void> {
@@ -104,7 +128,7 @@ export class ModelService {
     if (!model) return;
     for (const [itemId, vector] of vectors) {
       if (model.items.has(itemId)) continue;
-      model.index.upsert(itemId, vector);
+      model.index.upsert(itemId, vector, this.#itemMeta(itemId));
       model.newItems.set(itemId, vector);
     }
   }
@@ -151,6 +175,10 @@ export class ModelService {
     if (!vectors) throw new Error(`model version ${versionId} has no artifact`);
     await this.#index.load(key, async (): Promise<AnnIndex> => {
       const index = await deserializeAnnIndex(vectors.itemIndex);
+      for (const id of vectors.itemIds) {
+        const meta = this.#itemMeta(id);
+        if (meta) index.setMeta(id, meta);
+      }
       this.#loaded.set(key, {
         versionId,
         vectors,
@@ -195,6 +223,8 @@ export class ModelService {
     k: number,
     eligible: (itemId: string) => boolean,
     foldedIn?: { versionId: number; vector: Float32Array },
+    /** Category and price constraints the index applies itself (see `itemMeta`); `eligible` still decides. */
+    narrow?: Pick<SearchFilter, 'categories' | 'minPrice' | 'maxPrice'>,
   ): LearnedHits | undefined {
     const current = this.#index.current;
     const model = current && this.#loaded.get(current.version);
@@ -208,10 +238,11 @@ export class ModelService {
     // Nearly every item is eligible (in stock, not bought): an unfiltered walk for a few times k, filtered
     // here, spares hnswlib a call back into JavaScript for each node it visits. Only when too few survive
     // does the filtered walk run.
-    let hits = current.index.search(query, OVER_FETCH * k).filter((hit) => eligible(hit.id));
+    // A narrow filter goes straight to the filtered search: the over-fetch would mostly be thrown away.
+    let hits = narrow ? [] : current.index.search(query, OVER_FETCH * k).filter((hit) => eligible(hit.id));
     const unfiltered = hits.length >= k;
     if (unfiltered) hits = hits.slice(0, k);
-    else hits = current.index.search(query, k, { predicate: (id) => eligible(id) });
+    else hits = current.index.search(query, k, { ...narrow, predicate: (id) => eligible(id) });
     return {
       versionId: model.versionId,
       hits: hits.map((hit) => ({ itemId: hit.id, score: hit.score })),
@@ -233,11 +264,41 @@ export class ModelService {
     return sum;
   }
 
+  /**
+   * Cosine similarity of two items' vectors in the current version (for diversity), or undefined without a
+   * model; 0 for an item the version has no vector for.
+   */
+  similarity(): ((a: string, b: string) => number) | undefined {
+    const current = this.#index.current;
+    const model = current && this.#loaded.get(current.version);
+    if (!model) return undefined;
+    const norms = new Map<string, number>();
+    const normOf = (id: string, vector: Float32Array) => {
+      let norm = norms.get(id);
+      if (norm === undefined) {
+        let sum = 0;
+        for (let i = 0; i < vector.length; i++) sum += (vector[i] as number) ** 2;
+        norm = Math.sqrt(sum) || 1;
+        norms.set(id, norm);
+      }
+      return norm;
+    };
+    return (a, b) => {
+      const va = this.#itemVector(model, a);
+      const vb = this.#itemVector(model, b);
+      if (!va || !vb || va.length !== vb.length) return 0;
+      let dot = 0;
+      for (let i = 0; i < va.length; i++) dot += (va[i] as number) * (vb[i] as number);
+      return dot / (normOf(a, va) * normOf(b, vb));
+    };
+  }
+
   /** Items whose vectors are closest to this item's ("shoppers who liked this also liked"). */
   similarTo(
     itemId: string,
     k: number,
     eligible: (itemId: string) => boolean,
+    narrow?: Pick<SearchFilter, 'categories' | 'minPrice' | 'maxPrice'>,
   ): { versionId: number; hits: ModelHit[] } | undefined {
     const current = this.#index.current;
     const model = current && this.#loaded.get(current.version);
@@ -252,6 +313,7 @@ export class ModelService {
     };
     const queryNorm = norm(itemId);
     const candidates = current.index.search(vector, Math.max(50, 5 * k), {
+      ...narrow,
       exclude: [itemId],
       predicate: (id) => eligible(id),
     });

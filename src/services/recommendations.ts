@@ -5,30 +5,87 @@ import type { Item } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { PubSub, UserChanged } from '../realtime/pubsub.ts';
+import {
+  type Candidate,
+  type CandidateSource,
+  type CandidateSourceName,
+  CO_VISIT_SEEDS,
+  catalogueSource,
+  coVisitedSource,
+  learnedSource,
+  similarSource,
+  trendingSource,
+} from './candidate-sources.ts';
 import type { CatalogChange, CatalogService } from './catalog.ts';
 import type { FeatureStore } from './features.ts';
 import { diffLists, type ListChange, type ListTrigger } from './list-changes.ts';
-import { canEnter, type EntryContext, type ListReach, MAX_BLOCKED_CO_VISITS } from './list-reach.ts';
+import { canEnter, type EntryContext, type ListReach } from './list-reach.ts';
+import { selectList } from './list-selection.ts';
 import type { ModelService } from './models.ts';
 import { type PacedTask, Pacer } from './pacer.ts';
+import type { PlacementService } from './placements.ts';
 import type { RebuildFallback } from './rebuild-fallback.ts';
+import {
+  boostOf,
+  checkPlacementId,
+  checkRules,
+  type EffectivePin,
+  type EffectiveRules,
+  type FilterClause,
+  failedClause,
+  mergeRules,
+  NO_RULES,
+  type RuleOrigin,
+  type RulesInput,
+  unknownPlacement,
+} from './rules.ts';
 import type { ShopperVectors } from './shopper-vectors.ts';
 import { checkId, checkK } from './validation.ts';
 
-/** The shopper's latest items whose co-visited items become candidates. */
-const CO_VISIT_SEEDS = 5;
-/** Co-visited items read per seed item. */
-const CO_VISIT_CANDIDATES = 50;
-/** Shared by every list whose co-visited candidates were all recommendable (most of them). */
-const NONE_BLOCKED: readonly string[] = [];
 /** Items becoming recommendable at once beyond which a catalogue change recomputes every watched list. */
 const MAX_ENTERING_CHECKED = 100;
+/** With rules that reorder (boosts, diversity, pins, a cap), the pool holds this many times k candidates… */
+const POOL_FACTOR = 3;
+/** …but at most this many, so MMR and boosts stay a few thousand operations per list. */
+const MAX_POOL = 300;
+/** Calls one source gets per ranking before the merge moves on (a cap can keep refusing what it gives). */
+const MAX_CALLS_PER_SOURCE = 8;
+
+/** Candidates a dry run asks of each source (at least; k when larger), before the filter. */
+const PREVIEW_PER_SOURCE = 20;
+
+/** Where an item on a list came from: a candidate source, or a pin. */
+export type ItemSource = CandidateSourceName | 'PINNED';
+
+/** A boost or pin that moved an item. */
+export interface AppliedRule {
+  kind: 'BOOST' | 'PIN';
+  origin: RuleOrigin;
+  /** Its index in its origin's `boosts` or `pins`. */
+  index: number;
+  /** A boost's factor. */
+  factor: number | null;
+  /** A pin's position. */
+  position: number | null;
+}
+
+/** Why an item is on a list. */
+export interface Explanation {
+  source: ItemSource;
+  /** The item of the shopper's history (or the viewed item) that led to it ("because you viewed X"). */
+  anchorItem: Item | null;
+  /** The boosts and pins that moved it. */
+  rules: AppliedRule[];
+  /** The model version that scored it (LEARNED, SIMILAR). */
+  modelVersion: number | null;
+}
 
 export interface Recommendation {
   item: Item;
   score: number;
-  /** Why the item is on the list, for display and debugging. */
+  /** Why the item is on the list, for display and debugging (kept beside `explanation` for older clients). */
   reason: string;
+  explanation: Explanation;
 }
 
 /** An in-stock item on the trending ranking. */
@@ -54,6 +111,34 @@ export interface RecommendationList {
   change: ListChange | null;
 }
 
+/** The rule that kept a candidate off a previewed list. */
+export type RemovalRule =
+  | 'FILTER'
+  | 'EXCLUDE_PURCHASED'
+  | 'EXCLUDE_SEEN'
+  | 'MAX_PER_CATEGORY'
+  | 'BELOW_CUT'
+  | 'NOT_IN_CATALOGUE';
+
+/** A candidate a dry run saw that is not on the list. */
+export interface PreviewCandidate {
+  item: Item;
+  source: ItemSource;
+  /** The source's raw score (0 for a pin). */
+  score: number;
+  /** The boosts whose filter it passes. */
+  boosts: AppliedRule[];
+  removedBy: RemovalRule;
+  /** For FILTER: the filter's clause it failed. */
+  clause: FilterClause | null;
+}
+
+export interface Preview {
+  list: RecommendationList;
+  /** Candidates the sources offered (up to max(k, 20) each, before the filter) that did not make the list. */
+  removed: PreviewCandidate[];
+}
+
 /** A ranked list and what its ranking leaves for deciding which catalogue changes can alter it. */
 interface Ranked {
   list: RecommendationList;
@@ -62,6 +147,8 @@ interface Ranked {
 
 /** One open subscription, as the fan-out sees it. */
 interface Watched extends PacedTask {
+  /** The placement its rules come from, if any. */
+  readonly placementId: string | null;
   /** Asks for a recomputation; folds into one already pending. */
   request(trigger: ListTrigger, cause?: UserChanged | null): void;
   /** Whether changing these items (`entering` of them became recommendable) could change what the subscriber sees. */
@@ -76,19 +163,46 @@ export interface FanoutStats {
   recomputes: Record<ListTrigger, number>;
   /** Lists pushed: rankings that changed something the subscriber sees. */
   pushes: Record<ListTrigger, number>;
-  /** Catalogue- and model-triggered recomputations running now (at most FANOUT_CONCURRENCY). */
+  /** Catalogue-, model- and placement-triggered recomputations running now (at most FANOUT_CONCURRENCY). */
   inFlight: number;
-  /** Catalogue- and model-triggered recomputations waiting for a slot. */
+  /** Catalogue-, model- and placement-triggered recomputations waiting for a slot. */
   waiting: number;
   /** The most that ever ran at once. */
   maxInFlight: number;
 }
 
-const byTrigger = (): Record<ListTrigger, number> => ({ SUBSCRIBED: 0, EVENT: 0, CATALOG: 0, MODEL: 0 });
+/** What a request asks of the ranking besides the shopper and k. */
+export interface RuleRequest {
+  placement?: string | null;
+  rules?: RulesInput | null;
+}
+
+/** A request's rules, validated: what a ranking (and every recomputation of a watched list) merges. */
+interface CheckedRequest {
+  placementId: string | null;
+  rules: ReturnType<typeof checkRules> | undefined;
+}
+
+/** Why the merge loop may not use an item, before the filter. */
+type Exclusion = 'EXCLUDE_PURCHASED' | 'EXCLUDE_SEEN' | 'ANCHOR';
+
+const byTrigger = (): Record<ListTrigger, number> => ({ SUBSCRIBED: 0, EVENT: 0, CATALOG: 0, MODEL: 0, PLACEMENT: 0 });
+
+const REASONS: Record<ItemSource, string> = {
+  LEARNED: 'learned',
+  CO_VISITED: 'co-visited',
+  SIMILAR: 'similar',
+  TRENDING: 'trending',
+  CATALOGUE: 'catalogue',
+  PINNED: 'pinned',
+};
 
 /**
- * Ranks products for a shopper: by the current learned model when it knows the shopper, otherwise (and to
- * fill up) by time-decayed popularity; always in-stock items the shopper has not bought.
+ * Ranks products for a shopper. Candidate sources, in fill order: the learned model (when it knows the
+ * shopper), items co-visited with the shopper's latest, items similar to them, trending, and the catalogue;
+ * one merge loop asks them in turn for candidates that pass the request's filter and exclusions (in-stock items
+ * the shopper has not bought by default) until the list can be filled, then applies boosts, the category cap,
+ * diversity and pins (`selectList`).
  */
 export class RecommendationService {
   readonly #features: FeatureStore;
@@ -96,6 +210,7 @@ export class RecommendationService {
   readonly #catalog: CatalogService;
   readonly #models: ModelService;
   readonly #vectors: ShopperVectors;
+  readonly #placements: PlacementService;
   readonly #pubsub: PubSub;
   readonly #logger: Logger;
   readonly #watched = new Set<Watched>();
@@ -110,9 +225,10 @@ export class RecommendationService {
     catalog: CatalogService;
     models: ModelService;
     vectors: ShopperVectors;
+    placements: PlacementService;
     pubsub: PubSub;
     logger: Logger;
-    /** Catalogue- and model-triggered recomputations run at once (config FANOUT_CONCURRENCY). */
+    /** Catalogue-, model- and placement-triggered recomputations run at once (config FANOUT_CONCURRENCY). */
     fanoutConcurrency: number;
     /** And started per second (config FANOUT_RATE; 0 = no limit). */
     fanoutRate: number;
@@ -123,6 +239,7 @@ export class RecommendationService {
     this.#catalog = deps.catalog;
     this.#models = deps.models;
     this.#vectors = deps.vectors;
+    this.#placements = deps.placements;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
     this.#pacer = new Pacer(deps.fanoutConcurrency, deps.fanoutRate);
@@ -131,98 +248,265 @@ export class RecommendationService {
     this.#models.onActivated(() => {
       for (const watched of this.#watched) watched.request('MODEL');
     });
+    this.#placements.onChange((placementId) => {
+      for (const watched of this.#watched) if (watched.placementId === placementId) watched.request('PLACEMENT');
+    });
     this.#metrics = deps.metrics;
   }
 
-  async recommend(userId: string, k: number, causedBy: UserChanged | null = null): Promise<RecommendationList> {
+  async recommend(
+    userId: string,
+    k: number,
+    request: RuleRequest = {},
+    causedBy: UserChanged | null = null,
+  ): Promise<RecommendationList> {
     checkId('userId', userId);
     checkK('k', k);
-    return (await this.#rankOrFail(userId, k, causedBy)).list;
+    const checked = this.#checkRequest(request, k);
+    return (await this.#rankOrFail(userId, k, this.#rulesOf(checked, k), causedBy)).list;
   }
 
-  async #rankOrFail(userId: string, k: number, causedBy: UserChanged | null): Promise<Ranked> {
+  /**
+   * A dry run: the list `recommend` would answer, and the candidates each source offered (up to max(k, 20)
+   * each, before the filter) that are not on it, with the rule that removed them.
+   */
+  async preview(userId: string, k: number, request: RuleRequest = {}): Promise<Preview> {
+    checkId('userId', userId);
+    checkK('k', k);
+    const rules = this.#rulesOf(this.#checkRequest(request, k), k);
     try {
-      return await this.#rank(userId, k, causedBy);
+      const { list } = await this.#rank(userId, k, rules, null);
+      const onList = new Set(list.items.map((r) => r.item.id));
+      const context = await this.#shopperContext(userId, rules);
+      const perCategory = new Map<string, number>();
+      for (const { item } of list.items) {
+        if (item.category !== null) perCategory.set(item.category, (perCategory.get(item.category) ?? 0) + 1);
+      }
+      const removed: PreviewCandidate[] = [];
+      const seen = new Set(onList);
+      const consider = (item: Item, source: ItemSource, score: number) => {
+        if (seen.has(item.id)) return;
+        seen.add(item.id);
+        const filterable = this.#catalog.filterable(item.id);
+        const exclusion = context.excluded(item.id);
+        const clause = filterable ? failedClause(rules.filter, filterable) : null;
+        const capped =
+          rules.maxPerCategory !== null &&
+          item.category !== null &&
+          (perCategory.get(item.category) ?? 0) >= rules.maxPerCategory;
+        const removedBy: RemovalRule = !filterable
+          ? 'NOT_IN_CATALOGUE'
+          : exclusion === 'EXCLUDE_PURCHASED' || exclusion === 'EXCLUDE_SEEN'
+            ? exclusion
+            : clause
+              ? 'FILTER'
+              : capped
+                ? 'MAX_PER_CATEGORY'
+                : 'BELOW_CUT';
+        const boosts = filterable ? boostOf(rules.boosts, filterable).applied.map(boostRule) : [];
+        removed.push({ item, source, score, boosts, removedBy, clause: removedBy === 'FILTER' ? clause : null });
+      };
+      for (const pin of rules.pins) {
+        const item = this.#catalog.get(pin.itemId);
+        if (item) consider(item, 'PINNED', 0);
+      }
+      // The same sources, unfiltered: what the rules took away.
+      const sources = this.#sources(
+        userId,
+        context.foldedIn,
+        { ...rules, filter: NO_RULES.filter },
+        null,
+        context.recent,
+      );
+      for (const source of sources.slice(0, -1)) {
+        for (const candidate of await source.next(Math.max(k, PREVIEW_PER_SOURCE), (id) => !seen.has(id))) {
+          consider(candidate.item, candidate.source, candidate.score);
+        }
+      }
+      return { list, removed };
     } catch (error) {
       if (error instanceof DomainError) throw error;
       throw new UnavailableError('redis', 'Redis (online features)', error);
     }
   }
 
-  async #rank(userId: string, k: number, causedBy: UserChanged | null): Promise<Ranked> {
+  #checkRequest(request: RuleRequest, k: number): CheckedRequest {
+    const placementId = request.placement ?? null;
+    if (placementId !== null) {
+      checkPlacementId('placement', placementId);
+      if (!this.#placements.get(placementId)) throw unknownPlacement('placement', placementId);
+    }
+    return { placementId, rules: request.rules ? checkRules('rules', request.rules, k) : undefined };
+  }
+
+  /** The request's rules merged with its placement's as it stands now (a deleted placement adds nothing). */
+  #rulesOf(request: CheckedRequest, k: number): EffectiveRules {
+    const placement = request.placementId === null ? undefined : this.#placements.get(request.placementId);
+    return mergeRules(placement?.rules, request.rules, k);
+  }
+
+  async #rankOrFail(userId: string, k: number, rules: EffectiveRules, causedBy: UserChanged | null): Promise<Ranked> {
+    try {
+      return await this.#rank(userId, k, rules, causedBy);
+    } catch (error) {
+      if (error instanceof DomainError) throw error;
+      throw new UnavailableError('redis', 'Redis (online features)', error);
+    }
+  }
+
+  /** What the shopper's state excludes, and the reads the sources share (all in one round trip's time). */
+  async #shopperContext(userId: string, rules: EffectiveRules) {
     const versionId = this.#models.currentVersionId;
-    // Both reads in one round trip's time: this runs for every push.
-    const [bought, vector] = await Promise.all([
-      this.#fallback.boughtItems(userId),
+    const seenSince = rules.excludeSeenWithinHours;
+    // These reads run for every push: in parallel, and the seen window only when a rule asks for it.
+    const [bought, vector, seen] = await Promise.all([
+      rules.excludePurchased ? this.#fallback.boughtItems(userId) : new Set<string>(),
       versionId === undefined ? undefined : this.#vectors.get(userId, versionId),
+      seenSince === null ? undefined : this.#features.touchedSince(userId, Date.now() - seenSince * 3600_000),
     ]);
-    const items: Recommendation[] = [];
-    const chosen = new Set<string>();
-    const eligible = (id: string) => !bought.has(id) && !chosen.has(id) && this.#catalog.isRecommendable(id);
+    let recent: Promise<string[]> | undefined;
+    return {
+      bought,
+      foldedIn: vector && versionId !== undefined ? { versionId, vector } : undefined,
+      excluded: (id: string): Exclusion | null =>
+        bought.has(id) ? 'EXCLUDE_PURCHASED' : seen?.has(id) ? 'EXCLUDE_SEEN' : null,
+      /** The shopper's latest items, read once per ranking and only when a source needs them. */
+      recent: () => {
+        recent ??= this.#features.recentItems(userId, CO_VISIT_SEEDS);
+        return recent;
+      },
+    };
+  }
+
+  /** The candidate sources of a shopper's list, in fill order. */
+  #sources(
+    userId: string,
+    foldedIn: { versionId: number; vector: Float32Array } | undefined,
+    rules: EffectiveRules,
+    reach: ListReach | null,
+    recent: () => Promise<readonly string[]>,
+    skipHint = 0,
+  ): CandidateSource[] {
+    const features = this.#features;
+    const catalog = this.#catalog;
+    const models = this.#models;
+    // While a rebuild has replayed only part of the log, co-visitation is half there: left out meanwhile.
+    const rebuilding = this.#fallback.rebuilding;
+    return [
+      learnedSource({ models, catalog, userId, foldedIn, filter: rules.filter, reach }),
+      // Without a model (or a vector for the shopper): what other shoppers touched in the same sessions as this
+      // shopper's latest items, then the items nearest to those by the model's item vectors.
+      ...(rebuilding ? [] : [coVisitedSource({ features, catalog, seeds: recent, reach })]),
+      similarSource({ models, catalog, anchors: recent, filter: rules.filter, reach }),
+      // Trending from the fallback: the features' ranking, or during a rebuild the last complete one.
+      trendingSource({ trending: this.#fallback, catalog, skipHint, narrow: rules.filter.narrow, reach }),
+      // Too little signal (a new shop, a narrow filter, a shopper who bought nearly everything).
+      catalogueSource({ catalog, filter: rules.filter, reach }),
+    ];
+  }
+
+  async #rank(userId: string, k: number, rules: EffectiveRules, causedBy: UserChanged | null): Promise<Ranked> {
+    const context = await this.#shopperContext(userId, rules);
     const reach: ListReach = { learned: null, coVisitBlocked: null, trendingCut: null, open: false };
-
-    const foldedIn = vector && versionId !== undefined ? { versionId, vector } : undefined;
-    const learned = this.#models.recommendFor(userId, k, eligible, foldedIn);
-    for (const { itemId, score } of learned?.hits ?? []) {
-      const item = this.#catalog.get(itemId);
-      if (!item) continue;
-      items.push({ item, score, reason: 'learned' });
-      chosen.add(itemId);
-    }
-    if (learned) {
-      reach.learned = {
-        versionId: learned.versionId,
-        query: learned.query.slice(),
-        threshold: items.at(-1)?.score ?? Number.NEGATIVE_INFINITY,
-        exact: learned.unfiltered && items.length === k,
-      };
-    }
-
-    // Without a model (or a vector for the shopper) to fill the list: what other shoppers touched in the
-    // same sessions as this shopper's latest items. Not while a rebuild has replayed only part of them.
-    if (items.length < k && !this.#fallback.rebuilding) {
-      const blocked: string[] = [];
-      for (const { itemId, score } of await this.#coVisitedWithRecent(userId)) {
-        if (items.length === k) break;
-        const item = this.#catalog.get(itemId);
-        if (!this.#catalog.isRecommendable(itemId)) blocked.push(itemId);
-        if (!item || !eligible(itemId)) continue;
-        items.push({ item, score, reason: 'co-visited' });
-        chosen.add(itemId);
-      }
-      reach.coVisitBlocked =
-        blocked.length === 0 ? NONE_BLOCKED : blocked.length > MAX_BLOCKED_CO_VISITS ? 'any' : blocked;
-    }
-    if (items.length < k) {
-      for await (const { item, score, logScore } of this.#trendingInStock(Math.max(4 * k, k + bought.size))) {
-        if (!eligible(item.id)) continue;
-        items.push({ item, score, reason: 'trending' });
-        chosen.add(item.id);
-        reach.trendingCut = logScore;
-        if (items.length === k) break;
-      }
-    }
-    // Too little signal (a new shop, or a shopper who bought nearly everything): fill from the catalogue.
-    if (items.length < k) {
-      reach.open = true;
-      for (const item of this.#catalog.recommendable()) {
-        if (items.length === k) break;
-        if (!eligible(item.id)) continue;
-        items.push({ item, score: 0, reason: 'catalogue' });
-        chosen.add(item.id);
-      }
-    }
+    const sources = this.#sources(userId, context.foldedIn, rules, reach, context.recent, context.bought.size);
+    const items = await this.#merge(k, rules, sources, context.excluded);
+    // Boosts, pins, a cap or diversity can let an item in that the sources' order alone would not: any may enter.
+    if (rules.reorders) reach.open = true;
+    const learned = items.find((r) => r.explanation.source === 'LEARNED');
     const list: RecommendationList = {
       recommendationId: randomUUID(),
       userId,
       items,
-      strategy: learned?.hits.length ? 'als' : items.some((r) => r.reason === 'co-visited') ? 'co-visited' : 'trending',
-      modelVersion: learned?.hits.length ? learned.versionId : null,
+      strategy: learned ? 'als' : items.some((r) => r.explanation.source === 'CO_VISITED') ? 'co-visited' : 'trending',
+      modelVersion: learned?.explanation.modelVersion ?? null,
       generatedAt: new Date(),
       causedBy,
       change: null,
     };
     return { list, reach };
+  }
+
+  /**
+   * The one merge loop: pins that pass the filter take their positions; the sources are asked in turn for
+   * candidates the filter and exclusions accept (a category already at its cap accepts no more) until the pool
+   * holds what the list needs (k, or POOL_FACTOR × k when rules reorder it); `selectList` makes the list.
+   */
+  async #merge(
+    k: number,
+    rules: EffectiveRules,
+    sources: readonly CandidateSource[],
+    excluded: (itemId: string) => Exclusion | null,
+  ): Promise<Recommendation[]> {
+    const catalog = this.#catalog;
+    const filter = rules.filter;
+    const pins: { pin: EffectivePin; item: Item }[] = [];
+    const taken = new Set<string>();
+    for (const pin of rules.pins) {
+      const item = catalog.get(pin.itemId);
+      const filterable = catalog.filterable(pin.itemId);
+      if (!item || !filterable || excluded(pin.itemId) !== null || failedClause(filter, filterable) !== null) continue;
+      pins.push({ pin, item });
+      taken.add(item.id);
+    }
+    const slots = k - pins.length;
+    const cap = rules.maxPerCategory;
+    const perCategory = new Map<string, number>();
+    const atCap = (category: string | null) =>
+      cap !== null && category !== null && (perCategory.get(category) ?? 0) >= cap;
+    const countIn = (category: string | null) => {
+      if (cap !== null && category !== null) perCategory.set(category, (perCategory.get(category) ?? 0) + 1);
+    };
+    for (const { item } of pins) countIn(item.category);
+    const accept = (id: string): boolean => {
+      if (taken.has(id) || excluded(id) !== null) return false;
+      const filterable = catalog.filterable(id);
+      return filterable !== undefined && !atCap(filterable.category) && failedClause(filter, filterable) === null;
+    };
+    const pool: Candidate[] = [];
+    // Rules that reorder get more candidates to choose from, from the sources the list needs anyway: once the
+    // slots can be filled the loop moves to no further source (a cap may leave fewer than `target` in reach).
+    const target = rules.reorders ? Math.min(MAX_POOL, Math.max(slots, POOL_FACTOR * k)) : slots;
+    for (const source of sources) {
+      for (let calls = 0; calls < MAX_CALLS_PER_SOURCE && pool.length < slots && !source.exhausted; calls++) {
+        const got = await source.next(target - pool.length, accept);
+        for (const candidate of got) {
+          const { id, category } = candidate.item;
+          // Re-checked: a source's one answer may hold more of a category than its cap leaves room for.
+          if (taken.has(id) || atCap(category)) continue;
+          taken.add(id);
+          countIn(category);
+          pool.push(candidate);
+        }
+        if (got.length === 0) break;
+      }
+      if (pool.length >= slots) break;
+    }
+    const selection = selectList({
+      pool,
+      pins,
+      k,
+      rules,
+      filterableOf: (id) => catalog.filterable(id),
+      similarity: rules.diversity > 0 ? this.#models.similarity() : undefined,
+    });
+    return selection.items.map(({ item, candidate, boosts, pin }) => {
+      const source: ItemSource = candidate?.source ?? 'PINNED';
+      const applied = boosts.map(boostRule);
+      if (pin)
+        applied.push({ kind: 'PIN', origin: pin.origin, index: pin.index, factor: null, position: pin.position });
+      const anchorId = candidate?.anchorItemId ?? null;
+      return {
+        item,
+        score: candidate?.score ?? 0,
+        reason: REASONS[source],
+        explanation: {
+          source,
+          anchorItem: anchorId === null ? null : (catalog.get(anchorId) ?? null),
+          rules: applied,
+          modelVersion: candidate?.modelVersion ?? null,
+        },
+      };
+    });
   }
 
   /**
@@ -256,61 +540,47 @@ export class RecommendationService {
   }
 
   /**
-   * Items co-visited with the shopper's latest few, scored by how many sessions paired them (relative to the
-   * strongest pair), strongest first.
+   * "Shoppers who liked this also liked": nearest items by the current model's item vectors, then (without a
+   * model, or to fill up) the items shoppers touched in the same sessions as this one; related items only, so
+   * no trending or catalogue fill. The request's rules apply as on `recommend` (no shopper: nothing is
+   * excluded as bought or seen).
    */
-  async #coVisitedWithRecent(userId: string): Promise<{ itemId: string; score: number }[]> {
-    const recent = await this.#features.recentItems(userId, CO_VISIT_SEEDS);
-    if (recent.length === 0) return [];
-    const counts = new Map<string, number>();
-    for (const pairs of (await this.#features.coVisited(recent, CO_VISIT_CANDIDATES)).values()) {
-      for (const { itemId, count } of pairs) counts.set(itemId, (counts.get(itemId) ?? 0) + count);
-    }
-    const top = Math.max(1, ...counts.values());
-    return [...counts].map(([itemId, count]) => ({ itemId, score: count / top })).sort((a, b) => b.score - a.score);
-  }
-
-  /**
-   * "Shoppers who liked this also liked": nearest in-stock items by the current model's item vectors, then
-   * (without a model, or to fill up) the items shoppers touched in the same sessions as this one.
-   */
-  async similar(itemId: string, k: number): Promise<Recommendation[]> {
+  async similar(itemId: string, k: number, request: RuleRequest = {}): Promise<Recommendation[]> {
     checkId('itemId', itemId);
     checkK('k', k);
-    const eligible = (id: string) => id !== itemId && this.#catalog.isRecommendable(id);
-    const similar: Recommendation[] = [];
-    for (const { itemId: id, score } of this.#models.similarTo(itemId, k, eligible)?.hits ?? []) {
-      const item = this.#catalog.get(id);
-      if (item) similar.push({ item, score, reason: 'similar' });
+    const rules = this.#rulesOf(this.#checkRequest(request, k), k);
+    const anchor = async () => [itemId];
+    const features = this.#features;
+    const catalog = this.#catalog;
+    const models = this.#models;
+    const sources = [
+      similarSource({ models, catalog, anchors: anchor, filter: rules.filter, reach: null }),
+      // Not while a rebuild has replayed only part of the co-visitation counts.
+      ...(this.#fallback.rebuilding ? [] : [coVisitedSource({ features, catalog, seeds: anchor, reach: null })]),
+    ];
+    try {
+      return await this.#merge(k, rules, sources, (id) => (id === itemId ? 'ANCHOR' : null));
+    } catch (error) {
+      if (error instanceof DomainError) throw error;
+      throw new UnavailableError('redis', 'Redis (online features)', error);
     }
-    if (similar.length < k && !this.#fallback.rebuilding) {
-      try {
-        const pairs = (await this.#features.coVisited([itemId], CO_VISIT_CANDIDATES)).get(itemId) ?? [];
-        const top = pairs[0]?.count ?? 1;
-        for (const { itemId: id, count } of pairs) {
-          if (similar.length === k) break;
-          const item = this.#catalog.get(id);
-          if (!item || !eligible(id) || similar.some((r) => r.item.id === id)) continue;
-          similar.push({ item, score: count / top, reason: 'co-visited' });
-        }
-      } catch (error) {
-        throw new UnavailableError('redis', 'Redis (online features)', error);
-      }
-    }
-    return similar;
   }
 
   /**
    * The shopper's list now, then a fresh list whenever what they would see changes: after a processed event
    * of theirs, a catalogue change that touches the list (price, stock) or could put an item on it (see
-   * `canEnter`), or a new model version. Event-triggered recomputations run at once; catalogue- and
-   * model-triggered ones wait their turn in the gateway's pacer. Changes that arrive while a list is pending
+   * `canEnter`), a new model version, or a change of the placement it names. Event-triggered recomputations
+   * run at once; catalogue-, model- and placement-triggered ones wait their turn in the gateway's pacer. Changes that arrive while a list is pending
    * or being computed fold into one recomputation, and a recomputation that changes nothing visible pushes
    * nothing. Ends, and unsubscribes, when the consumer returns.
    */
-  watch(userId: string, k: number): AsyncIterable<RecommendationList> {
+  watch(userId: string, k: number, request: RuleRequest = {}): AsyncIterable<RecommendationList> {
     checkId('userId', userId);
     checkK('k', k);
+    const checked = this.#checkRequest(request, k);
+    const hasRules = checked.placementId !== null || checked.rules !== undefined;
+    const rulesOf = () => this.#rulesOf(checked, k);
+    const catalog = this.#catalog;
     const counts = this.#counts;
     const pacer = this.#pacer;
     return new Repeater<RecommendationList>(async (push, stop) => {
@@ -335,7 +605,7 @@ export class RecommendationService {
             const { trigger, cause } = pending;
             pending = null;
             counts.recomputes[trigger]++;
-            const ranked = await this.#rankOrFail(userId, k, cause);
+            const ranked = await this.#rankOrFail(userId, k, rulesOf(), cause);
             reach = ranked.reach;
             const change = diffLists(shown, ranked.list, trigger);
             if (!change) continue;
@@ -352,6 +622,7 @@ export class RecommendationService {
         kick();
       };
       const watched: Watched = {
+        placementId: checked.placementId,
         run: () => refresh(true),
         request(trigger, cause = null) {
           // The shopper's own event names the push even when a catalogue or model change joins it.
@@ -364,6 +635,16 @@ export class RecommendationService {
           // Mid-ranking, the list may have read the catalogue before the change.
           if (computing || !shown || !reach) return true;
           if (shown.items.some(({ item }) => changed.has(item.id))) return true;
+          // Under rules a changed item may now pass the filter (a new price or category) or a boost, without
+          // having become recommendable: any changed item the filter lets through may enter.
+          if (hasRules) {
+            if (changed.size > MAX_ENTERING_CHECKED) return true;
+            const { filter } = rulesOf();
+            for (const id of changed) {
+              const filterable = catalog.filterable(id);
+              if (filterable && failedClause(filter, filterable) === null) return true;
+            }
+          }
           const last = reach;
           return entering.some((id) => canEnter(last, id, context));
         },
@@ -373,7 +654,7 @@ export class RecommendationService {
       this.#metrics.subscriptionsOpen.inc();
       try {
         counts.recomputes.SUBSCRIBED++;
-        const first = await this.#rankOrFail(userId, k, null);
+        const first = await this.#rankOrFail(userId, k, rulesOf(), null);
         shown = first.list;
         reach = first.reach;
         this.#pushed(first.list, 'SUBSCRIBED');
@@ -440,4 +721,8 @@ export class RecommendationService {
       this.#metrics.pushLatency.observe(Math.max(0, latencyMs) / 1000);
     }
   }
+}
+
+function boostRule(boost: { origin: RuleOrigin; index: number; factor: number }): AppliedRule {
+  return { kind: 'BOOST', origin: boost.origin, index: boost.index, factor: boost.factor, position: null };
 }

@@ -42,6 +42,19 @@ describe('demo data behind a listening gateway', () => {
     expect(versions).toHaveLength(1);
   });
 
+  it('when the demo loaded then its items have categories from their names, and a category filter keeps to one', async () => {
+    const categories = await gateway.app.db.item.groupBy({ by: ['category'], _count: true });
+    const list = await gateway.graphql<{ recommendations: { items: { item: { category: string } }[] } }>(
+      `{ recommendations(userId: "someone-new", k: 5, rules: { filter: { categories: ["kitchen"] } }) { items { item { category } } } }`,
+    );
+
+    expect(categories.map((c) => c.category)).toEqual(
+      expect.arrayContaining(['kitchen', 'bags', 'christmas', 'other']),
+    );
+    expect(categories.every((c) => c.category !== null)).toBe(true);
+    expect(list.data?.recommendations.items.map((r) => r.item.category)).toEqual(Array(5).fill('kitchen'));
+  });
+
   it('when the catalogue has items then nothing is loaded again', async () => {
     expect((await gateway.app.warmUp.loadDemoData()).events).toBe(0);
   });

@@ -1,15 +1,81 @@
 import type { UserChanged } from '../../realtime/pubsub.ts';
 import { assertMayActAs } from '../../services/access.ts';
 import type { ListChange } from '../../services/list-changes.ts';
-import type { Recommendation, RecommendationList, TrendingProduct } from '../../services/recommendations.ts';
+import type {
+  AppliedRule,
+  Explanation,
+  ItemSource,
+  Preview,
+  PreviewCandidate,
+  Recommendation,
+  RecommendationList,
+  RemovalRule,
+  TrendingProduct,
+} from '../../services/recommendations.ts';
+import type { FilterClause, RuleOrigin } from '../../services/rules.ts';
 import { builder } from '../builder.ts';
 import { ItemRef } from './item.ts';
+import { RulesInputRef } from './rules.ts';
+
+const ItemSourceRef = builder.enumType('RecommendationSource', {
+  description: 'Where an item on a list came from.',
+  values: {
+    LEARNED: { description: 'The learned model: the shopper’s vector against the item vectors (ANN).' },
+    CO_VISITED: { description: 'Touched in the same sessions as an item of the shopper’s history (anchorItem).' },
+    SIMILAR: { description: 'Nearest by the model’s item vectors to anchorItem.' },
+    TRENDING: { description: 'Shop-wide trending (time-decayed interactions).' },
+    CATALOGUE: { description: 'The filtered catalogue, when the other sources had too few.' },
+    PINNED: { description: 'Pinned at its position by a rule.' },
+  } as const satisfies Record<ItemSource, { description: string }>,
+});
+
+const RuleOriginRef = builder.enumType('RuleOrigin', {
+  values: {
+    PLACEMENT: { description: 'The placement the request named.' },
+    REQUEST: { description: 'The request’s own rules.' },
+  } as const satisfies Record<RuleOrigin, { description: string }>,
+});
+
+const AppliedRuleKindRef = builder.enumType('AppliedRuleKind', {
+  values: { BOOST: {}, PIN: {} } as const satisfies Record<AppliedRule['kind'], object>,
+});
+
+const AppliedRuleRef = builder.objectRef<AppliedRule>('AppliedRule').implement({
+  description: 'A boost or pin that moved an item: `boosts[index]` or `pins[index]` of its origin.',
+  fields: (t) => ({
+    kind: t.field({ type: AppliedRuleKindRef, resolve: (r) => r.kind }),
+    origin: t.field({ type: RuleOriginRef, resolve: (r) => r.origin }),
+    index: t.exposeInt('index'),
+    factor: t.exposeFloat('factor', { nullable: true }),
+    position: t.exposeInt('position', { nullable: true }),
+  }),
+});
+
+const ExplanationRef = builder.objectRef<Explanation>('RecommendationExplanation').implement({
+  fields: (t) => ({
+    source: t.field({ type: ItemSourceRef, resolve: (e) => e.source }),
+    anchorItem: t.field({
+      type: ItemRef,
+      nullable: true,
+      description: 'The item of the shopper’s history (or the viewed item) that led to it: “because you viewed X”.',
+      resolve: (e) => e.anchorItem,
+    }),
+    rules: t.field({ type: [AppliedRuleRef], resolve: (e) => e.rules }),
+    modelVersion: t.exposeInt('modelVersion', { nullable: true }),
+  }),
+});
 
 const RecommendationRef = builder.objectRef<Recommendation>('Recommendation').implement({
   fields: (t) => ({
     item: t.field({ type: ItemRef, resolve: (r) => r.item }),
-    score: t.exposeFloat('score', { description: 'Higher is better; comparable within one list.' }),
-    reason: t.exposeString('reason', { nullable: true }),
+    score: t.exposeFloat('score', {
+      description: 'The source’s own score (see explanation.source): comparable among items of one source.',
+    }),
+    reason: t.exposeString('reason', {
+      nullable: true,
+      description: 'explanation.source in lower case (learned, co-visited, similar, trending, catalogue, pinned).',
+    }),
+    explanation: t.field({ type: ExplanationRef, resolve: (r) => r.explanation }),
   }),
 });
 
@@ -33,6 +99,7 @@ const TriggerRef = builder.enumType('RecommendationTrigger', {
     EVENT: { description: "The shopper's own event was processed (see causedBy)." },
     CATALOG: { description: 'A catalogue change touched the list: price, stock, or a newly recommendable item.' },
     MODEL: { description: 'A new model version started serving.' },
+    PLACEMENT: { description: 'The placement the subscription names was changed or deleted.' },
   } as const,
 });
 
@@ -74,11 +141,16 @@ const RecommendationListRef = builder.objectRef<RecommendationList>('Recommendat
 builder.queryFields((t) => ({
   recommendations: t.field({
     type: RecommendationListRef,
-    description: 'Products ranked for the shopper (1 ≤ k ≤ 100).',
-    args: { userId: t.arg.id({ required: true }), k: t.arg.int({ defaultValue: 10, required: true }) },
-    resolve: (_root, { userId, k }, { services, caller }) => {
+    description: 'Products ranked for the shopper (1 ≤ k ≤ 100), under a placement’s and the request’s rules.',
+    args: {
+      userId: t.arg.id({ required: true }),
+      k: t.arg.int({ defaultValue: 10, required: true }),
+      placement: t.arg.id({ description: 'A placement whose rules apply, merged with `rules` (see the README).' }),
+      rules: t.arg({ type: RulesInputRef }),
+    },
+    resolve: (_root, { userId, k, placement, rules }, { services, caller }) => {
       assertMayActAs(caller, String(userId));
-      return services.recommendations.recommend(String(userId), k);
+      return services.recommendations.recommend(String(userId), k, { placement: idOrNull(placement), rules });
     },
   }),
 }));
@@ -103,9 +175,16 @@ builder.queryFields((t) => ({
 builder.queryFields((t) => ({
   similarItems: t.field({
     type: [RecommendationRef],
-    description: 'Shoppers who liked this item also liked these (by the current model; empty without one).',
-    args: { itemId: t.arg.id({ required: true }), k: t.arg.int({ defaultValue: 10, required: true }) },
-    resolve: (_root, { itemId, k }, { services }) => services.recommendations.similar(String(itemId), k),
+    description:
+      'Shoppers who liked this item also liked these: nearest by the current model, then co-visited (related items only, no trending or catalogue fill).',
+    args: {
+      itemId: t.arg.id({ required: true }),
+      k: t.arg.int({ defaultValue: 10, required: true }),
+      placement: t.arg.id({ description: 'A placement whose rules apply, merged with `rules`.' }),
+      rules: t.arg({ type: RulesInputRef }),
+    },
+    resolve: (_root, { itemId, k, placement, rules }, { services }) =>
+      services.recommendations.similar(String(itemId), k, { placement: idOrNull(placement), rules }),
   }),
 }));
 
@@ -114,11 +193,85 @@ builder.subscriptionFields((t) => ({
     type: RecommendationListRef,
     description:
       'The shopper’s list now, then a fresh one whenever it changes: after their events, catalogue changes that touch it, or a new model. Unchanged lists are not pushed.',
-    args: { userId: t.arg.id({ required: true }), k: t.arg.int({ defaultValue: 10, required: true }) },
-    subscribe: (_root, { userId, k }, { services, caller }) => {
+    args: {
+      userId: t.arg.id({ required: true }),
+      k: t.arg.int({ defaultValue: 10, required: true }),
+      placement: t.arg.id({ description: 'A placement whose rules apply; changing it pushes a fresh list.' }),
+      rules: t.arg({ type: RulesInputRef }),
+    },
+    subscribe: (_root, { userId, k, placement, rules }, { services, caller }) => {
       assertMayActAs(caller, String(userId));
-      return services.recommendations.watch(String(userId), k);
+      return services.recommendations.watch(String(userId), k, { placement: idOrNull(placement), rules });
     },
     resolve: (list) => list,
   }),
 }));
+
+const RemovalRuleRef = builder.enumType('RemovalRule', {
+  description: 'The rule that kept a candidate off a previewed list.',
+  values: {
+    FILTER: { description: 'It fails the filter (see clause).' },
+    EXCLUDE_PURCHASED: { description: 'The shopper bought it.' },
+    EXCLUDE_SEEN: { description: 'The shopper touched it within excludeSeenWithinHours.' },
+    MAX_PER_CATEGORY: { description: 'Its category is at maxPerCategory on the list.' },
+    BELOW_CUT: { description: 'It passes every rule; the list was full with better candidates.' },
+    NOT_IN_CATALOGUE: { description: 'A source or pin named an item the catalogue does not have.' },
+  } as const satisfies Record<RemovalRule, { description: string }>,
+});
+
+const FilterClauseRef = builder.enumType('FilterClause', {
+  values: {
+    categories: {},
+    excludeCategories: {},
+    priceMin: {},
+    priceMax: {},
+    inStock: {},
+    itemIds: {},
+    excludeItemIds: {},
+    attributes: {},
+  } as const satisfies Record<FilterClause, object>,
+});
+
+const PreviewCandidateRef = builder.objectRef<PreviewCandidate>('RemovedCandidate').implement({
+  description: 'A candidate a source offered (or a pin named) that is not on the previewed list.',
+  fields: (t) => ({
+    item: t.field({ type: ItemRef, resolve: (c) => c.item }),
+    source: t.field({ type: ItemSourceRef, resolve: (c) => c.source }),
+    score: t.exposeFloat('score', { description: 'The source’s raw score (0 for a pin).' }),
+    boosts: t.field({
+      type: [AppliedRuleRef],
+      description: 'Boosts whose filter it passes.',
+      resolve: (c) => c.boosts,
+    }),
+    removedBy: t.field({ type: RemovalRuleRef, resolve: (c) => c.removedBy }),
+    clause: t.field({ type: FilterClauseRef, nullable: true, resolve: (c) => c.clause }),
+  }),
+});
+
+const PreviewRef = builder.objectRef<Preview>('RecommendationPreview').implement({
+  fields: (t) => ({
+    list: t.field({ type: RecommendationListRef, resolve: (p) => p.list }),
+    removed: t.field({ type: [PreviewCandidateRef], resolve: (p) => p.removed }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  previewRecommendations: t.field({
+    type: PreviewRef,
+    description:
+      'Admin: a dry run of `recommendations`: the list, and the candidates (up to max(k, 20) per source, before the filter) that did not make it, each with its source, raw score, boosts and the rule that removed it.',
+    authScopes: { admin: true },
+    args: {
+      userId: t.arg.id({ required: true }),
+      k: t.arg.int({ defaultValue: 10, required: true }),
+      placement: t.arg.id(),
+      rules: t.arg({ type: RulesInputRef }),
+    },
+    resolve: (_root, { userId, k, placement, rules }, { services }) =>
+      services.recommendations.preview(String(userId), k, { placement: idOrNull(placement), rules }),
+  }),
+}));
+
+function idOrNull(id: string | number | null | undefined): string | null {
+  return id == null ? null : String(id);
+}
