@@ -29,12 +29,14 @@ import { schema } from './schema/index.ts';
 import { type Caller, type Credentials, resolveCaller } from './services/access.ts';
 import { KeyStore } from './services/api-keys.ts';
 import { CatalogService } from './services/catalog.ts';
+import { ErasureService } from './services/erasure.ts';
 import { EventService } from './services/events.ts';
 import { FeatureStore } from './services/features.ts';
 import { ModelService } from './services/models.ts';
 import { NewItemVectors } from './services/new-item-vectors.ts';
 import { RecommendationService } from './services/recommendations.ts';
 import { ReplayStatus } from './services/replay-status.ts';
+import { ShopperIds } from './services/shopper-ids.ts';
 import { ShopperVectors } from './services/shopper-vectors.ts';
 import { ShopperService } from './services/shoppers.ts';
 import { TrainingService } from './services/training-jobs.ts';
@@ -214,7 +216,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       features,
       catalog,
       models,
-      vectors: new ShopperVectors({ db, redis: reads, prefix: config.REDIS_PREFIX, features, newItems }),
+      vectors: new ShopperVectors({ db, redis: reads, features, newItems }),
       pubsub,
       logger,
       fanoutConcurrency: config.FANOUT_CONCURRENCY,
@@ -223,6 +225,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     }),
     shoppers: new ShopperService({ features, catalog }),
     keys: new KeyStore({ db, pubsub, logger }),
+    erasure: new ErasureService({ db, features, queue, pubsub, ids: new ShopperIds(config.USER_ID_KEY), logger }),
   };
   const warmUp = new WarmUp({
     db,
@@ -426,7 +429,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await workers?.stop();
       unwatchQueues();
-      await Promise.all([catalog.stop(), models.stop(), services.keys.stop()]);
+      await Promise.all([catalog.stop(), models.stop(), services.keys.stop(), services.recommendations.stop()]);
       await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
       await db.$disconnect();
       await ingestPool.end();

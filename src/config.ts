@@ -200,6 +200,14 @@ const Env = z.object({
   GRAPHIQL: booleanFromEnv.default(true),
   /** Answer introspection queries (`__schema`, `__type`); GraphiQL needs them. */
   INTROSPECTION: booleanFromEnv.default(true),
+  /**
+   * A secret (at least 32 characters) that keys the erasure log's HMAC of shopper ids, so neither the log nor
+   * Redis's erasure tombstones can be tested against guessed ids without it. Empty: a fixed key (the log still
+   * holds no id, but whoever holds the database can test a guessed id against it).
+   */
+  USER_ID_KEY: z
+    .union([z.literal(''), z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)')])
+    .default(''),
   /** HNSW graph degree of new model versions' item index (bench/ann.ts chose the default). */
   HNSW_M: z.coerce.number().int().min(4).max(128).default(DEFAULT_HNSW_PARAMS.M),
   /** HNSW build-time candidate list size. */

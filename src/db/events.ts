@@ -107,6 +107,8 @@ export async function findEventsForProcessing(db: Db, eventIds: readonly string[
  * Records that the events' derived state is applied, in one statement with what they imply: their shoppers'
  * rows (first and last seen) and a non-recommendable placeholder for any item the catalogue does not know
  * yet. Rows are written in id order so that concurrent batches over the same shoppers do not deadlock.
+ * A shopper row comes only from events this statement marked: an event deleted by an erasure (before, or
+ * while this statement waited for its row lock) brings no row back.
  */
 export async function markEventsProcessed(
   db: Db,
@@ -116,6 +118,7 @@ export async function markEventsProcessed(
   await db.$executeRawUnsafe(
     `WITH processed AS (
        UPDATE "Event" SET "processedAt" = now() WHERE "eventId" = ANY($1::text[]) AND "processedAt" IS NULL
+       RETURNING "eventId"
      ), placeholders AS (
        INSERT INTO "Item" ("id", "name", "inStock", "placeholder")
        SELECT DISTINCT "itemId", "itemId", false, true FROM UNNEST($4::text[]) AS t("itemId")
@@ -123,7 +126,9 @@ export async function markEventsProcessed(
        ON CONFLICT ("id") DO NOTHING
      )
      INSERT INTO "User" ("id", "firstSeenAt", "lastSeenAt")
-     SELECT "userId", min("at"), max("at") FROM UNNEST($2::text[], $3::timestamptz[]) AS t("userId", "at")
+     SELECT "userId", min("at"), max("at")
+     FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS t("eventId", "userId", "at")
+     JOIN processed USING ("eventId")
      GROUP BY 1 ORDER BY 1
      ON CONFLICT ("id") DO UPDATE SET
        "firstSeenAt" = LEAST("User"."firstSeenAt", EXCLUDED."firstSeenAt"),

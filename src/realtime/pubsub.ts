@@ -34,6 +34,14 @@ export interface ItemVectorsAdded {
   itemIds: string[];
 }
 
+/**
+ * Published when a shopper's personal data was removed (erased, or consent withdrawn): every gateway drops what
+ * it holds of them in memory (their rows of the loaded models' user vectors) and recomputes their open lists.
+ */
+export interface ShopperForgotten {
+  userId: string;
+}
+
 type Listener = (message: string) => void;
 
 /**
@@ -100,6 +108,14 @@ export class PubSub {
 
   onItemVectorsAdded(listener: (change: ItemVectorsAdded) => void): Promise<() => Promise<void>> {
     return this.#listen(`${this.#prefix}:itemvec`, (message) => listener(JSON.parse(message) as ItemVectorsAdded));
+  }
+
+  async publishShopperForgotten(change: ShopperForgotten): Promise<void> {
+    await this.#publisher.publish(`${this.#prefix}:forgotten`, JSON.stringify(change));
+  }
+
+  onShopperForgotten(listener: (change: ShopperForgotten) => void): Promise<() => Promise<void>> {
+    return this.#listen(`${this.#prefix}:forgotten`, (message) => listener(JSON.parse(message) as ShopperForgotten));
   }
 
   /** Announces that an API key was created or revoked: every gateway reloads its key set at once. */

@@ -2,6 +2,7 @@ import type { Redis, Result } from 'ioredis';
 import type { Config } from '../config.ts';
 import type { StoredEvent } from '../db/events.ts';
 import type { EventType } from '../generated/prisma/enums.ts';
+import { ShopperIds } from './shopper-ids.ts';
 
 /** How much one event of each type counts (config EVENT_WEIGHTS). */
 export type EventWeights = Readonly<Record<EventType, number>>;
@@ -39,13 +40,21 @@ export const FEATURE_LAYOUT = '2';
 /** The fields of a stored event that online features depend on (`id` is the log's sequence number). */
 export type FeatureEvent = Pick<
   StoredEvent,
-  'id' | 'eventId' | 'userId' | 'type' | 'itemId' | 'category' | 'occurredAt'
+  'id' | 'eventId' | 'userId' | 'type' | 'itemId' | 'category' | 'occurredAt' | 'receivedAt'
 >;
 
 /** What the script returns for one event. */
 const APPLIED = 1;
 const SKIPPED = 0;
 const ABSENT = -1;
+const ERASED = -2;
+
+/**
+ * How long an erasure's tombstone stays: events of the erased shopper received before it (still queued, or
+ * stored as the erasure ran) are dropped when a worker meets them within this time. Queued jobs are purged by
+ * the erasure itself and retries end within a minute, so a week is far beyond what any such event can wait.
+ */
+export const TOMBSTONE_TTL_MS = 7 * 86_400_000;
 
 /**
  * Applies one event atomically and at most once. Every key it writes is capped or expires:
@@ -62,11 +71,15 @@ const ABSENT = -1;
  *   missing (a rebuild is replaying the whole log).
  * - Trending scores are kept as log2 of a forward-decayed sum: an event adds weight·2^((t−epoch)/halfLife),
  *   summed in log space so the scores never overflow; these updates commute, so any order gives the same.
+ * - KEYS[8] is the shopper's erasure tombstone (outside the features' namespace, so a rebuild keeps it): an
+ *   event received (ARGV[19], ms) before the erasure it records changes nothing and is answered -2.
  * - Session co-visitation: the first touch of an item within the session window pairs it, both ways, with
  *   the shopper's other items of that window (ARGV[9] prefixes the per-item count keys; they are derived
  *   from the item, so this script needs a single Redis node, not a cluster).
  */
 const APPLY_EVENT_LUA = `
+local erased = redis.call('GET', KEYS[8])
+if erased and tonumber(ARGV[19]) < tonumber(erased) then return ${ERASED} end
 local seq = ARGV[13]
 if redis.call('ZSCORE', KEYS[6], seq) then return ${SKIPPED} end
 if ARGV[17] == '1' and redis.call('EXISTS', KEYS[6]) == 0 and redis.call('EXISTS', KEYS[7]) == 1 then
@@ -169,9 +182,18 @@ export interface AppliedEvents {
   histories: Histories;
   /** Shoppers without state in Redis (expired or new): none of their events was applied; restore them first. */
   absent: Set<string>;
+  /** Events of shoppers erased after these events were received: dropped, to be deleted from the log too. */
+  erased: FeatureEvent[];
 }
 
 type Mode = 'live' | 'restore';
+
+/**
+ * The per-shopper keys, all under `<prefix>:f:u:<userId>:`: recent items, category weights, purchases, item
+ * weights, applied ids, folded-in vectors. Erasure deletes exactly these, so a new one belongs here.
+ */
+const SHOPPER_KEYS = ['recent', 'cat', 'buys', 'weights', 'seen', 'vecs'] as const;
+type ShopperKey = (typeof SHOPPER_KEYS)[number];
 
 /** Online features in Redis: trending items, each shopper's recent items, bought items and category tastes. */
 export class FeatureStore {
@@ -180,29 +202,44 @@ export class FeatureStore {
   readonly #halfLifeMs: number;
   readonly #weights: EventWeights;
   readonly #shopperTtlMs: number;
+  readonly #tombstonePrefix: string;
+  readonly #ids: ShopperIds;
 
   constructor(
     redis: Redis,
-    options: { prefix: string; halfLifeHours: number; weights: EventWeights; shopperTtlDays: number },
+    options: {
+      prefix: string;
+      halfLifeHours: number;
+      weights: EventWeights;
+      shopperTtlDays: number;
+      /** Names the erasure tombstones (by subject, never by id). */
+      ids: ShopperIds;
+    },
   ) {
     this.#redis = redis;
     this.#prefix = `${options.prefix}:f`;
+    this.#tombstonePrefix = `${options.prefix}:erased:`;
+    this.#ids = options.ids;
     this.#halfLifeMs = options.halfLifeHours * 3600_000;
     this.#weights = options.weights;
     this.#shopperTtlMs = Math.max(1, Math.round(options.shopperTtlDays * 86_400_000));
-    redis.defineCommand('pgwApplyEvent', { numberOfKeys: 7, lua: APPLY_EVENT_LUA });
+    redis.defineCommand('pgwApplyEvent', { numberOfKeys: 8, lua: APPLY_EVENT_LUA });
   }
 
   /** The store as the configuration sets it up (prefix, trending half-life, event weights, shopper expiry). */
   static fromConfig(
     redis: Redis,
-    config: Pick<Config, 'REDIS_PREFIX' | 'POPULARITY_HALF_LIFE_HOURS' | 'EVENT_WEIGHTS' | 'SHOPPER_TTL_DAYS'>,
+    config: Pick<
+      Config,
+      'REDIS_PREFIX' | 'POPULARITY_HALF_LIFE_HOURS' | 'EVENT_WEIGHTS' | 'SHOPPER_TTL_DAYS' | 'USER_ID_KEY'
+    >,
   ): FeatureStore {
     return new FeatureStore(redis, {
       prefix: config.REDIS_PREFIX,
       halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
       weights: config.EVENT_WEIGHTS,
       shopperTtlDays: config.SHOPPER_TTL_DAYS,
+      ids: new ShopperIds(config.USER_ID_KEY),
     });
   }
 
@@ -211,8 +248,44 @@ export class FeatureStore {
     return this.#shopperTtlMs;
   }
 
-  #userKey(userId: string, name: string): string {
+  #userKey(userId: string, name: ShopperKey): string {
     return `${this.#prefix}:u:${userId}:${name}`;
+  }
+
+  /** Every Redis key that may hold this shopper's state (features, applied ids, folded-in vectors). */
+  shopperKeys(userId: string): string[] {
+    return SHOPPER_KEYS.map((name) => this.#userKey(userId, name));
+  }
+
+  /** The shopper's applied-id window: present exactly while Redis holds state of theirs. */
+  appliedIdsKey(userId: string): string {
+    return this.#userKey(userId, 'seen');
+  }
+
+  /** The shopper's folded-in vectors (written by ShopperVectors). */
+  vectorsKey(userId: string): string {
+    return this.#userKey(userId, 'vecs');
+  }
+
+  /** The erasure tombstone of a shopper, named by their erasure subject. */
+  tombstoneKey(userId: string): string {
+    return this.#tombstonePrefix + this.#ids.subject(userId);
+  }
+
+  /**
+   * Deletes every key of the shopper's state and, in the same transaction, leaves a tombstone saying that
+   * events received before `erasedAt` are not to be applied (a worker may still hold some). Returns how many
+   * keys held state.
+   */
+  async eraseShopper(userId: string, erasedAt: Date): Promise<number> {
+    const replies = await this.#redis
+      .multi()
+      .set(this.tombstoneKey(userId), String(erasedAt.getTime()), 'PX', TOMBSTONE_TTL_MS)
+      .del(...this.shopperKeys(userId))
+      .exec();
+    const failed = replies?.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+    return Number(replies?.[1]?.[1] ?? 0);
   }
 
   #keys(event: FeatureEvent): string[] {
@@ -225,6 +298,7 @@ export class FeatureStore {
       this.#userKey(event.userId, 'weights'),
       this.#userKey(event.userId, 'seen'),
       this.#layoutKey,
+      this.tombstoneKey(event.userId),
     ];
   }
 
@@ -262,6 +336,7 @@ export class FeatureStore {
       mode,
       requireState ? '1' : '0',
       String(TRENDING_ITEMS_KEPT),
+      String(event.receivedAt.getTime()),
     ];
   }
 
@@ -287,11 +362,13 @@ export class FeatureStore {
       userIds,
     );
     const absent = new Set<string>();
+    const erased: FeatureEvent[] = [];
     events.forEach((event, index) => {
       if (results[index] === ABSENT) absent.add(event.userId);
+      else if (results[index] === ERASED) erased.push(event);
     });
     for (const userId of absent) histories.delete(userId);
-    return { histories, absent };
+    return { histories, absent, erased };
   }
 
   /**

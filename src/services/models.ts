@@ -82,6 +82,7 @@ export class ModelService {
           this.#logger.error({ err: error, versionId }, 'loading a model version failed'),
         );
       }),
+      await this.#pubsub.onShopperForgotten(({ userId }) => this.forget(userId)),
       await this.#pubsub.onItemVectorsAdded(({ versionId, itemIds }) => {
         if (!this.#loaded.has(String(versionId))) return;
         this.#newItems
@@ -96,6 +97,21 @@ export class ModelService {
 
   async stop(): Promise<void> {
     await Promise.all(this.#stopListening.splice(0).map((stop) => stop()));
+  }
+
+  /**
+   * Drops a shopper from every loaded version: their id leaves the lookup and their row of user factors is
+   * zeroed, so this process holds nothing of them (the stored artifacts were cut by the erasure itself).
+   */
+  forget(userId: string): void {
+    for (const model of this.#loaded.values()) {
+      const row = model.users.get(userId);
+      if (row === undefined) continue;
+      model.users.delete(userId);
+      const f = model.vectors.factors;
+      model.vectors.userFactors.fill(0, row * f, (row + 1) * f);
+      model.vectors.userIds[row] = '';
+    }
   }
 
   /** Makes items the version was not trained on retrievable, with the vectors the worker derived for them. */

@@ -18,6 +18,8 @@ import { checkId, checkK } from './validation.ts';
 const CO_VISIT_SEEDS = 5;
 /** Co-visited items read per seed item. */
 const CO_VISIT_CANDIDATES = 50;
+/** Triggers about the shopper themselves: recomputed at once, never paced behind a fan-out. */
+const isOwn = (trigger: ListTrigger) => trigger === 'EVENT' || trigger === 'PRIVACY';
 /** Shared by every list whose co-visited candidates were all recommendable (most of them). */
 const NONE_BLOCKED: readonly string[] = [];
 /** Items becoming recommendable at once beyond which a catalogue change recomputes every watched list. */
@@ -61,6 +63,7 @@ interface Ranked {
 
 /** One open subscription, as the fan-out sees it. */
 interface Watched extends PacedTask {
+  readonly userId: string;
   /** Asks for a recomputation; folds into one already pending. */
   request(trigger: ListTrigger, cause?: UserChanged | null): void;
   /** Whether changing these items (`entering` of them became recommendable) could change what the subscriber sees. */
@@ -83,7 +86,13 @@ export interface FanoutStats {
   maxInFlight: number;
 }
 
-const byTrigger = (): Record<ListTrigger, number> => ({ SUBSCRIBED: 0, EVENT: 0, CATALOG: 0, MODEL: 0 });
+const byTrigger = (): Record<ListTrigger, number> => ({
+  SUBSCRIBED: 0,
+  EVENT: 0,
+  CATALOG: 0,
+  MODEL: 0,
+  PRIVACY: 0,
+});
 
 /**
  * Ranks products for a shopper: by the current learned model when it knows the shopper, otherwise (and to
@@ -100,6 +109,7 @@ export class RecommendationService {
   readonly #pacer: Pacer;
   readonly #counts = { recomputes: byTrigger(), pushes: byTrigger() };
   readonly #metrics: Metrics;
+  readonly #stopListening: Promise<() => Promise<void>>;
 
   constructor(deps: {
     features: FeatureStore;
@@ -126,6 +136,17 @@ export class RecommendationService {
     this.#models.onActivated(() => {
       for (const watched of this.#watched) watched.request('MODEL');
     });
+    this.#stopListening = deps.pubsub
+      .onShopperForgotten(({ userId }) => {
+        for (const watched of this.#watched) if (watched.userId === userId) watched.request('PRIVACY');
+      })
+      .catch((error: unknown) => {
+        deps.logger.error(
+          { err: error },
+          'following erasures failed: open lists of an erased shopper stay as they are',
+        );
+        return async () => undefined;
+      });
     this.#metrics = deps.metrics;
   }
 
@@ -317,8 +338,8 @@ export class RecommendationService {
       let reach: ListReach | undefined;
       const kick = () => {
         if (computing || !pending) return;
-        // The freshness path: a shopper's own event is never queued behind a fan-out.
-        if (pending.trigger === 'EVENT') void refresh(false);
+        // The freshness path: a shopper's own event (or their erasure) is never queued behind a fan-out.
+        if (isOwn(pending.trigger)) void refresh(false);
         else pacer.schedule(watched);
       };
       const refresh = async (paced: boolean) => {
@@ -326,7 +347,7 @@ export class RecommendationService {
         computing = true;
         try {
           // Outside the pacer only event work runs; catalogue or model work left over is queued below.
-          while (pending && (paced || pending.trigger === 'EVENT')) {
+          while (pending && (paced || isOwn(pending.trigger))) {
             const { trigger, cause } = pending;
             pending = null;
             counts.recomputes[trigger]++;
@@ -347,6 +368,7 @@ export class RecommendationService {
         kick();
       };
       const watched: Watched = {
+        userId,
         run: () => refresh(true),
         request(trigger, cause = null) {
           // The shopper's own event names the push even when a catalogue or model change joins it.
@@ -412,6 +434,11 @@ export class RecommendationService {
       this.#logger.warn({ err: error }, 'reading trending scores for a catalogue change failed');
       fanOut(null);
     });
+  }
+
+  /** Stops following erasures (at shutdown). */
+  async stop(): Promise<void> {
+    await (await this.#stopListening)();
   }
 
   /** Counts and pacing of watched-list recomputations since start (for metrics and benchmarks). */

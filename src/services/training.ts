@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { HnswIndex, type HnswParams } from '../ann/index.ts';
 import type { Db } from '../db/client.ts';
+import { databaseNow, forgetRemovedSince } from '../db/erasure.ts';
 import { eventIdRange, readEventPage } from '../db/events.ts';
 import { completeModelVersion, createModelVersion, failModelVersion, findPinnedModelVersion } from '../db/models.ts';
 import type { EventType, ModelVersion } from '../generated/prisma/client.ts';
@@ -12,6 +13,7 @@ import { type InteractionLog, selectRows } from '../model/interactions.ts';
 import { temporalSplit } from '../model/split.ts';
 import { Progress } from '../progress.ts';
 import type { EventWeights } from './features.ts';
+import type { ShopperIds } from './shopper-ids.ts';
 
 /** Event types in the order of the log's type column. */
 const TYPE_NAMES: readonly EventType[] = ['VIEW', 'CLICK', 'ADD_TO_CART', 'REMOVE_FROM_CART', 'PURCHASE'];
@@ -34,6 +36,8 @@ export interface TrainingOptions {
    * pinned version's by this fraction (0.05: 5 % better); otherwise it is stored READY but not activated.
    */
   pinMargin: number;
+  /** Erasure subjects of shopper ids: a version stored after an erasure or withdrawal began loses that shopper. */
+  ids: ShopperIds;
 }
 
 /** What a training did: the version it stored and whether it serves now, or nothing for want of data. */
@@ -139,6 +143,8 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
   const params: AlsParams = { ...DEFAULT_ALS_PARAMS, ...options.defaults, ...options.params };
   const weighting = { typeWeights: options.weights, halfLifeDays: options.halfLifeDays ?? 0 };
   const started = performance.now();
+  // On Postgres's clock, which stamps the erasure log: removals from now on are cut out of what this stores.
+  const readFrom = await databaseNow(db);
   const builder = new LogBuilder();
   let dataFrom: Date | undefined;
   let dataTo: Date | undefined;
@@ -245,6 +251,10 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
       },
       activated,
     );
+    // A shopper erased (or withdrawn) while this trained is in its vectors; stored, the version is cut like the others.
+    const forgotten = await forgetRemovedSince(db, stored.id, readFrom, (userId) => options.ids.subject(userId));
+    if (forgotten)
+      logger.info({ version: stored.id, forgotten }, 'cut shoppers erased during training out of the version');
     logger.info(
       { version: stored.id, events: builder.size, metrics: summary, activated, pinned: pinned?.id },
       activated

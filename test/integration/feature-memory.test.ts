@@ -85,6 +85,7 @@ describe('feature store windows (Redis only)', () => {
     itemId: `item-${id}`,
     category: null,
     occurredAt: new Date(Date.UTC(2026, 0, 1) + id * 1000),
+    receivedAt: new Date(Date.UTC(2026, 0, 1) + id * 1000),
     ...overrides,
   });
 
@@ -280,7 +281,7 @@ describe('the feature worker’s Postgres reads', () => {
     const processor = makeApplyEventsProcessor({
       db,
       features,
-      vectors: new ShopperVectors({ db, redis, prefix, features, newItems: new NewItemVectors({ redis, prefix }) }),
+      vectors: new ShopperVectors({ db, redis, features, newItems: new NewItemVectors({ redis, prefix }) }),
       pubsub: new PubSub({ publisher: redis, subscriber, prefix }),
       processed,
       logger,

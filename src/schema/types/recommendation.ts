@@ -33,6 +33,9 @@ const TriggerRef = builder.enumType('RecommendationTrigger', {
     EVENT: { description: "The shopper's own event was processed (see causedBy)." },
     CATALOG: { description: 'A catalogue change touched the list: price, stock, or a newly recommendable item.' },
     MODEL: { description: 'A new model version started serving.' },
+    PRIVACY: {
+      description: 'The shopper was erased or withdrew consent: the list no longer draws on anything of theirs.',
+    },
   } as const,
 });
 

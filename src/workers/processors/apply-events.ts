@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Db } from '../../db/client.ts';
+import { deleteEventsById } from '../../db/erasure.ts';
 import { findEventsForProcessing, readShopperHistories, type StoredEvent } from '../../db/events.ts';
 import type { Logger } from '../../logger.ts';
 import type { PubSub } from '../../realtime/pubsub.ts';
@@ -40,12 +41,26 @@ export function makeApplyEventsProcessor(deps: {
     const events: StoredEvent[] = queued?.every(hasId)
       ? queued.map(fromQueued)
       : await findEventsForProcessing(deps.db, job.data.eventIds);
-    const pending = events.filter((event) => !event.processedAt);
+    let pending = events.filter((event) => !event.processedAt);
     const latestByUser = new Map<string, StoredEvent>();
     for (const event of events) latestByUser.set(event.userId, event);
     // Two round trips to Redis in all for known shoppers: apply and read the histories, then store the
     // vectors and announce.
-    const { histories, absent } = await deps.features.applyAndReadHistories(pending, [...latestByUser.keys()]);
+    const { histories, absent, erased } = await deps.features.applyAndReadHistories(pending, [...latestByUser.keys()]);
+    if (erased.length) {
+      // Stored just as their shopper was erased (or still queued then): they go the way of the rest.
+      await deleteEventsById(
+        deps.db,
+        erased.map(({ id }) => id),
+      );
+      const dropped = new Set(erased);
+      const erasedUsers = new Set(erased.map(({ userId }) => userId));
+      pending = pending.filter((event) => !dropped.has(event));
+      for (const userId of erasedUsers) {
+        latestByUser.delete(userId);
+        histories.delete(userId);
+      }
+    }
     if (absent.size) {
       const userIds = [...absent];
       const earlier = await readShopperHistories(deps.db, userIds, RESTORED_EVENTS_PER_SHOPPER);
