@@ -29,6 +29,7 @@ import { schema } from './schema/index.ts';
 import { type Caller, type Credentials, resolveCaller } from './services/access.ts';
 import { KeyStore } from './services/api-keys.ts';
 import { CatalogService } from './services/catalog.ts';
+import { ConsentService } from './services/consent.ts';
 import { ErasureService } from './services/erasure.ts';
 import { EventService } from './services/events.ts';
 import { FeatureStore } from './services/features.ts';
@@ -198,6 +199,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     prefix: `${config.REDIS_PREFIX}:q`,
     autorun: false,
   });
+  const erasure = new ErasureService({ db, features, queue, pubsub, ids: new ShopperIds(config.USER_ID_KEY), logger });
+  const consent = new ConsentService({ db, features, erasure });
   const services: Services = {
     catalog,
     models,
@@ -211,6 +214,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       maxWaiting: config.PG_MAX_WAITING_EVENTS,
       minOccurredAt: new Date(config.MIN_OCCURRED_AT),
       categoryOf: (itemId) => catalog.get(itemId)?.category ?? null,
+      consent,
     }),
     recommendations: new RecommendationService({
       features,
@@ -225,7 +229,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     }),
     shoppers: new ShopperService({ features, catalog }),
     keys: new KeyStore({ db, pubsub, logger }),
-    erasure: new ErasureService({ db, features, queue, pubsub, ids: new ShopperIds(config.USER_ID_KEY), logger }),
+    erasure,
+    consent,
   };
   const warmUp = new WarmUp({
     db,

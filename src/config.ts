@@ -201,6 +201,13 @@ const Env = z.object({
   /** Answer introspection queries (`__schema`, `__type`); GraphiQL needs them. */
   INTROSPECTION: booleanFromEnv.default(true),
   /**
+   * Personalisation for shoppers who never said (setConsent, EventInput.consent): `granted` personalises them
+   * (the shop collects consent itself, or its law does not ask for it; the demo and README examples rely on
+   * it), `required` gives them non-personal lists, building nothing of theirs, until they grant it. Either way
+   * their events count toward trending.
+   */
+  CONSENT_DEFAULT: z.enum(['granted', 'required'], { error: 'must be granted or required' }).default('granted'),
+  /**
    * A secret (at least 32 characters) that keys the erasure log's HMAC of shopper ids, so neither the log nor
    * Redis's erasure tombstones can be tested against guessed ids without it. Empty: a fixed key (the log still
    * holds no id, but whoever holds the database can test a guessed id against it).

@@ -17,8 +17,8 @@ export interface ErasedRows {
 }
 
 /**
- * Removes a shopper's rows in one transaction and logs it under `subject`: with `events`, their events (the
- * log, attribution included), and in any case their shopper row and their user vector in every stored model
+ * Removes a shopper's rows in one transaction and logs it under `subject`: for an erasure their events (the
+ * log, attribution included) and their shopper row, and in any case their user vector in every stored model
  * artifact (the id and its row of factors, cut out in place). Events first: a feature worker recording some
  * of them as processed at the same moment holds their row locks, so the shopper row it may insert is
  * committed, and deleted here, before this transaction goes on.
@@ -27,12 +27,15 @@ export async function eraseShopperRows(
   db: Db,
   userId: string,
   subject: string,
-  options: { kind: ErasureKind; events: boolean },
+  options: { kind: ErasureKind },
 ): Promise<ErasedRows> {
+  // A withdrawal of consent keeps the log (it still counts toward trending) and the shopper row (it holds the
+  // withdrawal); an erasure takes both.
+  const erase = options.kind === 'ERASURE';
   return db.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ERASURE_LOCK})`;
-    const events = options.events ? await tx.$executeRaw`DELETE FROM "Event" WHERE "userId" = ${userId}` : 0;
-    const profiles = await tx.$executeRaw`DELETE FROM "User" WHERE "id" = ${userId}`;
+    const events = erase ? await tx.$executeRaw`DELETE FROM "Event" WHERE "userId" = ${userId}` : 0;
+    const profiles = erase ? await tx.$executeRaw`DELETE FROM "User" WHERE "id" = ${userId}` : 0;
     const modelVectors = await removeArtifactUser(tx, userId);
     const log = await tx.erasure.create({
       data: { subject, kind: options.kind, events, profiles, modelVectors },

@@ -2,6 +2,7 @@ import type { Db } from '../db/client.ts';
 import type { Caller } from '../services/access.ts';
 import type { KeyStore } from '../services/api-keys.ts';
 import type { CatalogService } from '../services/catalog.ts';
+import type { ConsentService } from '../services/consent.ts';
 import type { ErasureService } from '../services/erasure.ts';
 import type { EventService } from '../services/events.ts';
 import type { ModelService } from '../services/models.ts';
@@ -19,6 +20,7 @@ export interface Services {
   training: TrainingService;
   keys: KeyStore;
   erasure: ErasureService;
+  consent: ConsentService;
 }
 
 /** Per-request context; the same services for every request of a process. */

@@ -68,14 +68,15 @@ export class ErasureService {
 
   /**
    * Removes the shopper's data: for an erasure everything, the event log included; for a withdrawal of consent
-   * what was built from the log (profile, online state, vectors), leaving their events to the anonymous
-   * aggregates. Retrying after a failure is safe: every step deletes what is left.
+   * what was built from the log (online profile and history, vectors), leaving their events to the anonymous
+   * aggregates and their shopper row to hold the withdrawal. Retrying after a failure is safe: every step
+   * deletes what is left.
    */
   async remove(userId: string, kind: ErasureKind): Promise<ErasureReceipt> {
     const subject = this.#ids.subject(userId);
     let rows: Awaited<ReturnType<typeof eraseShopperRows>>;
     try {
-      rows = await eraseShopperRows(this.#db, userId, subject, { kind, events: kind === 'ERASURE' });
+      rows = await eraseShopperRows(this.#db, userId, subject, { kind });
     } catch (error) {
       throw new UnavailableError('postgres', 'the event store', error);
     }
@@ -84,7 +85,11 @@ export class ErasureService {
     try {
       // After Postgres: a worker that restores the shopper from the log from now on finds nothing, and the
       // tombstone stops any event it already holds.
-      onlineKeys = await this.#features.eraseShopper(userId, rows.erasedAt);
+      // A withdrawal leaves queued events to count toward trending: the no-consent marker keeps them anonymous.
+      onlineKeys =
+        kind === 'ERASURE'
+          ? await this.#features.eraseShopper(userId, rows.erasedAt)
+          : await this.#features.withdrawShopper(userId);
       queuedEvents = kind === 'ERASURE' ? await this.#purgeQueued(userId) : 0;
       await this.#pubsub.publishShopperForgotten({ userId });
     } catch (error) {

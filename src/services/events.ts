@@ -6,6 +6,7 @@ import type { EventType } from '../generated/prisma/enums.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { EventsQueue } from '../workers/queues.ts';
+import type { ConsentService } from './consent.ts';
 import { type CategoryLookup, EventWriter, type WriteOutcome } from './event-writer.ts';
 import { checkBatchSize, checkId, checkJson, parseIsoDateTime } from './validation.ts';
 
@@ -22,6 +23,11 @@ export interface EventInput {
   value?: number | null;
   context?: unknown;
   recommendationId?: string | null;
+  /**
+   * The shopper's consent to personalisation as of this event (as `setConsent` before it); omitted: as they
+   * last said, or CONSENT_DEFAULT. Not part of the stored event.
+   */
+  consent?: boolean | null;
 }
 
 /**
@@ -154,6 +160,7 @@ export class EventService {
   readonly #metrics: Metrics;
   readonly #pool: pg.Pool;
   readonly #minOccurredAt: Date;
+  readonly #consent: ConsentService | undefined;
 
   constructor(deps: {
     pool: pg.Pool;
@@ -166,7 +173,10 @@ export class EventService {
     categoryOf: CategoryLookup;
     /** Most events waiting for an ingest statement (config PG_MAX_WAITING_EVENTS). */
     maxWaiting: number;
+    /** Records the consent events carry; without it `EventInput.consent` is ignored. */
+    consent?: ConsentService;
   }) {
+    this.#consent = deps.consent;
     this.#writer = new EventWriter(deps);
     this.#logger = deps.logger;
     this.#metrics = deps.metrics;
@@ -183,6 +193,7 @@ export class EventService {
       if (error instanceof InvalidInputError) this.#rejected(error);
       throw error;
     }
+    await this.#recordConsent([input]);
     const [result] = await this.#record([event]);
     if (result instanceof InvalidInputError) throw result;
     return result!;
@@ -206,6 +217,7 @@ export class EventService {
       }
     });
     const valid = checked.filter((entry): entry is CheckedEvent => !(entry instanceof InvalidInputError));
+    await this.#recordConsent(inputs.filter((_, index) => !(checked[index] instanceof InvalidInputError)));
     const results = await this.#record(valid);
     let next = 0;
     return checked.map((entry) => (entry instanceof InvalidInputError ? entry : results[next++]!));
@@ -250,6 +262,20 @@ export class EventService {
       if (count) this.#metrics.events.inc({ outcome, rule: '' }, count);
     }
     return results;
+  }
+
+  /**
+   * Records the consent valid events carry before they are stored (the last one per shopper in a batch), so
+   * the worker treats them by it. Only a change costs more than a statement.
+   */
+  async #recordConsent(inputs: readonly EventInput[]): Promise<void> {
+    const consent = this.#consent;
+    if (!consent) return;
+    const choices = new Map<string, boolean>();
+    for (const input of inputs) if (input.consent != null) choices.set(input.userId, input.consent);
+    await Promise.all(
+      [...choices].map(([userId, personalization]) => consent.set(userId, personalization, { onlyOnChange: true })),
+    );
   }
 
   #rejected(error: InvalidInputError): void {

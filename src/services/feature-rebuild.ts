@@ -25,7 +25,7 @@ export async function rebuildFeatures(
   let afterId = 0n;
   let count = 0;
   for (;;) {
-    const page = await readEventPage(db, afterId, PAGE_SIZE);
+    const page = await readEventPage(db, afterId, PAGE_SIZE, features.personalByDefault);
     if (page.length === 0) break;
     await features.applyMany(page);
     afterId = page[page.length - 1]!.id;

@@ -36,6 +36,8 @@ export interface TrainingOptions {
    * pinned version's by this fraction (0.05: 5 % better); otherwise it is stored READY but not activated.
    */
   pinMargin: number;
+  /** Whether shoppers who never stated consent are trained on (CONSENT_DEFAULT `granted`). */
+  personalByDefault: boolean;
   /** Erasure subjects of shopper ids: a version stored after an erasure or withdrawal began loses that shopper. */
   ids: ShopperIds;
 }
@@ -153,10 +155,11 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
     total: range ? Number(range.last - range.first + 1n) : undefined,
   });
   for (let afterId = 0n; range; ) {
-    const page = await readEventPage(db, afterId, PAGE_SIZE);
+    const page = await readEventPage(db, afterId, PAGE_SIZE, options.personalByDefault);
     if (page.length === 0) break;
     for (const event of page) {
-      if (!event.itemId || options.weights[event.type] === 0) continue;
+      // A shopper's consent decides whether their events shape the model (and so get them a vector).
+      if (!event.itemId || !event.personal || options.weights[event.type] === 0) continue;
       builder.add(event.userId, event.itemId, event.occurredAt.getTime(), TYPE_NAMES.indexOf(event.type));
       if (!dataFrom || event.occurredAt < dataFrom) dataFrom = event.occurredAt;
       if (!dataTo || event.occurredAt > dataTo) dataTo = event.occurredAt;

@@ -52,6 +52,7 @@ export async function startTrainer(
         index: { M: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, ef: config.HNSW_EF },
         pinMargin: config.MODEL_PIN_MARGIN,
         ids: new ShopperIds(config.USER_ID_KEY),
+        personalByDefault: config.CONSENT_DEFAULT === 'granted',
       },
     }),
     // The index build holds this process's event loop for seconds at a time: a generous lock keeps the job.

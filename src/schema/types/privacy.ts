@@ -1,3 +1,4 @@
+import { assertMayActAs } from '../../services/access.ts';
 import type { ErasureReceipt } from '../../services/erasure.ts';
 import { checkId } from '../../services/validation.ts';
 import { builder } from '../builder.ts';
@@ -33,6 +34,33 @@ builder.mutationFields((t) => ({
     authScopes: { server: true },
     args: { userId: t.arg.id({ required: true }) },
     resolve: (_root, { userId }, { services }) => services.erasure.erase(checkId('userId', String(userId))),
+  }),
+}));
+
+const ConsentRef = builder.objectRef<{ userId: string; personalization: boolean }>('Consent').implement({
+  fields: (t) => ({
+    userId: t.exposeID('userId'),
+    personalization: t.exposeBoolean('personalization', {
+      description: 'Whether the shopper now gets personal lists built from what they do.',
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  setConsent: t.field({
+    type: ConsentRef,
+    description:
+      "Server, or a public key as its token's shopper: records the shopper's consent to personalisation. Without " +
+      'it their events count toward trending only and their lists are non-personal; withdrawing it removes what was ' +
+      'built of them (profile, history, vectors) on every gateway and worker. Events received while it was withheld ' +
+      'are never used to personalise, also after it is granted again.',
+    args: { userId: t.arg.id({ required: true }), personalization: t.arg.boolean({ required: true }) },
+    resolve: async (_root, { userId, personalization }, { services, caller }) => {
+      const id = checkId('userId', String(userId));
+      assertMayActAs(caller, id);
+      await services.consent.set(id, personalization);
+      return { userId: id, personalization };
+    },
   }),
 }));
 

@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Db } from '../../db/client.ts';
+import { readStatedConsents } from '../../db/consent.ts';
 import { deleteEventsById } from '../../db/erasure.ts';
 import { findEventsForProcessing, readShopperHistories, type StoredEvent } from '../../db/events.ts';
 import type { Logger } from '../../logger.ts';
@@ -46,7 +47,9 @@ export function makeApplyEventsProcessor(deps: {
     for (const event of events) latestByUser.set(event.userId, event);
     // Two round trips to Redis in all for known shoppers: apply and read the histories, then store the
     // vectors and announce.
-    const { histories, absent, erased } = await deps.features.applyAndReadHistories(pending, [...latestByUser.keys()]);
+    const { histories, absent, erased, anonymous } = await deps.features.applyAndReadHistories(pending, [
+      ...latestByUser.keys(),
+    ]);
     if (erased.length) {
       // Stored just as their shopper was erased (or still queued then): they go the way of the rest.
       await deleteEventsById(
@@ -62,6 +65,18 @@ export function makeApplyEventsProcessor(deps: {
       }
     }
     if (absent.size) {
+      // Whether their consent covers personalisation is in Postgres (Redis holds nothing of them now).
+      const stated = await readStatedConsents(deps.db, [...absent]);
+      const withheld = [...absent].filter((userId) => !(stated.get(userId) ?? deps.features.personalByDefault));
+      if (withheld.length) {
+        // Marked first, so their events (now and until the marker expires) count toward trending only.
+        await deps.features.markNotPersonal(withheld);
+        for (const userId of withheld) {
+          absent.delete(userId);
+          anonymous.add(userId);
+        }
+        await deps.features.applyMany(pending.filter((event) => anonymous.has(event.userId)));
+      }
       const userIds = [...absent];
       const earlier = await readShopperHistories(deps.db, userIds, RESTORED_EVENTS_PER_SHOPPER);
       const restored = await deps.features.restoreShoppers(
@@ -103,7 +118,7 @@ export function makeApplyEventsProcessor(deps: {
     );
     // After the announcement: the push needs only Redis, so this commit stays off the freshness path. Should
     // the process die first, the outbox sweep re-queues the events and the applied-id windows skip the features.
-    deps.processed.add(pending);
+    deps.processed.add(pending.map((event) => ({ ...event, personal: !anonymous.has(event.userId) })));
   };
 }
 
