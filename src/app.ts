@@ -9,7 +9,7 @@ import { createYoga, handleStreamOrSingleExecutionResult, maskError, type Plugin
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
-import { DomainError, ErrorCode, UnavailableError } from './errors.ts';
+import { DomainError, ErrorCode, InvalidInputError, UnavailableError } from './errors.ts';
 import { makeAdminCheck } from './http/admin-token.ts';
 import { makeOfflineGraphiQL } from './http/graphiql.ts';
 import { graphqlLimits } from './http/graphql-limits.ts';
@@ -20,7 +20,7 @@ import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
 import { loadStaticFiles } from './http/static-files.ts';
 import { SubscriptionLimits } from './http/subscription-limits.ts';
-import type { Logger } from './logger.ts';
+import { type Logger, loggableMessage } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { PubSub } from './realtime/pubsub.ts';
 import { connectRedis, createRedis } from './redis.ts';
@@ -82,7 +82,10 @@ function maskDomainErrors(logger: Logger, metrics: Metrics) {
         metrics.dependencyErrors.inc({ dependency: original.dependency });
         logger.warn({ code: original.code, err: original.cause }, original.message);
       } else {
-        logger.info({ code: original.code, field: original.field, rule: original.rule }, original.message);
+        // An input rule's message names its field, whose path can run into free context: logged up to there.
+        const field = loggableField(original.field);
+        const message = original instanceof InvalidInputError ? `${field}: breaks ${original.rule}` : original.message;
+        logger.info({ code: original.code, field, rule: original.rule }, message);
       }
       const status = httpStatusOf(original.code);
       return new GraphQLError(original.message, {
@@ -98,12 +101,17 @@ function maskDomainErrors(logger: Logger, metrics: Metrics) {
       });
     }
     if (located && isClientMistake(located)) {
-      logger.info({ code: located.extensions?.code }, `client error: ${located.message}`);
+      logger.info({ code: located.extensions?.code }, `client error: ${loggableMessage(located.message)}`);
       return located;
     }
     logger.error({ err: original ?? error }, 'unexpected error while executing a request');
     return maskError(error, message, isDev);
   };
+}
+
+/** A field path as it may be logged: the keys inside free context or attributes are the client's data. */
+function loggableField(field: string | undefined): string | undefined {
+  return field?.replace(/\.(context|attributes)\..*$/, '.$1');
 }
 
 /** The HTTP status an access error answers with. */
@@ -199,7 +207,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     prefix: `${config.REDIS_PREFIX}:q`,
     autorun: false,
   });
-  const erasure = new ErasureService({ db, features, queue, pubsub, ids: new ShopperIds(config.USER_ID_KEY), logger });
+  const ids = new ShopperIds(config.USER_ID_KEY);
+  const erasure = new ErasureService({ db, features, queue, pubsub, ids, logger });
   const consent = new ConsentService({ db, features, erasure });
   const services: Services = {
     catalog,
@@ -215,6 +224,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       minOccurredAt: new Date(config.MIN_OCCURRED_AT),
       categoryOf: (itemId) => catalog.get(itemId)?.category ?? null,
       consent,
+      ids,
     }),
     recommendations: new RecommendationService({
       features,
@@ -231,6 +241,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     keys: new KeyStore({ db, pubsub, logger }),
     erasure,
     consent,
+    ids,
   };
   const warmUp = new WarmUp({
     db,
@@ -241,6 +252,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     replayQueue,
     replayStatus: new ReplayStatus(command, config.REDIS_PREFIX),
     logger,
+    internalId: (userId) => ids.internal('userId', userId),
   });
   let workers: Workers | undefined;
   try {
@@ -304,6 +316,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     db,
     redis: command,
     recommendations: services.recommendations,
+    ids,
     callerOf,
     warmUp,
     logger,

@@ -208,9 +208,11 @@ const Env = z.object({
    */
   CONSENT_DEFAULT: z.enum(['granted', 'required'], { error: 'must be granted or required' }).default('granted'),
   /**
-   * A secret (at least 32 characters) that keys the erasure log's HMAC of shopper ids, so neither the log nor
-   * Redis's erasure tombstones can be tested against guessed ids without it. Empty: a fixed key (the log still
-   * holds no id, but whoever holds the database can test a guessed id against it).
+   * A secret (at least 32 characters) that pseudonymises shopper ids: every id a caller sends is replaced at
+   * the edge by its HMAC-SHA256 under this key (`p_…`) before it reaches Postgres, Redis, queues, models or
+   * logs, and answers give back the caller's id. It also keys the erasure log's HMAC. Keep it out of the
+   * database's reach; changing it makes every stored shopper a stranger. Setting it on a database that holds
+   * the shop's ids needs `npm run -s ids:pseudonymise` first. Empty: ids are stored as sent.
    */
   USER_ID_KEY: z
     .union([z.literal(''), z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)')])

@@ -7,6 +7,7 @@ import type { ErasureService } from '../services/erasure.ts';
 import type { EventService } from '../services/events.ts';
 import type { ModelService } from '../services/models.ts';
 import type { RecommendationService } from '../services/recommendations.ts';
+import type { ShopperIds } from '../services/shopper-ids.ts';
 import type { ShopperService } from '../services/shoppers.ts';
 import type { TrainingService } from '../services/training-jobs.ts';
 
@@ -21,6 +22,8 @@ export interface Services {
   keys: KeyStore;
   erasure: ErasureService;
   consent: ConsentService;
+  /** Shopper ids as the gateway stores them: resolvers turn every id a caller sends into its internal form. */
+  ids: ShopperIds;
 }
 
 /** Per-request context; the same services for every request of a process. */

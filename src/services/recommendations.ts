@@ -361,7 +361,7 @@ export class RecommendationService {
           }
         } catch (error) {
           if (error instanceof UnavailableError) this.#metrics.dependencyErrors.inc({ dependency: error.dependency });
-          this.#logger.error({ err: error, userId }, 'recomputing a watched list failed');
+          this.#logger.error({ err: error }, 'recomputing a watched list failed');
         } finally {
           computing = false;
         }

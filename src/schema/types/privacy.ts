@@ -1,6 +1,5 @@
 import { assertMayActAs } from '../../services/access.ts';
 import type { ErasureReceipt } from '../../services/erasure.ts';
-import { checkId } from '../../services/validation.ts';
 import { builder } from '../builder.ts';
 
 const ErasureReceiptRef = builder.objectRef<ErasureReceipt>('ErasureReceipt').implement({
@@ -33,7 +32,8 @@ builder.mutationFields((t) => ({
       'model vectors, queued events) and logs that it ran, without their id. Later events with this id start a new shopper.',
     authScopes: { server: true },
     args: { userId: t.arg.id({ required: true }) },
-    resolve: (_root, { userId }, { services }) => services.erasure.erase(checkId('userId', String(userId))),
+    resolve: (_root, { userId }, { services }) =>
+      services.erasure.erase(services.ids.internal('userId', String(userId))),
   }),
 }));
 
@@ -56,9 +56,9 @@ builder.mutationFields((t) => ({
       'are never used to personalise, also after it is granted again.',
     args: { userId: t.arg.id({ required: true }), personalization: t.arg.boolean({ required: true }) },
     resolve: async (_root, { userId, personalization }, { services, caller }) => {
-      const id = checkId('userId', String(userId));
+      const id = String(userId);
       assertMayActAs(caller, id);
-      await services.consent.set(id, personalization);
+      await services.consent.set(services.ids.internal('userId', id), personalization);
       return { userId: id, personalization };
     },
   }),
@@ -71,6 +71,7 @@ builder.queryFields((t) => ({
     description: 'Server: the latest erasure of this shopper id, or null when none ran.',
     authScopes: { server: true },
     args: { userId: t.arg.id({ required: true }) },
-    resolve: (_root, { userId }, { services }) => services.erasure.lastErasure(checkId('userId', String(userId))),
+    resolve: (_root, { userId }, { services }) =>
+      services.erasure.lastErasure(services.ids.internal('userId', String(userId))),
   }),
 }));

@@ -79,9 +79,11 @@ builder.queryFields((t) => ({
     type: RecommendationListRef,
     description: 'Products ranked for the shopper (1 ≤ k ≤ 100).',
     args: { userId: t.arg.id({ required: true }), k: t.arg.int({ defaultValue: 10, required: true }) },
-    resolve: (_root, { userId, k }, { services, caller }) => {
+    resolve: async (_root, { userId, k }, { services, caller }) => {
       assertMayActAs(caller, String(userId));
-      return services.recommendations.recommend(String(userId), k);
+      const list = await services.recommendations.recommend(services.ids.internal('userId', String(userId)), k);
+      // The id the caller sent, not the pseudonym the gateway works with.
+      return { ...list, userId: String(userId) };
     },
   }),
 }));
@@ -120,8 +122,8 @@ builder.subscriptionFields((t) => ({
     args: { userId: t.arg.id({ required: true }), k: t.arg.int({ defaultValue: 10, required: true }) },
     subscribe: (_root, { userId, k }, { services, caller }) => {
       assertMayActAs(caller, String(userId));
-      return services.recommendations.watch(String(userId), k);
+      return services.recommendations.watch(services.ids.internal('userId', String(userId)), k);
     },
-    resolve: (list) => list,
+    resolve: (list, { userId }) => ({ ...list, userId: String(userId) }),
   }),
 }));
