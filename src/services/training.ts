@@ -3,7 +3,13 @@ import { HnswIndex, type HnswParams } from '../ann/index.ts';
 import type { Db } from '../db/client.ts';
 import { databaseNow, forgetRemovedSince } from '../db/erasure.ts';
 import { eventIdRange, readEventPage } from '../db/events.ts';
-import { completeModelVersion, createModelVersion, failModelVersion, findPinnedModelVersion } from '../db/models.ts';
+import {
+  activateModelVersion,
+  completeModelVersion,
+  createModelVersion,
+  failModelVersion,
+  findPinnedModelVersion,
+} from '../db/models.ts';
 import type { EventType, ModelVersion } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import { type AlsParams, alsRecommender, DEFAULT_ALS_PARAMS, trainAls } from '../model/als.ts';
@@ -220,7 +226,7 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
     phase('store', 4);
     const pinned = await findPinnedModelVersion(db);
     const activated = !pinned || summary.ndcg >= pinnedNdcg(pinned) * (1 + options.pinMargin);
-    const stored = await completeModelVersion(
+    let stored = await completeModelVersion(
       db,
       version.id,
       {
@@ -252,12 +258,14 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
         userFactors: model.userFactors,
         itemIndex,
       },
-      activated,
+      false,
     );
-    // A shopper erased (or withdrawn) while this trained is in its vectors; stored, the version is cut like the others.
+    // A shopper erased (or withdrawn) while this trained is in its vectors: once stored, the version is cut as
+    // the erasure cut the others (under the erasure lock), and only then may any gateway load it.
     const forgotten = await forgetRemovedSince(db, stored.id, readFrom, (userId) => options.ids.subject(userId));
     if (forgotten)
       logger.info({ version: stored.id, forgotten }, 'cut shoppers erased during training out of the version');
+    if (activated) stored = await activateModelVersion(db, stored.id);
     logger.info(
       { version: stored.id, events: builder.size, metrics: summary, activated, pinned: pinned?.id },
       activated

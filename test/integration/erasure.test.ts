@@ -1,11 +1,14 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.ts';
+import { databaseNow, forgetRemovedSince } from '../../src/db/erasure.ts';
+import { toBytes, toFloat32 } from '../../src/db/models.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics.ts';
+import { ShopperIds } from '../../src/services/shopper-ids.ts';
 import { createEventsQueue, enqueueEvents } from '../../src/workers/queues.ts';
 import { startWorkers } from '../../src/workers/runtime.ts';
-import { eventually, type RunningGateway, startGateway } from '../helpers/gateway.ts';
+import { eventually, type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
 import { findMentions } from '../helpers/privacy-scan.ts';
 import { createTestConfig, purchasesOf, tasteGroupPurchases, uniqueId } from '../helpers/test-env.ts';
 
@@ -15,7 +18,12 @@ const ERASURE = `query($userId: ID!) { erasure(userId: $userId) { erasedAt event
 const TRACK_MANY = `mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`;
 const RECOMMEND = `query($userId: ID!) { recommendations(userId: $userId, k: 3) { strategy items { item { id } } } }`;
 const PROFILE = `query($userId: ID!) { shopper(userId: $userId) { recentItems { id } boughtItemIds } }`;
+const WATCH = `subscription($userId: ID!) { recommendationsUpdated(userId: $userId, k: 3) { strategy change { trigger } } }`;
 const RETRAIN = `mutation { retrainModel(wait: true, params: { factors: 8, lambda: 10 }) { version { id users } } }`;
+
+interface Watched {
+  recommendationsUpdated: { strategy: string; change: { trigger: string } };
+}
 
 interface Receipt {
   erasedAt: string;
@@ -78,8 +86,12 @@ describe('eraseShopper', () => {
     const before = await gateway.graphql<{ recommendations: { strategy: string } }>(RECOMMEND, { userId: target });
     expect(before.data?.recommendations.strategy).toBe('als');
     expect(await findMentions(gateway.config, redis, [target])).not.toEqual([]);
+    const watching = subscribe<Watched>(gateway.wsClient(), WATCH, { userId: target });
+    expect((await watching.next()).data?.recommendationsUpdated.strategy).toBe('als');
 
     const erased = await gateway.graphql<{ eraseShopper: Receipt }>(ERASE, { userId: target });
+    const pushed = await watching.next();
+    await watching.close();
 
     expect(erased.errors).toBeUndefined();
     expect(erased.data?.eraseShopper).toMatchObject({ events: 5, profiles: 1, modelVectors: 1, queuedEvents: 0 });
@@ -91,6 +103,8 @@ describe('eraseShopper', () => {
     // This gateway's loaded model forgot them too: their list is no longer personal.
     const after = await gateway.graphql<{ recommendations: { strategy: string } }>(RECOMMEND, { userId: target });
     expect(after.data?.recommendations.strategy).toBe('trending');
+    // Their open list was recomputed at once, non-personal now.
+    expect(pushed.data?.recommendationsUpdated).toEqual({ strategy: 'trending', change: { trigger: 'PRIVACY' } });
   });
 
   it('when an erasure ran then erasure(userId) tells when, and an id never erased answers null', async () => {
@@ -205,5 +219,31 @@ describe('eraseShopper while events are queued', () => {
       await workers.stop();
       await queue.close();
     }
+  });
+  it('when a shopper is erased while a training reads the log then the version it stores is cut before it serves', async () => {
+    const ids = new ShopperIds(config.USER_ID_KEY);
+    const [erasedId, keptId] = [uniqueId('erased-meanwhile'), uniqueId('kept')];
+    // The training reads the log, the erasure runs, then the training stores what it read.
+    const since = await databaseNow(gateway.app.db);
+    await gateway.graphql(ERASE, { userId: erasedId });
+    const version = await gateway.app.db.modelVersion.create({ data: { algorithm: 'als', params: {} } });
+    await gateway.app.db.modelArtifact.create({
+      data: {
+        versionId: version.id,
+        factors: 2,
+        itemIds: [],
+        itemFactors: new Uint8Array(0),
+        userIds: [erasedId, keptId],
+        userFactors: toBytes(new Float32Array([1, 2, 3, 4])),
+        itemIndex: new Uint8Array(0),
+      },
+    });
+
+    const cut = await forgetRemovedSince(gateway.app.db, version.id, since, (userId) => ids.subject(userId));
+
+    const artifact = await gateway.app.db.modelArtifact.findUniqueOrThrow({ where: { versionId: version.id } });
+    expect(cut).toBe(1);
+    expect(artifact.userIds).toEqual([keptId]);
+    expect([...toFloat32(artifact.userFactors)]).toEqual([3, 4]);
   });
 });
