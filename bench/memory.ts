@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import type { EventType } from '../src/generated/prisma/enums.ts';
 import { type FeatureEvent, FeatureStore } from '../src/services/features.ts';
+import { ShopperIds } from '../src/services/shopper-ids.ts';
 import { writeResults } from './lib/results.ts';
 import { createBenchEnvironment } from './lib/services.ts';
 import { measureIdleSubscriberBytes } from './lib/subscriber-memory.ts';
@@ -102,6 +103,7 @@ function* synthesize(
         itemId: `sku-${item}`,
         category: `category-${item % CATEGORIES}`,
         occurredAt: new Date(begins + i * 60_000),
+        receivedAt: new Date(begins + i * 60_000),
       };
       id++;
     }
@@ -187,6 +189,7 @@ try {
     halfLifeHours: 168,
     weights: { VIEW: 1, CLICK: 2, ADD_TO_CART: 4, REMOVE_FROM_CART: 0, PURCHASE: 8 },
     shopperTtlDays: 30,
+    ids: new ShopperIds(''),
   });
   const baselineBytesPerEvent = await measureBaseline(redis, env.id);
 

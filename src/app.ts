@@ -9,7 +9,7 @@ import { createYoga, handleStreamOrSingleExecutionResult, maskError, type Plugin
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { createDb, createIngestPool, type Db } from './db/client.ts';
-import { DomainError, ErrorCode, UnavailableError } from './errors.ts';
+import { DomainError, ErrorCode, InvalidInputError, UnavailableError } from './errors.ts';
 import { makeAdminCheck } from './http/admin-token.ts';
 import { makeOfflineGraphiQL } from './http/graphiql.ts';
 import { graphqlLimits } from './http/graphql-limits.ts';
@@ -20,7 +20,7 @@ import { makeRestRoutes } from './http/rest-routes.ts';
 import { makeSlowConsumerGuard } from './http/slow-consumers.ts';
 import { loadStaticFiles } from './http/static-files.ts';
 import { SubscriptionLimits, useSseSubscriptionLimits } from './http/subscription-limits.ts';
-import type { Logger } from './logger.ts';
+import { type Logger, loggableMessage } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { PubSub } from './realtime/pubsub.ts';
 import { connectRedis, createRedis } from './redis.ts';
@@ -29,6 +29,8 @@ import { schema } from './schema/index.ts';
 import { type Caller, type Credentials, resolveCaller } from './services/access.ts';
 import { KeyStore } from './services/api-keys.ts';
 import { CatalogService } from './services/catalog.ts';
+import { ConsentService } from './services/consent.ts';
+import { ErasureService } from './services/erasure.ts';
 import { EventService } from './services/events.ts';
 import { FeatureStore } from './services/features.ts';
 import { IngestBacklog } from './services/ingest-backlog.ts';
@@ -38,11 +40,12 @@ import { PlacementService } from './services/placements.ts';
 import { RebuildFallback } from './services/rebuild-fallback.ts';
 import { RecommendationService } from './services/recommendations.ts';
 import { ReplayStatus } from './services/replay-status.ts';
+import { ShopperIds } from './services/shopper-ids.ts';
 import { ShopperVectors } from './services/shopper-vectors.ts';
 import { ShopperService } from './services/shoppers.ts';
 import { TrainingService } from './services/training-jobs.ts';
 import { WarmUp } from './services/warm-up.ts';
-import { LiveEventsWriter } from './workers/live-events.ts';
+import { LiveEventsWriter, purgeLiveEvents } from './workers/live-events.ts';
 import { createEventsQueue, createReplayQueue, createTrainQueue, TRAIN_QUEUE } from './workers/queues.ts';
 import { startWorkers, type Workers } from './workers/runtime.ts';
 
@@ -85,7 +88,10 @@ function maskDomainErrors(logger: Logger, metrics: Metrics) {
         metrics.dependencyErrors.inc({ dependency: original.dependency });
         logger.warn({ code: original.code, err: original.cause }, original.message);
       } else {
-        logger.info({ code: original.code, field: original.field, rule: original.rule }, original.message);
+        // An input rule's message names its field, whose path can run into free context: logged up to there.
+        const field = loggableField(original.field);
+        const message = original instanceof InvalidInputError ? `${field}: breaks ${original.rule}` : original.message;
+        logger.info({ code: original.code, field, rule: original.rule }, message);
       }
       const status = httpStatusOf(original.code);
       return new GraphQLError(original.message, {
@@ -101,12 +107,17 @@ function maskDomainErrors(logger: Logger, metrics: Metrics) {
       });
     }
     if (located && isClientMistake(located)) {
-      logger.info({ code: located.extensions?.code }, `client error: ${located.message}`);
+      logger.info({ code: located.extensions?.code }, `client error: ${loggableMessage(located.message)}`);
       return located;
     }
     logger.error({ err: original ?? error }, 'unexpected error while executing a request');
     return maskError(error, message, isDev);
   };
+}
+
+/** A field path as it may be logged: the keys inside free context or attributes are the client's data. */
+function loggableField(field: string | undefined): string | undefined {
+  return field?.replace(/\.(context|attributes)\..*$/, '.$1');
 }
 
 /** The HTTP status an access error answers with. */
@@ -225,6 +236,17 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   });
   const backlog = new IngestBacklog({ pool: ingestPool, maxEvents: config.MAX_EVENT_BACKLOG, logger });
   backlog.start();
+  const ids = new ShopperIds(config.USER_ID_KEY);
+  const erasure = new ErasureService({
+    db,
+    features,
+    queue,
+    purgeLive: (userId) => purgeLiveEvents(command, config.REDIS_PREFIX, userId),
+    pubsub,
+    ids,
+    logger,
+  });
+  const consent = new ConsentService({ db, features, erasure });
   const services: Services = {
     catalog,
     models,
@@ -240,13 +262,15 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       maxWaiting: config.PG_MAX_WAITING_EVENTS,
       minOccurredAt: new Date(config.MIN_OCCURRED_AT),
       categoryOf: (itemId) => catalog.get(itemId)?.category ?? null,
+      consent,
+      ids,
     }),
     recommendations: new RecommendationService({
       features,
       fallback,
       catalog,
       models,
-      vectors: new ShopperVectors({ db, redis: reads, prefix: config.REDIS_PREFIX, features, newItems }),
+      vectors: new ShopperVectors({ db, redis: reads, features, newItems }),
       placements,
       pubsub,
       logger,
@@ -257,6 +281,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     shoppers: new ShopperService({ features, catalog }),
     keys: new KeyStore({ db, pubsub, logger }),
     placements,
+    erasure,
+    consent,
+    ids,
   };
   const warmUp = new WarmUp({
     db,
@@ -268,6 +295,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     replayStatus: new ReplayStatus(command, config.REDIS_PREFIX),
     fallback,
     logger,
+    internalId: (userId) => ids.internal('userId', userId),
   });
   let workers: Workers | undefined;
   try {
@@ -344,6 +372,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     db,
     redis: command,
     recommendations: services.recommendations,
+    ids,
     callerOf,
     warmUp,
     logger,
@@ -474,7 +503,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await workers?.stop();
       fallback.stop();
       unwatchQueues();
-      await Promise.all([catalog.stop(), models.stop(), placements.stop(), services.keys.stop()]);
+      await Promise.all([
+        catalog.stop(),
+        models.stop(),
+        placements.stop(),
+        services.keys.stop(),
+        services.recommendations.stop(),
+      ]);
       await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
       backlog.stop();
       await db.$disconnect();

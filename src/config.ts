@@ -222,6 +222,23 @@ const Env = z.object({
   GRAPHIQL: booleanFromEnv.default(true),
   /** Answer introspection queries (`__schema`, `__type`); GraphiQL needs them. */
   INTROSPECTION: booleanFromEnv.default(true),
+  /**
+   * Personalisation for shoppers who never said (setConsent, EventInput.consent): `granted` personalises them
+   * (the shop collects consent itself, or its law does not ask for it; the demo and README examples rely on
+   * it), `required` gives them non-personal lists, building nothing of theirs, until they grant it. Either way
+   * their events count toward trending.
+   */
+  CONSENT_DEFAULT: z.enum(['granted', 'required'], { error: 'must be granted or required' }).default('granted'),
+  /**
+   * A secret (at least 32 characters) that pseudonymises shopper ids: every id a caller sends is replaced at
+   * the edge by its HMAC-SHA256 under this key (`p_…`) before it reaches Postgres, Redis, queues, models or
+   * logs, and answers give back the caller's id. It also keys the erasure log's HMAC. Keep it out of the
+   * database's reach; changing it makes every stored shopper a stranger. Setting it on a database that holds
+   * the shop's ids needs `npm run -s ids:pseudonymise` first. Empty: ids are stored as sent.
+   */
+  USER_ID_KEY: z
+    .union([z.literal(''), z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)')])
+    .default(''),
   /** HNSW graph degree of new model versions' item index (bench/ann.ts chose the default). */
   HNSW_M: z.coerce.number().int().min(4).max(128).default(DEFAULT_HNSW_PARAMS.M),
   /** HNSW build-time candidate list size. */

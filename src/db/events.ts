@@ -28,6 +28,11 @@ export interface StoredEvent {
   occurredAt: Date;
   receivedAt: Date;
   processedAt: Date | null;
+  /**
+   * False when the shopper's consent did not cover this event (read from the log with their consent): it
+   * counts toward trending only. Unset on the live path, where the worker's Redis state decides.
+   */
+  personal?: boolean;
 }
 
 /**
@@ -115,18 +120,25 @@ export async function findEventsForProcessing(db: Db, eventIds: readonly string[
  * Records that the events' derived state is applied, in one statement with what they imply: their shoppers'
  * rows (first and last seen). Placeholder items were made before the events applied (ItemAdmission). Rows are
  * written in id order so that concurrent batches over the same shoppers do not deadlock.
+ * A shopper row comes only from events this statement marked: an event deleted by an erasure (before, or
+ * while this statement waited for its row lock) brings no row back; nor does one their consent does not
+ * cover (`personal` false): a shopper without consent gets no row, unless they stated it (setConsent).
  */
 export async function markEventsProcessed(
   db: Db,
-  events: readonly Pick<StoredEvent, 'eventId' | 'userId' | 'occurredAt'>[],
+  events: readonly Pick<StoredEvent, 'eventId' | 'userId' | 'occurredAt' | 'personal'>[],
 ) {
   if (events.length === 0) return;
   await db.$executeRawUnsafe(
     `WITH processed AS (
        UPDATE "Event" SET "processedAt" = now() WHERE "eventId" = ANY($1::text[]) AND "processedAt" IS NULL
+       RETURNING "eventId"
      )
      INSERT INTO "User" ("id", "firstSeenAt", "lastSeenAt")
-     SELECT "userId", min("at"), max("at") FROM UNNEST($2::text[], $3::timestamptz[]) AS t("userId", "at")
+     SELECT "userId", min("at"), max("at")
+     FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::boolean[]) AS t("eventId", "userId", "at", "personal")
+     JOIN processed USING ("eventId")
+     WHERE t."personal"
      GROUP BY 1 ORDER BY 1
      ON CONFLICT ("id") DO UPDATE SET
        "firstSeenAt" = LEAST("User"."firstSeenAt", EXCLUDED."firstSeenAt"),
@@ -134,6 +146,7 @@ export async function markEventsProcessed(
     events.map((e) => e.eventId),
     events.map((e) => e.userId),
     events.map((e) => e.occurredAt.toISOString()),
+    events.map((e) => e.personal !== false),
   );
 }
 
@@ -165,24 +178,37 @@ export async function readShopperHistories(
   perShopper: number,
 ): Promise<LoggedEvent[]> {
   if (userIds.length === 0) return [];
+  // Only what their consent covers: nothing received before they last granted it after withholding it.
   return db.$queryRaw<LoggedEvent[]>`
-    SELECT h.* FROM UNNEST(${userIds}::text[]) AS u("userId")
+    SELECT h.* FROM UNNEST(${userIds}::text[]) AS s("userId")
+    LEFT JOIN "User" u ON u."id" = s."userId"
     CROSS JOIN LATERAL (
       SELECT e."id", e."eventId", e."userId", e."type", e."itemId", i."category", e."occurredAt", e."receivedAt",
              e."processedAt", (e."itemId" IS NULL OR i."id" IS NOT NULL) AS "counted"
       FROM "Event" e LEFT JOIN "Item" i ON i."id" = e."itemId"
-      WHERE e."userId" = u."userId" AND e."processedAt" IS NOT NULL
+      WHERE e."userId" = s."userId" AND e."processedAt" IS NOT NULL
+        AND (u."personalSince" IS NULL OR e."receivedAt" >= u."personalSince")
       ORDER BY e."occurredAt" DESC LIMIT ${perShopper}
     ) h
     ORDER BY h."id"`;
 }
 
-/** One page of the event log in storage order, for rebuilding derived state. */
-export async function readEventPage(db: Db, afterId: bigint, limit: number): Promise<LoggedEvent[]> {
-  return db.$queryRaw<LoggedEvent[]>`
+/**
+ * One page of the event log in storage order, for rebuilding derived state, each event with whether its
+ * shopper's consent covers it (`personal`): their stated consent, or `personalByDefault` (CONSENT_DEFAULT)
+ * when they never said, and not received before they last granted it after withholding it.
+ */
+export async function readEventPage(
+  db: Db,
+  afterId: bigint,
+  limit: number,
+  personalByDefault: boolean,
+): Promise<(LoggedEvent & { personal: boolean })[]> {
+  return db.$queryRaw<(LoggedEvent & { personal: boolean })[]>`
     SELECT e."id", e."eventId", e."userId", e."type", e."itemId", i."category", e."occurredAt", e."receivedAt",
-           e."processedAt", (e."itemId" IS NULL OR i."id" IS NOT NULL) AS "counted"
-    FROM "Event" e LEFT JOIN "Item" i ON i."id" = e."itemId"
+           e."processedAt", (e."itemId" IS NULL OR i."id" IS NOT NULL) AS "counted",
+           (COALESCE(u."consent", ${personalByDefault}) AND (u."personalSince" IS NULL OR e."receivedAt" >= u."personalSince")) AS "personal"
+    FROM "Event" e LEFT JOIN "Item" i ON i."id" = e."itemId" LEFT JOIN "User" u ON u."id" = e."userId"
     WHERE e."id" > ${afterId}
     ORDER BY e."id" LIMIT ${limit}`;
 }

@@ -82,6 +82,15 @@ export async function completeModelVersion(
   return version;
 }
 
+/** Makes a READY version current (it beat any pinned one, so the pin ends), as `completeModelVersion` does. */
+export async function activateModelVersion(db: Db, id: number): Promise<ModelVersion> {
+  const [, version] = await db.$transaction([
+    db.modelVersion.updateMany({ where: { pinnedAt: { not: null } }, data: { pinnedAt: null } }),
+    db.modelVersion.update({ where: { id }, data: { activatedAt: new Date() } }),
+  ]);
+  return version;
+}
+
 export async function failModelVersion(db: Db, id: number, error: string): Promise<void> {
   await db.modelVersion.update({ where: { id }, data: { status: 'FAILED', error, finishedAt: new Date() } });
 }

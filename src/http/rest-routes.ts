@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics.ts';
 import { assertMayActAs, type Caller, type Credentials } from '../services/access.ts';
 import type { RecommendationService, RuleRequest } from '../services/recommendations.ts';
 import type { ItemFilterInput } from '../services/rules.ts';
+import type { ShopperIds } from '../services/shopper-ids.ts';
 import type { WarmUp } from '../services/warm-up.ts';
 import { isUtf8QueryString } from './input-guards.ts';
 import { sendMetrics } from './metrics-server.ts';
@@ -23,6 +24,8 @@ export function makeRestRoutes(deps: {
   db: Db;
   redis: Redis;
   recommendations: RecommendationService;
+  /** Turns the shop's shopper id into the gateway's (its pseudonym with USER_ID_KEY). */
+  ids: ShopperIds;
   /** Resolves the caller from the Authorization and x-shopper-token headers, as /graphql does. */
   callerOf: (credentials: Credentials) => Promise<Caller>;
   warmUp: WarmUp;
@@ -30,7 +33,7 @@ export function makeRestRoutes(deps: {
   metrics: Metrics;
   files: ReadonlyMap<string, StaticFile>;
 }) {
-  const { db, redis, recommendations, callerOf, warmUp, logger, metrics, files } = deps;
+  const { db, redis, recommendations, ids, callerOf, warmUp, logger, metrics, files } = deps;
   const probe = (check: Promise<unknown>) =>
     check.then(
       () => 'ok',
@@ -87,12 +90,13 @@ export function makeRestRoutes(deps: {
         });
         assertMayActAs(caller, userId);
         const list = await recommendations.recommend(
-          userId,
+          ids.internal('userId', userId),
           /^\d+$/.test(kParam) ? Number(kParam) : Number.NaN,
           ruleRequestOf(url.searchParams),
         );
         return send(200, {
-          user_id: list.userId,
+          // As the caller sent it (the gateway may know the shopper by a pseudonym).
+          user_id: userId,
           recommendation_id: list.recommendationId,
           strategy: list.strategy,
           recommendations: list.items.map(({ item, score, explanation }) => ({

@@ -40,6 +40,14 @@ export interface PlacementChanged {
   origin?: string;
 }
 
+/**
+ * Published when a shopper's personal data was removed (erased, or consent withdrawn): every gateway drops what
+ * it holds of them in memory (their rows of the loaded models' user vectors) and recomputes their open lists.
+ */
+export interface ShopperForgotten {
+  userId: string;
+}
+
 type Listener = (message: string) => void;
 
 /**
@@ -114,6 +122,14 @@ export class PubSub {
 
   onPlacementChanged(listener: (change: PlacementChanged) => void): Promise<() => Promise<void>> {
     return this.#listen(`${this.#prefix}:placement`, (message) => listener(JSON.parse(message) as PlacementChanged));
+  }
+
+  async publishShopperForgotten(change: ShopperForgotten): Promise<void> {
+    await this.#publisher.publish(`${this.#prefix}:forgotten`, JSON.stringify(change));
+  }
+
+  onShopperForgotten(listener: (change: ShopperForgotten) => void): Promise<() => Promise<void>> {
+    return this.#listen(`${this.#prefix}:forgotten`, (message) => listener(JSON.parse(message) as ShopperForgotten));
   }
 
   /** Announces that an API key was created or revoked: every gateway reloads its key set at once. */

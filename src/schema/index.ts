@@ -8,6 +8,7 @@ import './types/recommendation.ts';
 import './types/shopper.ts';
 import './types/model.ts';
 import './types/api-key.ts';
+import './types/privacy.ts';
 
 /** The gateway's GraphQL schema. */
 export const schema = withCheckedConnectionArgs(builder.toSchema(), ['items']);

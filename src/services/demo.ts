@@ -55,7 +55,7 @@ export async function loadDemoDataIfEmpty(
   db: Db,
   pool: pg.Pool,
   logger: Logger,
-  options: { file?: string; maxRows?: number } = {},
+  options: { file?: string; maxRows?: number; internalId?: (userId: string) => string } = {},
 ): Promise<DemoLoad> {
   const lock = await pool.connect();
   try {
@@ -84,8 +84,10 @@ async function loadDemoData(
   db: Db,
   pool: pg.Pool,
   logger: Logger,
-  options: { file?: string; maxRows?: number },
+  options: { file?: string; maxRows?: number; internalId?: (userId: string) => string },
 ): Promise<DemoLoad> {
+  // The demo's customers are shoppers like any other: pseudonymised too when USER_ID_KEY is set.
+  const internalId = options.internalId ?? ((userId: string) => userId);
   logger.info('loading the demo catalogue and purchase history (Online Retail II slice)');
   const rows: DemoRow[] = [];
   const parser = createReadStream(options.file ?? DEMO_FILE)
@@ -118,7 +120,7 @@ async function loadDemoData(
 
   const events: NewEvent[] = rows.map((row, index) => ({
     eventId: `demo-${row.Invoice}-${row.StockCode}-${index}`,
-    userId: row['Customer ID'].replace(/\.0$/, ''),
+    userId: internalId(row['Customer ID'].replace(/\.0$/, '')),
     type: 'PURCHASE',
     itemId: row.StockCode,
     sessionId: `demo-${row.Invoice}`,

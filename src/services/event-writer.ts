@@ -193,7 +193,8 @@ export class EventWriter {
 
   #refused(event: NewEvent, error: unknown): void {
     this.#logger.warn(
-      { err: error, eventId: event.eventId, userId: event.userId },
+      // Never the shopper id or the context: logs carry no personal data.
+      { err: error, eventId: event.eventId },
       'postgres refused an event as data; it alone is refused',
     );
   }

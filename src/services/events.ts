@@ -7,8 +7,10 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { LiveEventsWriter } from '../workers/live-events.ts';
 import type { EventsQueue } from '../workers/queues.ts';
+import type { ConsentService } from './consent.ts';
 import { type CategoryLookup, EventWriter, type WriteOutcome } from './event-writer.ts';
 import type { IngestBacklog } from './ingest-backlog.ts';
+import type { ShopperIds } from './shopper-ids.ts';
 import { checkBatchSize, checkId, checkJson, parseIsoDateTime } from './validation.ts';
 
 /** An interaction as a storefront sends it. */
@@ -24,6 +26,11 @@ export interface EventInput {
   value?: number | null;
   context?: unknown;
   recommendationId?: string | null;
+  /**
+   * The shopper's consent to personalisation as of this event (as `setConsent` before it); omitted: as they
+   * last said, or CONSENT_DEFAULT. Not part of the stored event.
+   */
+  consent?: boolean | null;
 }
 
 /**
@@ -56,16 +63,26 @@ export interface CheckedEvent {
   row: NewEvent;
   path: string;
   timeGiven: boolean;
+  /** The consent the event carries, if any (not stored with it). */
+  consent: boolean | null;
 }
 
 /**
  * Checks one input and turns it into a row; throws InvalidInputError naming `path.field` and the rule.
- * `minOccurredAt` is the earliest time an event may claim (config MIN_OCCURRED_AT).
+ * `minOccurredAt` is the earliest time an event may claim (config MIN_OCCURRED_AT); `internalId` checks the
+ * shopper id and gives the one to store (ShopperIds#internal).
  */
-export function toNewEvent(input: EventInput, path: string, now: Date, minOccurredAt: Date): CheckedEvent {
+export function toNewEvent(
+  input: EventInput,
+  path: string,
+  now: Date,
+  minOccurredAt: Date,
+  internalId: (field: string, userId: string) => string = checkId,
+): CheckedEvent {
   const field = (name: string) => `${path}.${name}`;
   const eventId = input.eventId == null ? randomUUID() : checkId(field('eventId'), input.eventId);
-  const userId = checkId(field('userId'), input.userId);
+  // Checked as sent, then (with USER_ID_KEY) replaced by its pseudonym: nothing below sees the shop's id.
+  const userId = internalId(field('userId'), input.userId);
   const itemId = input.itemId == null ? null : checkId(field('itemId'), input.itemId);
   if (ITEM_EVENT_TYPES.has(input.type) && itemId === null) {
     throw new InvalidInputError(field('itemId'), 'required', `is required for ${input.type} events`);
@@ -109,7 +126,7 @@ export function toNewEvent(input: EventInput, path: string, now: Date, minOccurr
     recommendationId:
       input.recommendationId == null ? null : checkId(field('recommendationId'), input.recommendationId),
   };
-  return { row, path, timeGiven: input.occurredAt != null };
+  return { row, path, timeGiven: input.occurredAt != null, consent: input.consent ?? null };
 }
 
 /**
@@ -157,6 +174,8 @@ export class EventService {
   readonly #pool: pg.Pool;
   readonly #minOccurredAt: Date;
   readonly #backlog: IngestBacklog | undefined;
+  readonly #consent: ConsentService | undefined;
+  readonly #internalId: (field: string, userId: string) => string;
 
   constructor(deps: {
     pool: pg.Pool;
@@ -173,8 +192,15 @@ export class EventService {
     maxWaiting: number;
     /** Back-pressure from the workers' backlog; none means events are always taken. */
     backlog?: IngestBacklog;
+    /** Records the consent events carry; without it `EventInput.consent` is ignored. */
+    consent?: ConsentService;
+    /** Pseudonymises shopper ids (USER_ID_KEY); without it they are stored as sent. */
+    ids?: ShopperIds;
   }) {
     this.#backlog = deps.backlog;
+    this.#consent = deps.consent;
+    const { ids } = deps;
+    this.#internalId = ids ? (field, userId) => ids.internal(field, userId) : checkId;
     this.#writer = new EventWriter(deps);
     this.#logger = deps.logger;
     this.#metrics = deps.metrics;
@@ -186,11 +212,12 @@ export class EventService {
   async track(input: EventInput): Promise<TrackResult> {
     let event: CheckedEvent;
     try {
-      event = toNewEvent(input, 'input', new Date(), this.#minOccurredAt);
+      event = toNewEvent(input, 'input', new Date(), this.#minOccurredAt, this.#internalId);
     } catch (error) {
       if (error instanceof InvalidInputError) this.#rejected(error);
       throw error;
     }
+    await this.#recordConsent([event]);
     const [result] = await this.#record([event]);
     if (result instanceof InvalidInputError) throw result;
     return result!;
@@ -206,7 +233,7 @@ export class EventService {
     const now = new Date();
     const checked = inputs.map((input, index) => {
       try {
-        return toNewEvent(input, `inputs[${index}]`, now, this.#minOccurredAt);
+        return toNewEvent(input, `inputs[${index}]`, now, this.#minOccurredAt, this.#internalId);
       } catch (error) {
         if (!(error instanceof InvalidInputError)) throw error;
         this.#rejected(error);
@@ -214,6 +241,7 @@ export class EventService {
       }
     });
     const valid = checked.filter((entry): entry is CheckedEvent => !(entry instanceof InvalidInputError));
+    await this.#recordConsent(valid);
     const results = await this.#record(valid);
     let next = 0;
     return checked.map((entry) => (entry instanceof InvalidInputError ? entry : results[next++]!));
@@ -259,6 +287,20 @@ export class EventService {
       if (count) this.#metrics.events.inc({ outcome, rule: '' }, count);
     }
     return results;
+  }
+
+  /**
+   * Records the consent valid events carry before they are stored (the last one per shopper in a batch), so
+   * the worker treats them by it. Only a change costs more than a statement.
+   */
+  async #recordConsent(events: readonly CheckedEvent[]): Promise<void> {
+    const consent = this.#consent;
+    if (!consent) return;
+    const choices = new Map<string, boolean>();
+    for (const { row, consent: given } of events) if (given !== null) choices.set(row.userId, given);
+    await Promise.all(
+      [...choices].map(([userId, personalization]) => consent.set(userId, personalization, { onlyOnChange: true })),
+    );
   }
 
   #rejected(error: InvalidInputError): void {

@@ -29,7 +29,7 @@ export async function rebuildFeatures(
   let afterId = 0n;
   let count = 0;
   for (;;) {
-    const page = await readEventPage(db, afterId, PAGE_SIZE);
+    const page = await readEventPage(db, afterId, PAGE_SIZE, features.personalByDefault);
     if (page.length === 0) break;
     const unprocessed = page.filter((event) => !event.processedAt);
     await admitUnprocessed(admission, unprocessed);

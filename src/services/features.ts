@@ -2,6 +2,7 @@ import type { Redis, Result } from 'ioredis';
 import type { Config } from '../config.ts';
 import type { StoredEvent } from '../db/events.ts';
 import type { EventType } from '../generated/prisma/enums.ts';
+import { ShopperIds } from './shopper-ids.ts';
 
 /** How much one event of each type counts (config EVENT_WEIGHTS). */
 export type EventWeights = Readonly<Record<EventType, number>>;
@@ -43,14 +44,29 @@ export const FEATURE_LAYOUT = '2';
  */
 export type FeatureEvent = Pick<
   StoredEvent,
-  'id' | 'eventId' | 'userId' | 'type' | 'itemId' | 'category' | 'occurredAt'
+  'id' | 'eventId' | 'userId' | 'type' | 'itemId' | 'category' | 'occurredAt' | 'receivedAt' | 'personal'
 > & { counted?: boolean };
 
 /** What the script returns for one event. */
 const APPLIED = 1;
 const SKIPPED = 0;
 const ABSENT = -1;
-const PAUSED = -2;
+const ERASED = -2;
+const PAUSED = -3;
+/** Applied to the anonymous aggregates only: the shopper does not consent to personalisation. */
+const ANONYMOUS = 2;
+/**
+ * Event ids of non-personalised events kept, the newest, to skip a redelivered one: one shared window, since
+ * such a shopper has no keys of their own. A redelivery older than the window counts toward trending twice.
+ */
+const ANONYMOUS_IDS_KEPT = 50_000;
+
+/**
+ * How long an erasure's tombstone stays: events of the erased shopper received before it (still queued, or
+ * stored as the erasure ran) are dropped when a worker meets them within this time. Queued jobs are purged by
+ * the erasure itself and retries end within a minute, so a week is far beyond what any such event can wait.
+ */
+export const TOMBSTONE_TTL_MS = 7 * 86_400_000;
 
 /**
  * A worker's events were not applied because a replay of the whole log is clearing and rebuilding the
@@ -72,43 +88,32 @@ export class ReplayRunningError extends Error {
  *   items, which fold-in reads; KEYS[3] weight per category (bounded by the catalogue's categories); KEYS[4]
  *   bought items by last purchase, trimmed to the newest ARGV[15]. Each gets its expiry (ARGV[8] ms)
  *   refreshed by every event of the shopper, so an inactive shopper's state goes as a whole.
- * - With ARGV[19] = '1' (a worker's apply, not a replay's), nothing is applied while KEYS[8] exists: a replay
- *   is clearing and rebuilding the features (see `pauseLiveApplies`).
+ * - With ARGV[22] = '1' (a worker's apply, not a replay's), nothing is applied while KEYS[11] exists: a
+ *   replay is clearing and rebuilding the features (see `pauseLiveApplies`).
  * - With ARGV[17] = '1', a shopper without state (no KEYS[6]: expired or new) is not applied but answered
  *   -1, so the worker restores their history from Postgres first; not while KEYS[7], the layout marker, is
  *   missing (a rebuild is replaying the whole log).
  * - Trending scores are kept as log2 of a forward-decayed sum: an event adds weight·2^((t−epoch)/halfLife),
  *   summed in log space so the scores never overflow; these updates commute, so any order gives the same.
+ * - KEYS[8] is the shopper's erasure tombstone (outside the features' namespace, so a rebuild keeps it): an
+ *   event received (ARGV[19], ms) before the erasure it records changes nothing and is answered -2.
+ * - Without consent (ARGV[20] = '0', or KEYS[9], the shopper's no-consent marker, exists) an event adds to
+ *   trending only, at most once by the shared window KEYS[10] of the newest ARGV[21] such ids, writes
+ *   nothing of the shopper's (their marker's expiry is refreshed) and is answered 2.
  * - Session co-visitation: the first touch of an item within the session window pairs it, both ways, with
  *   the shopper's other items of that window (ARGV[9] prefixes the per-item count keys; they are derived
  *   from the item, so this script needs a single Redis node, not a cluster).
  */
 const APPLY_EVENT_LUA = `
+if ARGV[22] == '1' and redis.call('EXISTS', KEYS[11]) == 1 then return ${PAUSED} end
+local erased = redis.call('GET', KEYS[8])
+if erased and tonumber(ARGV[19]) < tonumber(erased) then return ${ERASED} end
 local seq = ARGV[13]
-if ARGV[19] == '1' and redis.call('EXISTS', KEYS[8]) == 1 then return ${PAUSED} end
-if redis.call('ZSCORE', KEYS[6], seq) then return ${SKIPPED} end
-if ARGV[17] == '1' and redis.call('EXISTS', KEYS[6]) == 0 and redis.call('EXISTS', KEYS[7]) == 1 then
-  return ${ABSENT}
-end
 local live = ARGV[16] ~= 'restore'
-if not live and redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[14]) then
-  -- A restore goes in id order, so an id below its full window was restored already (by a concurrent job).
-  local oldest = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
-  if tonumber(seq) < tonumber(oldest[2]) then return ${SKIPPED} end
-end
-local function refresh_expiry()
-  for i = 2, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[8]) end
-end
-redis.call('ZADD', KEYS[6], seq, seq)
-local ids = redis.call('ZCARD', KEYS[6]) - tonumber(ARGV[14])
-if ids > 0 then redis.call('ZREMRANGEBYRANK', KEYS[6], 0, ids - 1) end
 local item = ARGV[1]
-if item == '' then
-  refresh_expiry()
-  return ${APPLIED}
-end
 local at = tonumber(ARGV[3])
-if live and ARGV[2] ~= '' then
+local function add_trending()
+  if not live or item == '' or ARGV[2] == '' then return end
   local add = tonumber(ARGV[2])
   local current = redis.call('ZSCORE', KEYS[1], item)
   if current then
@@ -122,6 +127,35 @@ if live and ARGV[2] ~= '' then
     if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1) end
   end
 end
+if ARGV[20] == '0' or redis.call('EXISTS', KEYS[9]) == 1 then
+  if not live or redis.call('ZSCORE', KEYS[10], seq) then return ${SKIPPED} end
+  redis.call('ZADD', KEYS[10], seq, seq)
+  local over = redis.call('ZCARD', KEYS[10]) - tonumber(ARGV[21])
+  if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[10], 0, over - 1) end
+  add_trending()
+  if redis.call('EXISTS', KEYS[9]) == 1 then redis.call('PEXPIRE', KEYS[9], ARGV[8]) end
+  return ${ANONYMOUS}
+end
+if redis.call('ZSCORE', KEYS[6], seq) then return ${SKIPPED} end
+if ARGV[17] == '1' and redis.call('EXISTS', KEYS[6]) == 0 and redis.call('EXISTS', KEYS[7]) == 1 then
+  return ${ABSENT}
+end
+if not live and redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[14]) then
+  -- A restore goes in id order, so an id below its full window was restored already (by a concurrent job).
+  local oldest = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
+  if tonumber(seq) < tonumber(oldest[2]) then return ${SKIPPED} end
+end
+local function refresh_expiry()
+  for i = 2, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[8]) end
+end
+redis.call('ZADD', KEYS[6], seq, seq)
+local ids = redis.call('ZCARD', KEYS[6]) - tonumber(ARGV[14])
+if ids > 0 then redis.call('ZREMRANGEBYRANK', KEYS[6], 0, ids - 1) end
+if item == '' then
+  refresh_expiry()
+  return ${APPLIED}
+end
+add_trending()
 local since = at - tonumber(ARGV[10])
 local touched = redis.call('ZSCORE', KEYS[2], item)
 if live and not (touched and tonumber(touched) >= since and tonumber(touched) <= at) then
@@ -199,9 +233,21 @@ export interface AppliedEvents {
   histories: Histories;
   /** Shoppers without state in Redis (expired or new): none of their events was applied; restore them first. */
   absent: Set<string>;
+  /** Events of shoppers erased after these events were received: dropped, to be deleted from the log too. */
+  erased: FeatureEvent[];
+  /** Shoppers without consent: their events counted toward trending only. */
+  anonymous: Set<string>;
 }
 
 type Mode = 'live' | 'restore';
+
+/**
+ * The per-shopper keys, all under `<prefix>:f:u:<userId>:`: recent items, category weights, purchases, item
+ * weights, applied ids, folded-in vectors, and the no-consent marker. Erasure deletes exactly these, so a new
+ * one belongs here.
+ */
+const SHOPPER_KEYS = ['recent', 'cat', 'buys', 'weights', 'seen', 'vecs', 'np'] as const;
+type ShopperKey = (typeof SHOPPER_KEYS)[number];
 
 /** Online features in Redis: trending items, each shopper's recent items, bought items and category tastes. */
 export class FeatureStore {
@@ -210,29 +256,55 @@ export class FeatureStore {
   readonly #halfLifeMs: number;
   readonly #weights: EventWeights;
   readonly #shopperTtlMs: number;
+  readonly #tombstonePrefix: string;
+  readonly #ids: ShopperIds;
+  /** Whether a shopper who never stated consent is personalised (CONSENT_DEFAULT `granted`). */
+  readonly personalByDefault: boolean;
 
   constructor(
     redis: Redis,
-    options: { prefix: string; halfLifeHours: number; weights: EventWeights; shopperTtlDays: number },
+    options: {
+      prefix: string;
+      halfLifeHours: number;
+      weights: EventWeights;
+      shopperTtlDays: number;
+      /** Names the erasure tombstones (by subject, never by id). */
+      ids: ShopperIds;
+      /** Whether a shopper who never stated consent is personalised (CONSENT_DEFAULT `granted`). */
+      personalByDefault?: boolean;
+    },
   ) {
     this.#redis = redis;
     this.#prefix = `${options.prefix}:f`;
+    this.#tombstonePrefix = `${options.prefix}:erased:`;
+    this.#ids = options.ids;
+    this.personalByDefault = options.personalByDefault ?? true;
     this.#halfLifeMs = options.halfLifeHours * 3600_000;
     this.#weights = options.weights;
     this.#shopperTtlMs = Math.max(1, Math.round(options.shopperTtlDays * 86_400_000));
-    redis.defineCommand('pgwApplyEvent', { numberOfKeys: 8, lua: APPLY_EVENT_LUA });
+    redis.defineCommand('pgwApplyEvent', { numberOfKeys: 11, lua: APPLY_EVENT_LUA });
   }
 
   /** The store as the configuration sets it up (prefix, trending half-life, event weights, shopper expiry). */
   static fromConfig(
     redis: Redis,
-    config: Pick<Config, 'REDIS_PREFIX' | 'POPULARITY_HALF_LIFE_HOURS' | 'EVENT_WEIGHTS' | 'SHOPPER_TTL_DAYS'>,
+    config: Pick<
+      Config,
+      | 'REDIS_PREFIX'
+      | 'POPULARITY_HALF_LIFE_HOURS'
+      | 'EVENT_WEIGHTS'
+      | 'SHOPPER_TTL_DAYS'
+      | 'USER_ID_KEY'
+      | 'CONSENT_DEFAULT'
+    >,
   ): FeatureStore {
     return new FeatureStore(redis, {
       prefix: config.REDIS_PREFIX,
       halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
       weights: config.EVENT_WEIGHTS,
       shopperTtlDays: config.SHOPPER_TTL_DAYS,
+      ids: new ShopperIds(config.USER_ID_KEY),
+      personalByDefault: config.CONSENT_DEFAULT === 'granted',
     });
   }
 
@@ -241,8 +313,74 @@ export class FeatureStore {
     return this.#shopperTtlMs;
   }
 
-  #userKey(userId: string, name: string): string {
+  #userKey(userId: string, name: ShopperKey): string {
     return `${this.#prefix}:u:${userId}:${name}`;
+  }
+
+  /** Every Redis key that may hold this shopper's state (features, applied ids, folded-in vectors). */
+  shopperKeys(userId: string): string[] {
+    return SHOPPER_KEYS.map((name) => this.#userKey(userId, name));
+  }
+
+  /** The shopper's applied-id window: present exactly while Redis holds state of theirs. */
+  appliedIdsKey(userId: string): string {
+    return this.#userKey(userId, 'seen');
+  }
+
+  /** The shopper's folded-in vectors (written by ShopperVectors). */
+  vectorsKey(userId: string): string {
+    return this.#userKey(userId, 'vecs');
+  }
+
+  /** The erasure tombstone of a shopper, named by their erasure subject. */
+  tombstoneKey(userId: string): string {
+    return this.#tombstonePrefix + this.#ids.subject(userId);
+  }
+
+  /**
+   * The shopper withdrew consent: deletes what was built of theirs and, in the same transaction, marks them
+   * not to be personalised (until they grant it or the marker expires with `shopperTtlMs` of inactivity, when
+   * their next event reads their consent from Postgres again). Returns how many keys held state.
+   */
+  async withdrawShopper(userId: string): Promise<number> {
+    const marker = this.#userKey(userId, 'np');
+    const replies = await this.#redis
+      .multi()
+      .del(...this.shopperKeys(userId).filter((key) => key !== marker))
+      .set(marker, '1', 'PX', this.#shopperTtlMs)
+      .exec();
+    const failed = replies?.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+    return Number(replies?.[0]?.[1] ?? 0);
+  }
+
+  /** Marks shoppers whose consent (read from Postgres) does not cover personalisation, for `shopperTtlMs`. */
+  async markNotPersonal(userIds: readonly string[]): Promise<void> {
+    if (userIds.length === 0) return;
+    const pipeline = this.#redis.pipeline();
+    for (const userId of userIds) pipeline.set(this.#userKey(userId, 'np'), '1', 'PX', this.#shopperTtlMs);
+    await pipeline.exec();
+  }
+
+  /** The shopper granted consent: their next event reads their history from Postgres (what it covers). */
+  async grantShopper(userId: string): Promise<void> {
+    await this.#redis.del(this.#userKey(userId, 'np'));
+  }
+
+  /**
+   * Deletes every key of the shopper's state and, in the same transaction, leaves a tombstone saying that
+   * events received before `erasedAt` are not to be applied (a worker may still hold some). Returns how many
+   * keys held state.
+   */
+  async eraseShopper(userId: string, erasedAt: Date): Promise<number> {
+    const replies = await this.#redis
+      .multi()
+      .set(this.tombstoneKey(userId), String(erasedAt.getTime()), 'PX', TOMBSTONE_TTL_MS)
+      .del(...this.shopperKeys(userId))
+      .exec();
+    const failed = replies?.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+    return Number(replies?.[1]?.[1] ?? 0);
   }
 
   #keys(event: FeatureEvent): string[] {
@@ -255,6 +393,9 @@ export class FeatureStore {
       this.#userKey(event.userId, 'weights'),
       this.#userKey(event.userId, 'seen'),
       this.#layoutKey,
+      this.tombstoneKey(event.userId),
+      this.#userKey(event.userId, 'np'),
+      `${this.#prefix}:anon-seen`,
       this.#pausedKey,
     ];
   }
@@ -312,6 +453,9 @@ export class FeatureStore {
       mode,
       requireState ? '1' : '0',
       String(TRENDING_ITEMS_KEPT),
+      String(event.receivedAt.getTime()),
+      event.personal === false ? '0' : '1',
+      String(ANONYMOUS_IDS_KEPT),
       live ? '1' : '0',
     ];
   }
@@ -340,11 +484,15 @@ export class FeatureStore {
       { whilePaused: 'refuse' },
     );
     const absent = new Set<string>();
+    const erased: FeatureEvent[] = [];
+    const anonymous = new Set<string>();
     events.forEach((event, index) => {
       if (results[index] === ABSENT) absent.add(event.userId);
+      else if (results[index] === ERASED) erased.push(event);
+      else if (results[index] === ANONYMOUS) anonymous.add(event.userId);
     });
-    for (const userId of absent) histories.delete(userId);
-    return { histories, absent };
+    for (const userId of [...absent, ...anonymous]) histories.delete(userId);
+    return { histories, absent, erased, anonymous };
   }
 
   /**

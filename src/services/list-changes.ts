@@ -1,7 +1,7 @@
 import type { Item } from '../generated/prisma/client.ts';
 
-/** What made the gateway push a list. */
-export type ListTrigger = 'SUBSCRIBED' | 'EVENT' | 'CATALOG' | 'MODEL' | 'PLACEMENT';
+/** What made the gateway push a list (PRIVACY: the shopper was erased or withdrew consent). */
+export type ListTrigger = 'SUBSCRIBED' | 'EVENT' | 'CATALOG' | 'MODEL' | 'PLACEMENT' | 'PRIVACY';
 
 /** How a pushed list differs from the one pushed before it on the same subscription. */
 export interface ListChange {

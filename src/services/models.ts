@@ -49,6 +49,10 @@ export interface LearnedHits {
   unfiltered: boolean;
 }
 
+/** How long, and how many, forgotten shoppers a gateway remembers for loads still under way. */
+const FORGOTTEN_KEPT_MS = 10 * 60_000;
+const FORGOTTEN_KEPT = 10_000;
+
 /**
  * Serves the current model version: loads it at start, follows activations announced by any replica (a new
  * training, a rollback) by loading the version in the background and swapping it in atomically, and answers
@@ -61,6 +65,11 @@ export class ModelService {
   readonly #metrics: Metrics;
   readonly #index = new VersionedIndex({ keep: 2 });
   readonly #loaded = new Map<string, LoadedModel>();
+  /**
+   * Shoppers forgotten while a version may still be loading (read from Postgres before their rows were cut):
+   * a load that ends applies these too. Capped and aged out: a load takes seconds, not ten minutes.
+   */
+  readonly #recentlyForgotten = new Map<string, number>();
   readonly #newItems: NewItemVectors;
   readonly #listeners = new Set<(versionId: number) => void>();
   readonly #stopListening: (() => Promise<void>)[] = [];
@@ -106,6 +115,7 @@ export class ModelService {
           this.#logger.error({ err: error, versionId }, 'loading a model version failed'),
         );
       }),
+      await this.#pubsub.onShopperForgotten(({ userId }) => this.forget(userId)),
       await this.#pubsub.onItemVectorsAdded(({ versionId, itemIds }) => {
         if (!this.#loaded.has(String(versionId))) return;
         this.#newItems
@@ -120,6 +130,29 @@ export class ModelService {
 
   async stop(): Promise<void> {
     await Promise.all(this.#stopListening.splice(0).map((stop) => stop()));
+  }
+
+  /**
+   * Drops a shopper from every loaded version: their id leaves the lookup and their row of user factors is
+   * zeroed, so this process holds nothing of them (the stored artifacts were cut by the erasure itself).
+   */
+  forget(userId: string): void {
+    const now = Date.now();
+    this.#recentlyForgotten.set(userId, now);
+    for (const [id, at] of this.#recentlyForgotten) {
+      if (now - at <= FORGOTTEN_KEPT_MS && this.#recentlyForgotten.size <= FORGOTTEN_KEPT) break;
+      this.#recentlyForgotten.delete(id);
+    }
+    for (const model of this.#loaded.values()) this.#dropUser(model, userId);
+  }
+
+  #dropUser(model: LoadedModel, userId: string): void {
+    const row = model.users.get(userId);
+    if (row === undefined) return;
+    model.users.delete(userId);
+    const f = model.vectors.factors;
+    model.vectors.userFactors.fill(0, row * f, (row + 1) * f);
+    model.vectors.userIds[row] = '';
   }
 
   /** Makes items the version was not trained on retrievable, with the vectors the worker derived for them. */
@@ -189,6 +222,9 @@ export class ModelService {
         ndcg10: holdoutNdcg10(version?.metrics),
       });
       this.#addNewItems(versionId, newItems);
+      // Shoppers forgotten while this version's rows were being read.
+      const loaded = this.#loaded.get(key);
+      if (loaded) for (const userId of this.#recentlyForgotten.keys()) this.#dropUser(loaded, userId);
       return index;
     });
     // Forget vectors of versions the index no longer holds.

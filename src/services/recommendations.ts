@@ -42,6 +42,8 @@ import {
 import type { ShopperVectors } from './shopper-vectors.ts';
 import { checkId, checkK } from './validation.ts';
 
+/** Triggers about the shopper themselves: recomputed at once, never paced behind a fan-out. */
+const isOwn = (trigger: ListTrigger) => trigger === 'EVENT' || trigger === 'PRIVACY';
 /** Items becoming recommendable at once beyond which a catalogue change recomputes every watched list. */
 const MAX_ENTERING_CHECKED = 100;
 /** With rules that reorder (boosts, diversity, pins, a cap), the pool holds this many times k candidates… */
@@ -149,6 +151,7 @@ interface Ranked {
 interface Watched extends PacedTask {
   /** The placement its rules come from, if any. */
   readonly placementId: string | null;
+  readonly userId: string;
   /** Asks for a recomputation; folds into one already pending. */
   request(trigger: ListTrigger, cause?: UserChanged | null): void;
   /** Whether changing these items (`entering` of them became recommendable) could change what the subscriber sees. */
@@ -186,7 +189,14 @@ interface CheckedRequest {
 /** Why the merge loop may not use an item, before the filter. */
 type Exclusion = 'EXCLUDE_PURCHASED' | 'EXCLUDE_SEEN' | 'ANCHOR';
 
-const byTrigger = (): Record<ListTrigger, number> => ({ SUBSCRIBED: 0, EVENT: 0, CATALOG: 0, MODEL: 0, PLACEMENT: 0 });
+const byTrigger = (): Record<ListTrigger, number> => ({
+  SUBSCRIBED: 0,
+  EVENT: 0,
+  CATALOG: 0,
+  MODEL: 0,
+  PLACEMENT: 0,
+  PRIVACY: 0,
+});
 
 const REASONS: Record<ItemSource, string> = {
   LEARNED: 'learned',
@@ -217,6 +227,7 @@ export class RecommendationService {
   readonly #pacer: Pacer;
   readonly #counts = { recomputes: byTrigger(), pushes: byTrigger() };
   readonly #metrics: Metrics;
+  readonly #stopListening: Promise<() => Promise<void>>;
 
   constructor(deps: {
     features: FeatureStore;
@@ -251,6 +262,17 @@ export class RecommendationService {
     this.#placements.onChange((placementId) => {
       for (const watched of this.#watched) if (watched.placementId === placementId) watched.request('PLACEMENT');
     });
+    this.#stopListening = deps.pubsub
+      .onShopperForgotten(({ userId }) => {
+        for (const watched of this.#watched) if (watched.userId === userId) watched.request('PRIVACY');
+      })
+      .catch((error: unknown) => {
+        deps.logger.error(
+          { err: error },
+          'following erasures failed: open lists of an erased shopper stay as they are',
+        );
+        return async () => undefined;
+      });
     this.#metrics = deps.metrics;
   }
 
@@ -592,8 +614,8 @@ export class RecommendationService {
       let reach: ListReach | undefined;
       const kick = () => {
         if (computing || !pending) return;
-        // The freshness path: a shopper's own event is never queued behind a fan-out.
-        if (pending.trigger === 'EVENT') void refresh(false);
+        // The freshness path: a shopper's own event (or their erasure) is never queued behind a fan-out.
+        if (isOwn(pending.trigger)) void refresh(false);
         else pacer.schedule(watched);
       };
       const refresh = async (paced: boolean) => {
@@ -601,7 +623,7 @@ export class RecommendationService {
         computing = true;
         try {
           // Outside the pacer only event work runs; catalogue or model work left over is queued below.
-          while (pending && (paced || pending.trigger === 'EVENT')) {
+          while (pending && (paced || isOwn(pending.trigger))) {
             const { trigger, cause } = pending;
             pending = null;
             counts.recomputes[trigger]++;
@@ -615,7 +637,7 @@ export class RecommendationService {
           }
         } catch (error) {
           if (error instanceof UnavailableError) this.#metrics.dependencyErrors.inc({ dependency: error.dependency });
-          this.#logger.error({ err: error, userId }, 'recomputing a watched list failed');
+          this.#logger.error({ err: error }, 'recomputing a watched list failed');
         } finally {
           computing = false;
         }
@@ -623,6 +645,7 @@ export class RecommendationService {
       };
       const watched: Watched = {
         placementId: checked.placementId,
+        userId,
         run: () => refresh(true),
         request(trigger, cause = null) {
           // The shopper's own event names the push even when a catalogue or model change joins it.
@@ -698,6 +721,11 @@ export class RecommendationService {
       this.#logger.warn({ err: error }, 'reading trending scores for a catalogue change failed');
       fanOut(null);
     });
+  }
+
+  /** Stops following erasures (at shutdown). */
+  async stop(): Promise<void> {
+    await (await this.#stopListening)();
   }
 
   /** Counts and pacing of watched-list recomputations since start (for metrics and benchmarks). */

@@ -16,8 +16,11 @@ const NEW_ITEM_REFRESH_MS = 60_000;
  * Stores a shopper's vector for one model version (ARGV[1]) in their vector hash (KEYS[1]) and keeps besides
  * it only the one of the highest other version: a gateway still serving the previous version during a swap
  * finds its vector, and retrains cannot pile up vectors. The hash expires with the shopper's features (ARGV[3] ms).
+ * Nothing is stored when the shopper has no state (KEYS[2], their applied-id window, is gone): they were erased
+ * or withdrew consent while this vector was being computed.
  */
 const STORE_VECTOR_LUA = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local versions = redis.call('HKEYS', KEYS[1])
 if #versions > 2 then
@@ -35,7 +38,13 @@ return 1
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    pgwStoreVector(key: string, versionId: string, vector: Buffer, ttlMs: string): Result<number, Context>;
+    pgwStoreVector(
+      key: string,
+      stateKey: string,
+      versionId: string,
+      vector: Buffer,
+      ttlMs: string,
+    ): Result<number, Context>;
   }
 }
 
@@ -62,23 +71,20 @@ interface FoldInState {
 export class ShopperVectors {
   readonly #db: Db;
   readonly #redis: Redis;
-  readonly #prefix: string;
   readonly #features: FeatureStore;
   readonly #newItems: NewItemVectors;
   #state: FoldInState | undefined;
 
-  constructor(deps: { db: Db; redis: Redis; prefix: string; features: FeatureStore; newItems: NewItemVectors }) {
+  constructor(deps: { db: Db; redis: Redis; features: FeatureStore; newItems: NewItemVectors }) {
     this.#db = deps.db;
     this.#redis = deps.redis;
-    this.#prefix = `${deps.prefix}:f`;
     this.#features = deps.features;
     this.#newItems = deps.newItems;
-    deps.redis.defineCommand('pgwStoreVector', { numberOfKeys: 1, lua: STORE_VECTOR_LUA });
+    deps.redis.defineCommand('pgwStoreVector', { numberOfKeys: 2, lua: STORE_VECTOR_LUA });
   }
 
-  // Not ':vec:<version>', the earlier layout's one string key per version.
   #key(userId: string): string {
-    return `${this.#prefix}:u:${userId}:vecs`;
+    return this.#features.vectorsKey(userId);
   }
 
   /** Folds in against this model version from now on (worker side). */
@@ -151,6 +157,7 @@ export class ShopperVectors {
       const vector = foldIn(state.model, rows, weights, undefined, scratch);
       pipeline.pgwStoreVector(
         this.#key(userId),
+        this.#features.appliedIdsKey(userId),
         String(state.versionId),
         Buffer.from(vector.buffer),
         String(this.#features.shopperTtlMs),

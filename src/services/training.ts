@@ -1,8 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { HnswIndex, type HnswParams } from '../ann/index.ts';
 import type { Db } from '../db/client.ts';
+import { databaseNow, forgetRemovedSince } from '../db/erasure.ts';
 import { eventIdRange, readEventPage } from '../db/events.ts';
-import { completeModelVersion, createModelVersion, failModelVersion, findPinnedModelVersion } from '../db/models.ts';
+import {
+  activateModelVersion,
+  completeModelVersion,
+  createModelVersion,
+  failModelVersion,
+  findPinnedModelVersion,
+} from '../db/models.ts';
 import type { EventType, ModelVersion } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import { type AlsParams, alsRecommender, DEFAULT_ALS_PARAMS, trainAls } from '../model/als.ts';
@@ -12,6 +19,7 @@ import { type InteractionLog, selectRows } from '../model/interactions.ts';
 import { temporalSplit } from '../model/split.ts';
 import { Progress } from '../progress.ts';
 import type { EventWeights } from './features.ts';
+import type { ShopperIds } from './shopper-ids.ts';
 
 /** Event types in the order of the log's type column. */
 const TYPE_NAMES: readonly EventType[] = ['VIEW', 'CLICK', 'ADD_TO_CART', 'REMOVE_FROM_CART', 'PURCHASE'];
@@ -34,6 +42,10 @@ export interface TrainingOptions {
    * pinned version's by this fraction (0.05: 5 % better); otherwise it is stored READY but not activated.
    */
   pinMargin: number;
+  /** Whether shoppers who never stated consent are trained on (CONSENT_DEFAULT `granted`). */
+  personalByDefault: boolean;
+  /** Erasure subjects of shopper ids: a version stored after an erasure or withdrawal began loses that shopper. */
+  ids: ShopperIds;
 }
 
 /** What a training did: the version it stored and whether it serves now, or nothing for want of data. */
@@ -139,6 +151,8 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
   const params: AlsParams = { ...DEFAULT_ALS_PARAMS, ...options.defaults, ...options.params };
   const weighting = { typeWeights: options.weights, halfLifeDays: options.halfLifeDays ?? 0 };
   const started = performance.now();
+  // On Postgres's clock, which stamps the erasure log: removals from now on are cut out of what this stores.
+  const readFrom = await databaseNow(db);
   const builder = new LogBuilder();
   let dataFrom: Date | undefined;
   let dataTo: Date | undefined;
@@ -147,10 +161,11 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
     total: range ? Number(range.last - range.first + 1n) : undefined,
   });
   for (let afterId = 0n; range; ) {
-    const page = await readEventPage(db, afterId, PAGE_SIZE);
+    const page = await readEventPage(db, afterId, PAGE_SIZE, options.personalByDefault);
     if (page.length === 0) break;
     for (const event of page) {
-      if (!event.itemId || options.weights[event.type] === 0) continue;
+      // A shopper's consent decides whether their events shape the model (and so get them a vector).
+      if (!event.itemId || !event.personal || options.weights[event.type] === 0) continue;
       builder.add(event.userId, event.itemId, event.occurredAt.getTime(), TYPE_NAMES.indexOf(event.type));
       if (!dataFrom || event.occurredAt < dataFrom) dataFrom = event.occurredAt;
       if (!dataTo || event.occurredAt > dataTo) dataTo = event.occurredAt;
@@ -211,7 +226,7 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
     phase('store', 4);
     const pinned = await findPinnedModelVersion(db);
     const activated = !pinned || summary.ndcg >= pinnedNdcg(pinned) * (1 + options.pinMargin);
-    const stored = await completeModelVersion(
+    let stored = await completeModelVersion(
       db,
       version.id,
       {
@@ -243,8 +258,14 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
         userFactors: model.userFactors,
         itemIndex,
       },
-      activated,
+      false,
     );
+    // A shopper erased (or withdrawn) while this trained is in its vectors: once stored, the version is cut as
+    // the erasure cut the others (under the erasure lock), and only then may any gateway load it.
+    const forgotten = await forgetRemovedSince(db, stored.id, readFrom, (userId) => options.ids.subject(userId));
+    if (forgotten)
+      logger.info({ version: stored.id, forgotten }, 'cut shoppers erased during training out of the version');
+    if (activated) stored = await activateModelVersion(db, stored.id);
     logger.info(
       { version: stored.id, events: builder.size, metrics: summary, activated, pinned: pinned?.id },
       activated

@@ -41,6 +41,8 @@ interface WarmUpDeps {
   replayStatus: ReplayStatus;
   fallback: RebuildFallback;
   logger: Logger;
+  /** Stored form of the demo's customer ids (pseudonyms with USER_ID_KEY). */
+  internalId?: (userId: string) => string;
 }
 
 /**
@@ -61,7 +63,7 @@ export class WarmUp {
     const { db, pool, catalog, trainQueue, replayQueue, logger } = this.#deps;
     this.#loadingDemo = true;
     try {
-      const loaded = await loadDemoDataIfEmpty(db, pool, logger, options);
+      const loaded = await loadDemoDataIfEmpty(db, pool, logger, { internalId: this.#deps.internalId, ...options });
       if (loaded.events === 0) return loaded;
       await catalog.refresh(loaded.itemIds);
       await requestReplay(replayQueue, 'demo data loaded');

@@ -71,6 +71,36 @@ export class LiveEventsWriter {
   }
 }
 
+/**
+ * Takes a shopper's events out of the stream (an erasure): an entry carrying only theirs is deleted; one
+ * that also carries other shoppers' events is deleted and appended again without theirs (a worker may have
+ * read it already: it then holds the entry, comes back to it without fields and lets it go, and those other
+ * events are processed from the new entry). An entry a worker is applying right now is covered by the
+ * erasure's tombstone. Returns how many of the shopper's events were taken out.
+ */
+export async function purgeLiveEvents(redis: Redis, prefix: string, userId: string): Promise<number> {
+  const key = liveEventsKey(prefix);
+  // The stream holds at most MAX_ENTRIES (trimmed approximately): one read sees it all.
+  const entries = (await redis.xrange(key, '-', '+', 'COUNT', 2 * MAX_ENTRIES)) as [string, string[]][];
+  let purged = 0;
+  for (const [id, fields] of entries) {
+    const job = parseEntry(fields);
+    const events = job?.events ?? [];
+    const theirs = events.filter((event) => event.userId === userId);
+    if (!job || theirs.length === 0) continue;
+    const gone = new Set(theirs.map(({ eventId }) => eventId));
+    const kept: EventJob = {
+      eventIds: job.eventIds.filter((eventId) => !gone.has(eventId)),
+      events: events.filter((event) => event.userId !== userId),
+    };
+    const pipeline = redis.pipeline().xdel(key, id);
+    if (kept.eventIds.length > 0) pipeline.xadd(key, '*', 'job', JSON.stringify(kept));
+    await pipeline.exec();
+    purged += theirs.length;
+  }
+  return purged;
+}
+
 /** An entry as XREADGROUP returns it; a held entry deleted meanwhile (trimmed) comes back without fields. */
 type Entry = [id: string, fields: string[] | null];
 type ReadReply = [stream: string, entries: Entry[]][] | null;

@@ -2,7 +2,7 @@ import type { Db } from '../db/client.ts';
 import { markEventsProcessed, type StoredEvent } from '../db/events.ts';
 import type { Logger } from '../logger.ts';
 
-type Processed = Pick<StoredEvent, 'eventId' | 'userId' | 'occurredAt'>;
+type Processed = Pick<StoredEvent, 'eventId' | 'userId' | 'itemId' | 'occurredAt' | 'personal'>;
 
 /** How long processed events wait to be recorded together. */
 const FLUSH_AFTER_MS = 100;

@@ -64,7 +64,7 @@ export async function startWorkers(
   const queue = createEventsQueue(queues, config.REDIS_PREFIX);
 
   const newItems = new NewItemVectors({ redis: command, prefix: config.REDIS_PREFIX });
-  const vectors = new ShopperVectors({ db, redis: command, prefix: config.REDIS_PREFIX, features, newItems });
+  const vectors = new ShopperVectors({ db, redis: command, features, newItems });
   const stopFollowingModels = await pubsub.onModelActivated(({ versionId }) => {
     vectors
       .useVersion(versionId)

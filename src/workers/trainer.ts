@@ -6,6 +6,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
 import { connectRoleConnections } from '../redis.ts';
+import { ShopperIds } from '../services/shopper-ids.ts';
 import { hasTrainingData, readTunedParams } from '../services/training.ts';
 import { makeTrainModelProcessor } from './processors/train-model.ts';
 import { createTrainQueue, requestTraining, TRAIN_QUEUE, type TrainJob, type TrainResult } from './queues.ts';
@@ -50,6 +51,8 @@ export async function startTrainer(
         halfLifeDays: config.TRAIN_HALF_LIFE_DAYS ?? tuned.halfLifeDays,
         index: { M: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, ef: config.HNSW_EF },
         pinMargin: config.MODEL_PIN_MARGIN,
+        ids: new ShopperIds(config.USER_ID_KEY),
+        personalByDefault: config.CONSENT_DEFAULT === 'granted',
       },
     }),
     // The index build holds this process's event loop for seconds at a time: a generous lock keeps the job.

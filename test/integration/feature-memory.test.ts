@@ -86,6 +86,7 @@ describe('feature store windows (Redis only)', () => {
     itemId: `item-${id}`,
     category: null,
     occurredAt: new Date(Date.UTC(2026, 0, 1) + id * 1000),
+    receivedAt: new Date(Date.UTC(2026, 0, 1) + id * 1000),
     ...overrides,
   });
 
@@ -286,7 +287,7 @@ describe('the feature worker’s Postgres reads', () => {
       db,
       features,
       admission: new ItemAdmission({ db, maxPlaceholders: 100 }),
-      vectors: new ShopperVectors({ db, redis, prefix, features, newItems: new NewItemVectors({ redis, prefix }) }),
+      vectors: new ShopperVectors({ db, redis, features, newItems: new NewItemVectors({ redis, prefix }) }),
       pubsub: new PubSub({ publisher: redis, subscriber, prefix }),
       processed,
       logger,

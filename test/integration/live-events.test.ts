@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { connectRedis, createRedis } from '../../src/redis.ts';
 import { type FeatureEvent, FeatureStore, ReplayRunningError } from '../../src/services/features.ts';
+import { ShopperIds } from '../../src/services/shopper-ids.ts';
 import { LiveEventsReader, LiveEventsWriter, liveEventsKey } from '../../src/workers/live-events.ts';
 import type { EventJob, QueuedEvent } from '../../src/workers/queues.ts';
 import { eventually } from '../helpers/gateway.ts';
@@ -109,7 +110,13 @@ describe('replay pause of live applies', () => {
   it('when a replay paused live applies then the worker’s apply is refused until it resumes, and the replay’s own applies go on', async () => {
     await connectRedis(redis, TEST_REDIS_URL);
     const prefix = uniqueId('pause');
-    const features = new FeatureStore(redis, { prefix, halfLifeHours: 24, weights: WEIGHTS, shopperTtlDays: 1 });
+    const features = new FeatureStore(redis, {
+      prefix,
+      halfLifeHours: 24,
+      weights: WEIGHTS,
+      shopperTtlDays: 1,
+      ids: new ShopperIds(''),
+    });
     const userId = uniqueId('u');
     const event = (id: bigint, itemId: string): FeatureEvent => ({
       id,
@@ -119,6 +126,7 @@ describe('replay pause of live applies', () => {
       itemId,
       category: null,
       occurredAt: new Date(),
+      receivedAt: new Date(),
     });
 
     await features.pauseLiveApplies(10_000);

@@ -80,6 +80,7 @@ describe('lists while the online features are rebuilt', () => {
         itemId: items[3] ?? '',
         category: null,
         occurredAt: new Date(),
+        receivedAt: new Date(),
       },
     ]);
     const lost = await eventually(async () => {
@@ -140,6 +141,7 @@ describe('lists while the online features are rebuilt', () => {
       itemId,
       category: null,
       occurredAt: new Date(),
+      receivedAt: new Date(),
     });
     await store.applyMany([event(1n, 'kept-a'), event(2n, 'kept-a'), event(3n, 'kept-b')]);
     await store.markRebuilt();

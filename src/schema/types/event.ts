@@ -29,6 +29,11 @@ const EventInputRef = builder.inputType('EventInput', {
       description: 'Free context (page, device, …): at most 8 KiB as JSON, 10 levels deep, no NUL or lone surrogates.',
     }),
     recommendationId: t.id({ description: 'The recommendation list this interaction came from.' }),
+    consent: t.boolean({
+      description:
+        "The shopper's consent to personalisation as of this event (as setConsent before it; false removes what was " +
+        'built of them). Omitted: as they last said, or CONSENT_DEFAULT. Send it when it changes: each carrying event costs a write.',
+    }),
   }),
 });
 

@@ -100,6 +100,9 @@ const TriggerRef = builder.enumType('RecommendationTrigger', {
     CATALOG: { description: 'A catalogue change touched the list: price, stock, or a newly recommendable item.' },
     MODEL: { description: 'A new model version started serving.' },
     PLACEMENT: { description: 'The placement the subscription names was changed or deleted.' },
+    PRIVACY: {
+      description: 'The shopper was erased or withdrew consent: the list no longer draws on anything of theirs.',
+    },
   } as const,
 });
 
@@ -148,9 +151,14 @@ builder.queryFields((t) => ({
       placement: t.arg.id({ description: 'A placement whose rules apply, merged with `rules` (see the README).' }),
       rules: t.arg({ type: RulesInputRef }),
     },
-    resolve: (_root, { userId, k, placement, rules }, { services, caller }) => {
+    resolve: async (_root, { userId, k, placement, rules }, { services, caller }) => {
       assertMayActAs(caller, String(userId));
-      return services.recommendations.recommend(String(userId), k, { placement: idOrNull(placement), rules });
+      const list = await services.recommendations.recommend(services.ids.internal('userId', String(userId)), k, {
+        placement: idOrNull(placement),
+        rules,
+      });
+      // The id the caller sent, not the pseudonym the gateway works with.
+      return { ...list, userId: String(userId) };
     },
   }),
 }));
@@ -201,9 +209,12 @@ builder.subscriptionFields((t) => ({
     },
     subscribe: (_root, { userId, k, placement, rules }, { services, caller }) => {
       assertMayActAs(caller, String(userId));
-      return services.recommendations.watch(String(userId), k, { placement: idOrNull(placement), rules });
+      return services.recommendations.watch(services.ids.internal('userId', String(userId)), k, {
+        placement: idOrNull(placement),
+        rules,
+      });
     },
-    resolve: (list) => list,
+    resolve: (list, { userId }) => ({ ...list, userId: String(userId) }),
   }),
 }));
 
@@ -268,7 +279,10 @@ builder.queryFields((t) => ({
       rules: t.arg({ type: RulesInputRef }),
     },
     resolve: (_root, { userId, k, placement, rules }, { services }) =>
-      services.recommendations.preview(String(userId), k, { placement: idOrNull(placement), rules }),
+      services.recommendations.preview(services.ids.internal('userId', String(userId)), k, {
+        placement: idOrNull(placement),
+        rules,
+      }),
   }),
 }));
 

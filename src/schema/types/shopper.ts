@@ -36,6 +36,9 @@ builder.queryFields((t) => ({
     description: "Server: a shopper's profile (never readable with a public key).",
     authScopes: { server: true },
     args: { userId: t.arg.id({ required: true }) },
-    resolve: (_root, { userId }, { services }) => services.shoppers.profile(String(userId)),
+    resolve: async (_root, { userId }, { services }) => ({
+      ...(await services.shoppers.profile(services.ids.internal('userId', String(userId)))),
+      userId: String(userId),
+    }),
   }),
 }));

@@ -1,6 +1,8 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Db } from '../../db/client.ts';
+import { readStatedConsents } from '../../db/consent.ts';
+import { deleteEventsById } from '../../db/erasure.ts';
 import { findEventsForProcessing, readShopperHistories, type StoredEvent } from '../../db/events.ts';
 import type { Logger } from '../../logger.ts';
 import type { PubSub } from '../../realtime/pubsub.ts';
@@ -51,7 +53,7 @@ export function makeEventsApplier(deps: {
       unprocessed.flatMap((event) => (event.itemId === null ? [] : [event.itemId])),
       { create: true },
     );
-    const pending: (StoredEvent & FeatureEvent)[] = unprocessed.map((event) => ({
+    let pending: (StoredEvent & FeatureEvent)[] = unprocessed.map((event) => ({
       ...event,
       counted: event.itemId === null || countable.has(event.itemId),
     }));
@@ -59,8 +61,36 @@ export function makeEventsApplier(deps: {
     for (const event of events) latestByUser.set(event.userId, event);
     // Two round trips to Redis in all for known shoppers: apply and read the histories, then store the
     // vectors and announce.
-    const { histories, absent } = await deps.features.applyAndReadHistories(pending, [...latestByUser.keys()]);
+    const { histories, absent, erased, anonymous } = await deps.features.applyAndReadHistories(pending, [
+      ...latestByUser.keys(),
+    ]);
+    if (erased.length) {
+      // Stored just as their shopper was erased (or still queued then): they go the way of the rest.
+      await deleteEventsById(
+        deps.db,
+        erased.map(({ id }) => id),
+      );
+      const dropped = new Set(erased);
+      const erasedUsers = new Set(erased.map(({ userId }) => userId));
+      pending = pending.filter((event) => !dropped.has(event));
+      for (const userId of erasedUsers) {
+        latestByUser.delete(userId);
+        histories.delete(userId);
+      }
+    }
     if (absent.size) {
+      // Whether their consent covers personalisation is in Postgres (Redis holds nothing of them now).
+      const stated = await readStatedConsents(deps.db, [...absent]);
+      const withheld = [...absent].filter((userId) => !(stated.get(userId) ?? deps.features.personalByDefault));
+      if (withheld.length) {
+        // Marked first, so their events (now and until the marker expires) count toward trending only.
+        await deps.features.markNotPersonal(withheld);
+        for (const userId of withheld) {
+          absent.delete(userId);
+          anonymous.add(userId);
+        }
+        await deps.features.applyMany(pending.filter((event) => anonymous.has(event.userId)));
+      }
       const userIds = [...absent];
       const earlier = await readShopperHistories(deps.db, userIds, RESTORED_EVENTS_PER_SHOPPER);
       const restored = await deps.features.restoreShoppers(
@@ -102,7 +132,7 @@ export function makeEventsApplier(deps: {
     );
     // After the announcement: the push needs only Redis, so this commit stays off the freshness path. Should
     // the process die first, the outbox sweep re-queues the events and the applied-id windows skip the features.
-    deps.processed.add(pending);
+    deps.processed.add(pending.map((event) => ({ ...event, personal: !anonymous.has(event.userId) })));
   };
 }
 
