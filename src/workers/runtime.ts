@@ -31,6 +31,8 @@ import {
 
 /** Entries unacknowledged this long belong to a worker that died (a batch takes well under a second). */
 const LIVE_CLAIM_IDLE_MS = 30_000;
+/** Stream readers per worker process (see below). */
+const LIVE_READERS = 4;
 /**
  * Taken off a checkpoint's time before events processed since are applied again: the checkpoint carries the
  * worker's clock, processedAt Postgres's, and a processedAt is written up to a batch window after its effects.
@@ -85,17 +87,24 @@ export async function startWorkers(
     logger,
     redis: command,
   });
-  // The freshness path: the gateways' stored batches, read from a stream (see live-events.ts).
-  const liveConnection = createRedis(config.REDIS_URL, 'blocking');
-  liveConnection.on('error', (error) => logger.warn({ err: error.message }, 'live events connection error'));
-  const live = new LiveEventsReader({
-    redis: liveConnection,
-    prefix: config.REDIS_PREFIX,
-    logger,
-    apply,
-    retryLater: (error) => error instanceof ReplayRunningError,
+  // The freshness path: the gateways' stored batches, read from a stream (see live-events.ts). A few readers,
+  // each a consumer of its own on a connection of its own: while one waits on Redis or Postgres for its batch,
+  // another applies the next, as BullMQ's concurrency does for jobs.
+  const readers = Array.from({ length: LIVE_READERS }, () => {
+    const connection = createRedis(config.REDIS_URL, 'blocking');
+    connection.on('error', (error) => logger.warn({ err: error.message }, 'live events connection error'));
+    const reader = new LiveEventsReader({
+      redis: connection,
+      prefix: config.REDIS_PREFIX,
+      logger,
+      apply,
+      retryLater: (error) => error instanceof ReplayRunningError,
+    });
+    reader.start();
+    return { reader, connection };
   });
-  live.start();
+  // LIVE_READERS is at least 1; the first reader also claims what dead workers left.
+  const live = readers[0]!.reader;
   // The durable path: the sweep's re-queued events and large batches, with BullMQ's retries and backoff.
   const worker = new Worker<EventJob>(EVENTS_QUEUE, (job) => apply(job.data, job.timestamp), {
     connection: blocking,
@@ -193,8 +202,8 @@ export async function startWorkers(
       clearInterval(pruneTimer);
       unwatchQueues();
       await stopFollowingModels();
-      await Promise.all([live.stop(), worker.close(), replayer.close()]);
-      liveConnection.disconnect();
+      await Promise.all([...readers.map(({ reader }) => reader.stop()), worker.close(), replayer.close()]);
+      for (const { connection } of readers) connection.disconnect();
       await processed.flush();
       await Promise.all([queue.close(), replayQueue.close()]);
       connections.disconnect();
