@@ -137,11 +137,14 @@ async function sendHistories(url: string) {
   await flush();
 }
 
-async function untilProcessed(databaseUrl: string) {
+/** Until the worker processed every event (at most `deadlineMs`: a worker that died would leave it waiting). */
+async function untilProcessed(databaseUrl: string, deadlineMs = 30 * 60_000) {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
+  const until = performance.now() + deadlineMs;
   try {
     for (;;) {
+      if (performance.now() > until) throw new Error(`events still unprocessed after ${deadlineMs / 1000} s`);
       const { rows } = await client.query<{ count: string }>(
         'SELECT count(*) FROM "Event" WHERE "processedAt" IS NULL',
       );
@@ -256,6 +259,9 @@ const shared = {
   DEMO_DATA: 'false',
   TRAIN_INTERVAL_MINUTES: '0',
   MAX_BATCH_SIZE: String(EVENT_BATCH),
+  // Other processes on the machine may hold the default metrics ports; a role that cannot listen exits.
+  WORKER_METRICS_PORT: '0',
+  TRAINER_METRICS_PORT: '0',
 };
 const processes: { stop(): Promise<void> }[] = [];
 try {

@@ -219,8 +219,12 @@ export class ItemStore {
     const top = new TopK(k);
     const visit = (label: number) => {
       if (this.removed[label] === 1) return;
+      // The score first: a filter (a caller's predicate above all) costs more than a dot product, and only an
+      // item that would enter the top k needs it. Same result as filtering first.
+      const score = this.dot(q, label);
+      if (top.rejects(score)) return;
       if (allow !== null && !allow(label)) return;
-      top.offer(label, this.dot(q, label));
+      top.offer(label, score);
     };
     if (filter?.categories !== undefined) {
       for (const category of new Set(filter.categories)) this.byCategory.get(category)?.forEach(visit);
@@ -283,6 +287,11 @@ class TopK {
   constructor(private readonly k: number) {
     this.labels = new Uint32Array(Math.max(0, k));
     this.scores = new Float64Array(Math.max(0, k));
+  }
+
+  /** True when `offer(…, score)` would keep nothing: the heap is full and the score is no better than its worst. */
+  rejects(score: number): boolean {
+    return this.size === this.k && (this.k === 0 || score <= (this.scores[0] as number));
   }
 
   offer(label: number, score: number): void {
