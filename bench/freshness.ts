@@ -145,13 +145,7 @@ async function startTrainer(env: Record<string, string>) {
 const loadAtStart = loadAverage();
 const benchStartedAt = performance.now();
 const env = await createBenchEnvironment('freshness', { privateRedis: true });
-const shared = {
-  DATABASE_URL: env.databaseUrl,
-  REDIS_URL: env.redisUrl,
-  REDIS_PREFIX: env.id,
-  DEMO_DATA: 'false',
-  TRAIN_INTERVAL_MINUTES: '0',
-};
+const shared = env.roleEnv;
 const ports = [await freePort(), await freePort()];
 const worker = await startProcess('worker.ts', [], shared);
 const trainer = await startTrainer(shared);

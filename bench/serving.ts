@@ -252,17 +252,7 @@ async function openLoop(url: string, body: () => string, rate: number, seconds: 
 const uptimeAtStart = uptime();
 const loadAtStart = loadAverage();
 const env = await createBenchEnvironment('serving');
-const shared = {
-  DATABASE_URL: env.databaseUrl,
-  REDIS_URL: env.redisUrl,
-  REDIS_PREFIX: env.id,
-  DEMO_DATA: 'false',
-  TRAIN_INTERVAL_MINUTES: '0',
-  MAX_BATCH_SIZE: String(EVENT_BATCH),
-  // Other processes on the machine may hold the default metrics ports; a role that cannot listen exits.
-  WORKER_METRICS_PORT: '0',
-  TRAINER_METRICS_PORT: '0',
-};
+const shared = { ...env.roleEnv, MAX_BATCH_SIZE: String(EVENT_BATCH) };
 const processes: { stop(): Promise<void> }[] = [];
 try {
   const setupStarted = performance.now();

@@ -66,6 +66,20 @@ export async function createBenchEnvironment(name: string, options: { privateRed
     databaseUrl,
     redisUrl,
     redisPid: privateRedis?.pid,
+    /**
+     * What every role of the run starts with: this database and Redis prefix, no demo data, no training
+     * schedule, and the metrics ports off (other processes on the machine may hold the defaults, and a role
+     * that cannot listen exits).
+     */
+    roleEnv: {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: id,
+      DEMO_DATA: 'false',
+      TRAIN_INTERVAL_MINUTES: '0',
+      WORKER_METRICS_PORT: '0',
+      TRAINER_METRICS_PORT: '0',
+    },
     async drop() {
       const admin = new pg.Client({ connectionString: `${BENCH_SERVER_URL}/postgres` });
       await admin.connect();

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
+import { withTimeout } from '../timeout.ts';
 import type { EventJob, QueuedEvent } from './queues.ts';
 
 /**
@@ -56,18 +57,8 @@ export class LiveEventsWriter {
 
   /** Rejects when Redis does not answer within `timeoutMs`; the events are stored, so the sweep queues them. */
   async append(job: EventJob, timeoutMs = 1000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`appending live events timed out after ${timeoutMs} ms`)), timeoutMs);
-    });
     const adding = this.#redis.xadd(this.#key, 'MAXLEN', '~', MAX_ENTRIES, '*', 'job', JSON.stringify(job));
-    // Once the timeout has answered, a late failure of the append must not surface as an unhandled rejection.
-    adding.catch(() => undefined);
-    try {
-      await Promise.race([adding, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withTimeout(adding, timeoutMs, 'appending live events timed out');
   }
 }
 

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EventType } from '../generated/prisma/enums.ts';
+import { withTimeout } from '../timeout.ts';
 
 /** Queue of stored events waiting for the feature worker. */
 export const EVENTS_QUEUE = 'events';
@@ -148,18 +149,6 @@ export async function enqueueEvents(
   const [first] = eventIds;
   if (first === undefined) return;
   const jobId = options.jobId ?? (eventIds.length === 1 ? first : `batch:${first}:${eventIds.length}`);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    const ms = options.timeoutMs ?? 1000;
-    timer = setTimeout(() => reject(new Error(`enqueue timed out after ${ms} ms`)), ms);
-  });
-  try {
-    const adding = queue.add('apply', job, { ...EVENT_JOB_OPTIONS, jobId });
-    // When the timeout wins, the add may still fail later (its connection closes): that failure is already
-    // answered (the sweep queues the events), and must not surface as an unhandled rejection.
-    adding.catch(() => undefined);
-    await Promise.race([adding, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const adding = queue.add('apply', job, { ...EVENT_JOB_OPTIONS, jobId });
+  await withTimeout(adding, options.timeoutMs ?? 1000, 'enqueue timed out');
 }
