@@ -80,6 +80,9 @@ export class WarmUp {
     const warming: Warming = {};
     if (this.#loadingDemo) warming.demoData = 'loading';
     const replay = await replayStatus.read();
+    const queued = !replay && (await replayPending(replayQueue));
+    // Read after the awaits, in the same turn as `fallback.rebuilding` below, so the two tell one story (the
+    // fallback's check can flip between two awaits).
     const trending = fallback.origin;
     if (replay) {
       warming.features = {
@@ -90,7 +93,7 @@ export class WarmUp {
         done: replay.done,
         total: replay.total,
       };
-    } else if (await replayPending(replayQueue)) warming.features = { state: 'queued', trending };
+    } else if (queued) warming.features = { state: 'queued', trending };
     else if (fallback.rebuilding) warming.features = { state: 'lost', trending };
     if (models.currentVersionId === undefined) {
       // Not 'delayed': the schedule's next run waits there; it is no training on its way now.
