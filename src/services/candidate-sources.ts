@@ -66,8 +66,10 @@ export function learnedSource(deps: {
   foldedIn: { versionId: number; vector: Float32Array } | undefined;
   filter: CompiledFilter;
   reach: ListReach | null;
+  /** A version an experiment variant pins, instead of the current one. */
+  versionId?: number;
 }): CandidateSource {
-  const { models, catalog, userId, foldedIn, reach } = deps;
+  const { models, catalog, userId, foldedIn, reach, versionId } = deps;
   const narrow = annNarrowing(deps.filter);
   let exhausted = false;
   return {
@@ -76,7 +78,7 @@ export function learnedSource(deps: {
       return exhausted;
     },
     next(want, accept) {
-      const learned = models.recommendFor(userId, want, accept, foldedIn, narrow);
+      const learned = models.recommendFor(userId, want, accept, foldedIn, narrow, versionId);
       if (!learned) {
         exhausted = true;
         return [];
@@ -180,6 +182,8 @@ export function similarSource(deps: {
   anchors: () => Promise<readonly string[]>;
   filter: CompiledFilter;
   reach: ListReach | null;
+  /** A version an experiment variant pins, instead of the current one. */
+  versionId?: number;
 }): CandidateSource {
   const { models, catalog, anchors, reach } = deps;
   const narrow = annNarrowing(deps.filter);
@@ -195,7 +199,13 @@ export function similarSource(deps: {
       let anyModel = false;
       for (const anchor of (await anchors()).slice(0, SIMILAR_SEEDS)) {
         if (out.length >= want) break;
-        const similar = models.similarTo(anchor, want - out.length, (id) => !taken.has(id) && accept(id), narrow);
+        const similar = models.similarTo(
+          anchor,
+          want - out.length,
+          (id) => !taken.has(id) && accept(id),
+          narrow,
+          deps.versionId,
+        );
         if (!similar) continue;
         anyModel = true;
         for (const { itemId, score } of similar.hits) {

@@ -9,6 +9,7 @@ import type { LiveEventsWriter } from '../workers/live-events.ts';
 import type { EventsQueue } from '../workers/queues.ts';
 import type { ConsentService } from './consent.ts';
 import { type CategoryLookup, EventWriter, type WriteOutcome } from './event-writer.ts';
+import type { TrackedEvent } from './experiments.ts';
 import type { IngestBacklog } from './ingest-backlog.ts';
 import type { ShopperIds } from './shopper-ids.ts';
 import { checkBatchSize, checkId, checkJson, parseIsoDateTime } from './validation.ts';
@@ -165,6 +166,11 @@ function samePayload(sent: CheckedEvent, stored: StoredPayload): boolean {
   );
 }
 
+/** What attributes stored events to experiment variants (ExperimentService). */
+export interface EventAttribution {
+  attribute(events: readonly TrackedEvent[]): Promise<void>;
+}
+
 /** Records shopper interactions: stored in Postgres first (that is the acknowledgement), then queued. */
 export class EventService {
   readonly #writer: EventWriter;
@@ -176,6 +182,7 @@ export class EventService {
   readonly #backlog: IngestBacklog | undefined;
   readonly #consent: ConsentService | undefined;
   readonly #internalId: (field: string, userId: string) => string;
+  readonly #attribution: EventAttribution | undefined;
 
   constructor(deps: {
     pool: pg.Pool;
@@ -196,7 +203,10 @@ export class EventService {
     consent?: ConsentService;
     /** Pseudonymises shopper ids (USER_ID_KEY); without it they are stored as sent. */
     ids?: ShopperIds;
+    /** Attributes stored events that carry an experiment's recommendationId; none: nothing is attributed. */
+    attribution?: EventAttribution;
   }) {
+    this.#attribution = deps.attribution;
     this.#backlog = deps.backlog;
     this.#consent = deps.consent;
     const { ids } = deps;
@@ -286,7 +296,32 @@ export class EventService {
     for (const [outcome, count] of Object.entries(counts)) {
       if (count) this.#metrics.events.inc({ outcome, rule: '' }, count);
     }
+    await this.#attribute(events, results);
     return results;
+  }
+
+  /**
+   * Attributes the stored events (and retries of them: a retry after a failed attribution repairs it) that
+   * carry a recommendationId. Failing, it answers UNAVAILABLE, so the client retries the batch; the retry
+   * comes back DUPLICATE and is attributed then.
+   */
+  async #attribute(events: readonly CheckedEvent[], results: readonly (TrackResult | InvalidInputError)[]) {
+    const attribution = this.#attribution;
+    if (!attribution) return;
+    const tracked: TrackedEvent[] = [];
+    events.forEach((event, index) => {
+      const result = results[index];
+      if (event.row.recommendationId === null || !result || result instanceof InvalidInputError) return;
+      if (result.status === TrackStatus.CONFLICT) return;
+      tracked.push({ row: event.row, fresh: result.status === TrackStatus.ACCEPTED });
+    });
+    if (tracked.length === 0) return;
+    try {
+      await attribution.attribute(tracked);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'attributing events to experiments failed');
+      throw new UnavailableError('postgres', 'the experiment attribution', error);
+    }
   }
 
   /**

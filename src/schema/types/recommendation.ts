@@ -14,6 +14,7 @@ import type {
 } from '../../services/recommendations.ts';
 import type { FilterClause, RuleOrigin } from '../../services/rules.ts';
 import { builder } from '../builder.ts';
+import { ExperimentAssignmentRef } from './experiment.ts';
 import { ItemRef } from './item.ts';
 import { RulesInputRef } from './rules.ts';
 
@@ -103,6 +104,7 @@ const TriggerRef = builder.enumType('RecommendationTrigger', {
     PRIVACY: {
       description: 'The shopper was erased or withdrew consent: the list no longer draws on anything of theirs.',
     },
+    EXPERIMENT: { description: 'An experiment covering the list started, changed phase or stopped.' },
   } as const,
 });
 
@@ -121,6 +123,12 @@ const RecommendationListRef = builder.objectRef<RecommendationList>('Recommendat
       description: 'Send it back as EventInput.recommendationId on interactions with these items.',
     }),
     userId: t.exposeID('userId'),
+    experiment: t.field({
+      type: ExperimentAssignmentRef,
+      nullable: true,
+      description: 'The experiment variant that produced the list; null outside any experiment.',
+      resolve: (list) => list.experiment,
+    }),
     items: t.field({ type: [RecommendationRef], resolve: (list) => list.items }),
     strategy: t.exposeString('strategy', {
       description:
