@@ -174,6 +174,11 @@ export class ExperimentService {
     await this.#impressions.stop();
   }
 
+  /** Writes the impressions buffered so far (tests and benchmarks read results right after serving). */
+  flushImpressions(): Promise<void> {
+    return this.#impressions.flush();
+  }
+
   /** Calls `listener` with the placement (null: every list) whose experiment started, changed or stopped. */
   onChange(listener: (placement: string | null) => void): () => void {
     this.#listeners.add(listener);
