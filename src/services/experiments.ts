@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { Db } from '../db/client.ts';
 import type { NewEvent } from '../db/events.ts';
-import { insertExperimentEvents } from '../db/experiments.ts';
+import { type AttributedEvent, insertExperimentEvents } from '../db/experiments.ts';
 import { DomainError, ErrorCode, InvalidInputError } from '../errors.ts';
 import type { ExperimentChangeKind } from '../generated/prisma/enums.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { PubSub } from '../realtime/pubsub.ts';
+import { CoalescingWriter } from './coalescing-writer.ts';
 import {
   bucketsOf,
   EXPERIMENT_ID,
@@ -121,7 +122,6 @@ export interface TrackedEvent {
  */
 export class ExperimentService {
   readonly #db: Db;
-  readonly #pool: pg.Pool;
   readonly #pubsub: PubSub;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
@@ -129,6 +129,8 @@ export class ExperimentService {
   readonly #placements: PlacementService;
   readonly #ids: RecommendationIds;
   readonly #impressions: ImpressionLog;
+  /** Attributed events of concurrent requests go to Postgres together (one statement per round). */
+  readonly #attributions: CoalescingWriter<AttributedEvent>;
   /** Running experiments by the placement they cover ('' for every list); at most one each. */
   readonly #running = new Map<string, Running>();
   readonly #listeners = new Set<(placement: string | null) => void>();
@@ -146,7 +148,8 @@ export class ExperimentService {
     ids: RecommendationIds;
   }) {
     this.#db = deps.db;
-    this.#pool = deps.pool;
+    const pool = deps.pool;
+    this.#attributions = new CoalescingWriter((rows) => insertExperimentEvents(pool, rows));
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
     this.#metrics = deps.metrics;
@@ -215,7 +218,7 @@ export class ExperimentService {
    * match, is counted in `pgw_experiment_attributions_total` and otherwise ignored: the event stays stored.
    */
   async attribute(events: readonly TrackedEvent[]): Promise<void> {
-    const rows: (NewEvent & ListOrigin & { recommendationId: string })[] = [];
+    const rows: AttributedEvent[] = [];
     for (const { row, fresh } of events) {
       if (row.recommendationId === null) continue;
       const read = this.#ids.read(row.recommendationId);
@@ -227,7 +230,7 @@ export class ExperimentService {
       rows.push({ ...row, ...read.origin, recommendationId: row.recommendationId });
       if (fresh) this.#metrics.experimentAttributions.inc({ outcome: 'attributed' });
     }
-    if (rows.length > 0) await insertExperimentEvents(this.#pool, rows);
+    await this.#attributions.write(rows);
   }
 
   /**
