@@ -31,3 +31,30 @@ export async function insertExperimentEvents(pool: pg.Pool, rows: readonly Attri
     ],
   );
 }
+
+/** An impression as the log stores it. */
+export interface ImpressionRow {
+  recommendationId: string;
+  experimentId: string;
+  phase: number;
+  variant: string;
+  userId: string;
+  servedAt: Date;
+}
+
+/** Inserts impressions in one statement; a recommendationId logged before is skipped. */
+export async function insertImpressions(pool: pg.Pool, rows: readonly ImpressionRow[]): Promise<void> {
+  await pool.query(
+    `INSERT INTO "ExperimentImpression" ("recommendationId", "experimentId", "phase", "variant", "userId", "servedAt")
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[])
+     ON CONFLICT ("recommendationId") DO NOTHING`,
+    [
+      rows.map((row) => row.recommendationId),
+      rows.map((row) => row.experimentId),
+      rows.map((row) => row.phase),
+      rows.map((row) => row.variant),
+      rows.map((row) => row.userId),
+      rows.map((row) => row.servedAt),
+    ],
+  );
+}

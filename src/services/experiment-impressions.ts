@@ -1,4 +1,5 @@
-import type { Db } from '../db/client.ts';
+import type pg from 'pg';
+import { insertImpressions } from '../db/experiments.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ListOrigin } from './experiment-ids.ts';
@@ -27,15 +28,15 @@ const MAX_BUFFERED = 20_000;
  * loses at most its last FLUSH_MS of impressions.
  */
 export class ImpressionLog {
-  readonly #db: Db;
+  readonly #pool: pg.Pool;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
   #buffer: Impression[] = [];
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
 
-  constructor(deps: { db: Db; logger: Logger; metrics: Metrics }) {
-    this.#db = deps.db;
+  constructor(deps: { pool: pg.Pool; logger: Logger; metrics: Metrics }) {
+    this.#pool = deps.pool;
     this.#logger = deps.logger;
     this.#metrics = deps.metrics;
   }
@@ -71,7 +72,9 @@ export class ImpressionLog {
       while (this.#buffer.length > 0) {
         const batch = this.#buffer.slice(0, FLUSH_ROWS);
         try {
-          await this.#db.experimentImpression.createMany({ data: batch, skipDuplicates: true });
+          // Plain SQL, not Prisma's createMany, which cost the gateway 0.45 ms of CPU per served list in bench
+          // serving --experiment (0.30 ms per request without an experiment, 0.75 with); plain SQL: 0.26 and 0.25.
+          await insertImpressions(this.#pool, batch);
           this.#buffer.splice(0, batch.length);
           this.#metrics.experimentImpressions.inc({ outcome: 'logged' }, batch.length);
         } catch (error) {

@@ -156,7 +156,7 @@ export class ExperimentService {
     this.#models = deps.models;
     this.#placements = deps.placements;
     this.#ids = deps.ids;
-    this.#impressions = new ImpressionLog({ db: deps.db, logger: deps.logger, metrics: deps.metrics });
+    this.#impressions = new ImpressionLog({ pool, logger: deps.logger, metrics: deps.metrics });
   }
 
   async start(): Promise<void> {
