@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { cpuSeconds } from './lib/process-cpu.ts';
 import { percentile, writeResults } from './lib/results.ts';
 import { createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
 
@@ -100,11 +101,30 @@ async function post(url: string, query: string, variables: Record<string, unknow
   return body.data;
 }
 
+function figuresOf(
+  run: { requestsPerSecond: number; p50Ms: number; p99Ms: number; gatewayCpuMsPerEvent: number },
+  perRequest: number,
+) {
+  return {
+    eventsPerSecond: run.requestsPerSecond * perRequest,
+    p50Ms: run.p50Ms,
+    p99Ms: run.p99Ms,
+    gatewayCpuMsPerEvent: run.gatewayCpuMsPerEvent,
+  };
+}
+
 /** Single and batched ingestion without, then with, an experiment whose recommendationIds every event carries. */
-async function experimentRun(url: string, databaseUrl: string) {
+async function experimentRun(url: string, databaseUrl: string, pid: number) {
+  /** A load run with the gateway's CPU milliseconds per event (less sensitive to a busy machine than rates). */
+  const measured = async (perRequest: number, body: () => string) => {
+    const before = cpuSeconds(pid);
+    const figures = await load(url, body);
+    const cpuMs = (cpuSeconds(pid) - before) * 1000;
+    return { ...figures, gatewayCpuMsPerEvent: Math.round((cpuMs / (figures.requests * perRequest)) * 1000) / 1000 };
+  };
   console.error('without an experiment: single, then batches');
-  const single = await load(url, () => JSON.stringify({ query: SINGLE, variables: { input: randomEvent() } }));
-  const batch = await load(url, () =>
+  const single = await measured(1, () => JSON.stringify({ query: SINGLE, variables: { input: randomEvent() } }));
+  const batch = await measured(BATCH, () =>
     JSON.stringify({ query: BATCHED, variables: { inputs: Array.from({ length: BATCH }, randomEvent) } }),
   );
   await post(url, 'mutation($input: ExperimentInput!) { upsertExperiment(input: $input) { id } }', {
@@ -130,8 +150,10 @@ async function experimentRun(url: string, databaseUrl: string) {
     return { ...randomEvent(), type: 'CLICK', userId: list.userId, recommendationId: list.recommendationId };
   };
   console.error('with an experiment, every event attributed: single, then batches');
-  const singleWith = await load(url, () => JSON.stringify({ query: SINGLE, variables: { input: attributedEvent() } }));
-  const batchWith = await load(url, () =>
+  const singleWith = await measured(1, () =>
+    JSON.stringify({ query: SINGLE, variables: { input: attributedEvent() } }),
+  );
+  const batchWith = await measured(BATCH, () =>
     JSON.stringify({ query: BATCHED, variables: { inputs: Array.from({ length: BATCH }, attributedEvent) } }),
   );
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -145,17 +167,19 @@ async function experimentRun(url: string, databaseUrl: string) {
     batchSize: BATCH,
     attributedShare: ATTRIBUTED_SHARE,
     without: {
-      single: { eventsPerSecond: single.requestsPerSecond, p50Ms: single.p50Ms, p99Ms: single.p99Ms },
-      batch: { eventsPerSecond: batch.requestsPerSecond * BATCH, p50Ms: batch.p50Ms, p99Ms: batch.p99Ms },
+      single: figuresOf(single, 1),
+      batch: figuresOf(batch, BATCH),
     },
     withExperiment: {
-      single: { eventsPerSecond: singleWith.requestsPerSecond, p50Ms: singleWith.p50Ms, p99Ms: singleWith.p99Ms },
-      batch: { eventsPerSecond: batchWith.requestsPerSecond * BATCH, p50Ms: batchWith.p50Ms, p99Ms: batchWith.p99Ms },
+      single: figuresOf(singleWith, 1),
+      batch: figuresOf(batchWith, BATCH),
     },
     attributedRows: Number(rows[0]?.count),
     ratios: {
       singleWithOverWithout: round(singleWith.requestsPerSecond / single.requestsPerSecond),
       batchWithOverWithout: round(batchWith.requestsPerSecond / batch.requestsPerSecond),
+      singleCpuPerEventWithOverWithout: round(singleWith.gatewayCpuMsPerEvent / single.gatewayCpuMsPerEvent),
+      batchCpuPerEventWithOverWithout: round(batchWith.gatewayCpuMsPerEvent / batch.gatewayCpuMsPerEvent),
     },
     targets: { throughputWithOverWithoutAtLeast: 0.95 },
   });
@@ -195,7 +219,7 @@ try {
     });
     if (!response.ok) throw new Error(`seeding the catalogue failed: ${await response.text()}`);
   }
-  if (EXPERIMENT) await experimentRun(url, env.databaseUrl);
+  if (EXPERIMENT) await experimentRun(url, env.databaseUrl, gateway.child.pid ?? 0);
   else await standardRun(url, env.databaseUrl);
 } finally {
   await gateway.stop();

@@ -15,6 +15,11 @@ export interface NewEvent {
   occurredAt: Date;
   context: unknown;
   recommendationId: string | null;
+  /**
+   * The experiment variant its recommendationId was verified to name (ExperimentService#originOf): stored with
+   * the event, in the same statement, as its ExperimentEvent row.
+   */
+  attribution?: { experimentId: string; phase: number; variant: string } | null;
 }
 
 /** What the feature worker needs of a stored event. */
@@ -57,19 +62,36 @@ export interface StoredRow {
  */
 export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Map<string, StoredRow>> {
   if (events.length === 0) return new Map();
-  // A named statement: each pooled connection parses and plans it once, not on every acknowledgement.
+  // A named statement: each pooled connection parses and plans it once, not on every acknowledgement. The
+  // experiment attribution of newly stored events is written by the same statement (joined to what it
+  // inserted), so it is exactly as durable as the event and costs no round trip of its own.
   const { rows } = await pool.query<{ id: string; eventId: string; receivedAt: Date }>({
-    name: 'insert-events',
-    text: `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
-                          "context", "recommendationId")
-     SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
-            "context", "recommendationId"
-     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[],
-                 $8::timestamptz[], $9::jsonb[], $10::text[])
-       AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
-            "recommendationId")
-     ON CONFLICT ("eventId") DO NOTHING
-     RETURNING "id", "eventId", "receivedAt"`,
+    name: 'insert-events-attributed',
+    text: `WITH t AS (
+       SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[],
+                            $8::timestamptz[], $9::jsonb[], $10::text[], $11::text[], $12::int[], $13::text[])
+         WITH ORDINALITY
+         AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
+              "recommendationId", "experimentId", "phase", "variant", "position")
+     ), inserted AS (
+       INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
+                            "context", "recommendationId")
+       SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
+              "context", "recommendationId"
+       FROM t ORDER BY "position"
+       ON CONFLICT ("eventId") DO NOTHING
+       RETURNING "id", "eventId", "receivedAt"
+     ), attributed AS (
+       INSERT INTO "ExperimentEvent" ("eventId", "experimentId", "phase", "variant", "userId", "type", "itemId",
+                                      "value", "occurredAt", "recommendationId")
+       SELECT DISTINCT ON (t."eventId") t."eventId", t."experimentId", t."phase", t."variant", t."userId",
+              t."type"::"EventType", t."itemId", t."value", t."occurredAt", t."recommendationId"
+       FROM t JOIN inserted USING ("eventId")
+       WHERE t."experimentId" IS NOT NULL
+       ORDER BY t."eventId", t."position"
+       ON CONFLICT ("eventId") DO NOTHING
+     )
+     SELECT "id", "eventId", "receivedAt" FROM inserted`,
     values: [
       events.map((e) => e.eventId),
       events.map((e) => e.userId),
@@ -81,6 +103,9 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
       events.map((e) => e.occurredAt.toISOString()),
       events.map((e) => (e.context === null || e.context === undefined ? null : JSON.stringify(e.context))),
       events.map((e) => e.recommendationId),
+      events.map((e) => e.attribution?.experimentId ?? null),
+      events.map((e) => e.attribution?.phase ?? null),
+      events.map((e) => e.attribution?.variant ?? null),
     ],
   });
   // pg returns bigint columns as decimal strings.

@@ -9,7 +9,7 @@ import type { LiveEventsWriter } from '../workers/live-events.ts';
 import type { EventsQueue } from '../workers/queues.ts';
 import type { ConsentService } from './consent.ts';
 import { type CategoryLookup, EventWriter, type WriteOutcome } from './event-writer.ts';
-import type { TrackedEvent } from './experiments.ts';
+import type { ListOrigin } from './experiment-ids.ts';
 import type { IngestBacklog } from './ingest-backlog.ts';
 import type { ShopperIds } from './shopper-ids.ts';
 import { checkBatchSize, checkId, checkJson, parseIsoDateTime } from './validation.ts';
@@ -166,9 +166,10 @@ function samePayload(sent: CheckedEvent, stored: StoredPayload): boolean {
   );
 }
 
-/** What attributes stored events to experiment variants (ExperimentService). */
+/** What attributes events to experiment variants (ExperimentService). */
 export interface EventAttribution {
-  attribute(events: readonly TrackedEvent[]): Promise<void>;
+  /** The variant a recommendationId verifiably names, or null (a plain list's id, or a forged or malformed one). */
+  originOf(recommendationId: string): ListOrigin | null;
 }
 
 /** Records shopper interactions: stored in Postgres first (that is the acknowledgement), then queued. */
@@ -259,6 +260,13 @@ export class EventService {
 
   async #record(events: CheckedEvent[]): Promise<(TrackResult | InvalidInputError)[]> {
     if (events.length > 0 && this.#backlog?.over) throw new OverloadedError(this.#backlog.maxEvents);
+    // Verified before the write, which stores the attribution with the event (see insertEvents).
+    const attribution = this.#attribution;
+    if (attribution) {
+      for (const { row } of events) {
+        if (row.recommendationId !== null) row.attribution = attribution.originOf(row.recommendationId);
+      }
+    }
     let outcomes: WriteOutcome[];
     let stored: Map<string, StoredPayload>;
     try {
@@ -296,32 +304,7 @@ export class EventService {
     for (const [outcome, count] of Object.entries(counts)) {
       if (count) this.#metrics.events.inc({ outcome, rule: '' }, count);
     }
-    await this.#attribute(events, results);
     return results;
-  }
-
-  /**
-   * Attributes the stored events (and retries of them: a retry after a failed attribution repairs it) that
-   * carry a recommendationId. Failing, it answers UNAVAILABLE, so the client retries the batch; the retry
-   * comes back DUPLICATE and is attributed then.
-   */
-  async #attribute(events: readonly CheckedEvent[], results: readonly (TrackResult | InvalidInputError)[]) {
-    const attribution = this.#attribution;
-    if (!attribution) return;
-    const tracked: TrackedEvent[] = [];
-    events.forEach((event, index) => {
-      const result = results[index];
-      if (event.row.recommendationId === null || !result || result instanceof InvalidInputError) return;
-      if (result.status === TrackStatus.CONFLICT) return;
-      tracked.push({ row: event.row, fresh: result.status === TrackStatus.ACCEPTED });
-    });
-    if (tracked.length === 0) return;
-    try {
-      await attribution.attribute(tracked);
-    } catch (error) {
-      this.#logger.error({ err: error }, 'attributing events to experiments failed');
-      throw new UnavailableError('postgres', 'the experiment attribution', error);
-    }
   }
 
   /**

@@ -8,7 +8,6 @@ import type { ExperimentChangeKind } from '../generated/prisma/enums.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { PubSub } from '../realtime/pubsub.ts';
-import { CoalescingWriter } from './coalescing-writer.ts';
 import {
   bucketsOf,
   EXPERIMENT_ID,
@@ -104,12 +103,6 @@ interface Running {
   weights: number[];
 }
 
-/** A stored event and whether this call stored it (false: a retry of one stored before). */
-export interface TrackedEvent {
-  row: NewEvent;
-  fresh: boolean;
-}
-
 /**
  * Experiments: stored in Postgres, the running ones mirrored on every gateway (a change is announced over
  * pub/sub, as placements are). Assigns shoppers to variants by hash, signs the lists' recommendationIds,
@@ -129,8 +122,7 @@ export class ExperimentService {
   readonly #placements: PlacementService;
   readonly #ids: RecommendationIds;
   readonly #impressions: ImpressionLog;
-  /** Attributed events of concurrent requests go to Postgres together (one statement per round). */
-  readonly #attributions: CoalescingWriter<AttributedEvent>;
+  readonly #pool: pg.Pool;
   /** Running experiments by the placement they cover ('' for every list); at most one each. */
   readonly #running = new Map<string, Running>();
   readonly #listeners = new Set<(placement: string | null) => void>();
@@ -149,7 +141,7 @@ export class ExperimentService {
   }) {
     this.#db = deps.db;
     const pool = deps.pool;
-    this.#attributions = new CoalescingWriter((rows) => insertExperimentEvents(pool, rows));
+    this.#pool = pool;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
     this.#metrics = deps.metrics;
@@ -213,24 +205,27 @@ export class ExperimentService {
   }
 
   /**
-   * Attributes stored events that carry an experiment's recommendationId to its variant (one statement for
-   * the batch; a retry inserts nothing again). An id that is not one of ours, or one whose signature does not
-   * match, is counted in `pgw_experiment_attributions_total` and otherwise ignored: the event stays stored.
+   * The variant an event's recommendationId verifiably names (the event is then stored with its attribution,
+   * see insertEvents), or null. An id that is neither a plain list's nor an experiment's, or one whose
+   * signature does not match, is counted in `pgw_experiment_attributions_total` (malformed, forged) and
+   * otherwise ignored: the event is stored, unattributed. Counted as received: a retried event counts again.
    */
-  async attribute(events: readonly TrackedEvent[]): Promise<void> {
+  originOf(recommendationId: string): ListOrigin | null {
+    const read = this.#ids.read(recommendationId);
+    if (read.kind === 'plain') return null;
+    this.#metrics.experimentAttributions.inc({ outcome: read.kind === 'experiment' ? 'attributed' : read.kind });
+    return read.kind === 'experiment' ? read.origin : null;
+  }
+
+  /** Attributes stored events (a rebuild's): verified as `originOf` does, inserted once per eventId. */
+  async #attribute(events: readonly NewEvent[]): Promise<void> {
     const rows: AttributedEvent[] = [];
-    for (const { row, fresh } of events) {
+    for (const row of events) {
       if (row.recommendationId === null) continue;
       const read = this.#ids.read(row.recommendationId);
-      if (read.kind === 'plain') continue;
-      if (read.kind !== 'experiment') {
-        if (fresh) this.#metrics.experimentAttributions.inc({ outcome: read.kind });
-        continue;
-      }
-      rows.push({ ...row, ...read.origin, recommendationId: row.recommendationId });
-      if (fresh) this.#metrics.experimentAttributions.inc({ outcome: 'attributed' });
+      if (read.kind === 'experiment') rows.push({ ...row, ...read.origin, recommendationId: row.recommendationId });
     }
-    await this.#attributions.write(rows);
+    if (rows.length > 0) await insertExperimentEvents(this.#pool, rows);
   }
 
   /**
@@ -252,21 +247,18 @@ export class ExperimentService {
       });
       if (page.length === 0) break;
       cursor = page.at(-1)?.id ?? cursor;
-      await this.attribute(
+      await this.#attribute(
         page.map((event) => ({
-          fresh: false,
-          row: {
-            eventId: event.eventId,
-            userId: event.userId,
-            type: event.type,
-            itemId: event.itemId,
-            sessionId: event.sessionId,
-            quantity: event.quantity,
-            value: event.value === null ? null : event.value.toFixed(2),
-            occurredAt: event.occurredAt,
-            context: event.context,
-            recommendationId: event.recommendationId,
-          },
+          eventId: event.eventId,
+          userId: event.userId,
+          type: event.type,
+          itemId: event.itemId,
+          sessionId: event.sessionId,
+          quantity: event.quantity,
+          value: event.value === null ? null : event.value.toFixed(2),
+          occurredAt: event.occurredAt,
+          context: event.context,
+          recommendationId: event.recommendationId,
         })),
       );
     }
