@@ -388,7 +388,7 @@ export class ExperimentService {
       return row;
     });
     const experiment = toExperiment(stored);
-    await this.#changed();
+    await this.#changed(experiment.id);
     return experiment;
   }
 
@@ -412,7 +412,7 @@ export class ExperimentService {
       );
       return row;
     });
-    await this.#changed();
+    await this.#changed(id);
     return toExperiment(stored);
   }
 
@@ -428,10 +428,10 @@ export class ExperimentService {
     await tx.experimentChange.create({ data: { experimentId, kind, phase, trafficShare, variants, at } });
   }
 
-  async #changed(): Promise<void> {
+  async #changed(experimentId: string): Promise<void> {
     await this.#reload();
     await this.#pubsub
-      .publishExperimentChanged({ experimentId: '' })
+      .publishExperimentChanged({ experimentId })
       .catch((error) => this.#logger.warn({ err: error }, 'announcing an experiment change failed'));
   }
 

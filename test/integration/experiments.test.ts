@@ -142,6 +142,42 @@ describe('experiments', () => {
     await gateway.graphql(STOP, { id });
   });
 
+  it('when another gateway serves the same shopper then it follows the experiment and gives the same variant', async () => {
+    const where = await placement(uniqueId('replica'));
+    const id = uniqueId('replica');
+    const replica = await startGateway(gateway.config, { workers: false });
+    try {
+      await upsert({
+        id,
+        placement: where,
+        variants: [
+          { name: 'a', weight: 1 },
+          { name: 'b', weight: 1 },
+        ],
+      });
+      const shoppers = Array.from({ length: 20 }, () => uniqueId('both'));
+
+      const here = await serve(shoppers, where);
+      const there = await eventually(async () => {
+        const lists = [];
+        for (const userId of shoppers) {
+          lists.push(await replica.app.services.recommendations.recommend(userId, 5, { placement: where }));
+        }
+        return lists.every((list) => list.experiment?.id === id) && lists;
+      });
+
+      expect(there.map((list) => list.experiment?.variant)).toEqual(here.map((list) => list.experiment?.variant));
+      expect(new Set(here.map((list) => list.experiment?.variant)).size).toBe(2);
+      await gateway.graphql(STOP, { id });
+      await eventually(async () => {
+        const list = await replica.app.services.recommendations.recommend(shoppers[0]!, 5, { placement: where });
+        return list.experiment === null;
+      });
+    } finally {
+      await replica.stop();
+    }
+  });
+
   it('when one variant converts better then the analysis finds it with an interval excluding zero, under duplicates and after a rebuild', async () => {
     const where = await placement(uniqueId('sim'));
     const id = uniqueId('sim');
