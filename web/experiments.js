@@ -77,7 +77,8 @@ function difference(diff, format) {
 }
 
 let chart;
-function plot(series) {
+/** Plots the series over the phase, from its start to its end (or now). */
+function plot(series, from, to) {
   // One x axis for all variants: the union of their bucket ends.
   const times = [...new Set(series.flatMap((s) => s.points.map((p) => Date.parse(p.at) / 1000)))].sort((a, b) => a - b);
   const columns = [times];
@@ -108,9 +109,13 @@ function plot(series) {
     {
       width: container.clientWidth,
       height: 300,
-      scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+      scales: {
+        // The whole phase, so a young phase with one bucket still reads as a time axis.
+        x: { time: true, range: () => [from, Math.max(to, times.at(-1) ?? to)] },
+        y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
+      },
       axes: [{}, { values: (_u, ticks) => ticks.map((t) => `${t} %`) }],
-      series: [{}, ...lines],
+      series: [{}, ...lines.map((line) => ({ points: { show: true }, ...line }))],
     },
     columns,
     container,
@@ -149,7 +154,7 @@ function render(results) {
       ),
     ),
   );
-  plot(results.series);
+  plot(results.series, Date.parse(results.from) / 1000, (results.to ? Date.parse(results.to) : Date.now()) / 1000);
 }
 
 async function refreshList() {
