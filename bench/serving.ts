@@ -12,7 +12,7 @@
 //   paced client (one request every 1/rate s; latency from the scheduled send time, so a stall is counted, not
 //   hidden), for --rate-seconds.
 // With --experiment, instead of the rules figures: plain recommendations without and then with an A/A
-// experiment on every list (assignment, a signed recommendationId and an impression per list), closed loop
+// experiment on every list (assignment, a signed recommendationId and a count in the impression log per list), closed loop
 // (gateway CPU ms per request) and open loop at half the ceiling (p99), to bench/results/serving-experiment.json.
 // Machines differ by 2-3x and more: the targets are ratios (rulesRps ≥ 50 % of ceilingRps; p99 ≤ 10 ms at
 // half the ceiling). loadAverage and uptime say how busy the machine was.
@@ -323,7 +323,10 @@ try {
     const withExperiment = await withCpu(pid, SECONDS, () => closedLoop(url, bodyOf(RECOMMEND)));
     const withOpen = await openLoop(url, bodyOf(RECOMMEND), rate, RATE_SECONDS);
     await postAdmin(url, 'mutation { stopExperiment(id: "bench-aa") { id } }');
-    const impressions = await countRows(env.databaseUrl, 'SELECT count(*) FROM "ExperimentImpression"');
+    const impressions = await countRows(
+      env.databaseUrl,
+      'SELECT coalesce(sum("lists"), 0) AS count FROM "ExperimentExposure"',
+    );
     const round = (value: number) => Math.round(value * 1000) / 1000;
     writeResults('serving-experiment', {
       sizes: { items: ITEMS, shoppers: SHOPPERS, categories: CATEGORIES, eventsPerShopper: EVENTS_PER_SHOPPER, k: K },

@@ -38,7 +38,7 @@ export async function eraseShopperRows(
     const profiles = erase ? await tx.$executeRaw`DELETE FROM "User" WHERE "id" = ${userId}` : 0;
     // What experiments kept of them (served lists, attributed events): per-shopper rows like the log's.
     if (erase) {
-      await tx.$executeRaw`DELETE FROM "ExperimentImpression" WHERE "userId" = ${userId}`;
+      await tx.$executeRaw`DELETE FROM "ExperimentExposure" WHERE "userId" = ${userId}`;
       await tx.$executeRaw`DELETE FROM "ExperimentEvent" WHERE "userId" = ${userId}`;
     }
     const modelVectors = await removeArtifactUser(tx, userId);

@@ -43,9 +43,8 @@ function perShopper(experimentId: string, phase: number): Prisma.Sql {
       SELECT * FROM "ExperimentEvent" WHERE "experimentId" = ${experimentId} AND "phase" = ${phase}
     ), exposed AS (
       SELECT variant, "userId", min(at) AS at, sum(lists) AS lists FROM (
-        SELECT variant, "userId", min("servedAt") AS at, count(*) AS lists
-          FROM "ExperimentImpression" WHERE "experimentId" = ${experimentId} AND "phase" = ${phase}
-          GROUP BY 1, 2
+        SELECT variant, "userId", "firstServedAt" AS at, "lists"
+          FROM "ExperimentExposure" WHERE "experimentId" = ${experimentId} AND "phase" = ${phase}
         UNION ALL
         SELECT variant, "userId", min("occurredAt"), 0 FROM att GROUP BY 1, 2
       ) u GROUP BY 1, 2

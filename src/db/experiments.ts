@@ -32,29 +32,38 @@ export async function insertExperimentEvents(pool: pg.Pool, rows: readonly Attri
   );
 }
 
-/** An impression as the log stores it. */
-export interface ImpressionRow {
-  recommendationId: string;
+/** A shopper's exposure to a variant in a phase, as the impression log keeps it. */
+export interface ExposureRow {
   experimentId: string;
   phase: number;
   variant: string;
   userId: string;
-  servedAt: Date;
+  lists: number;
+  firstServedAt: Date;
+  lastServedAt: Date;
 }
 
-/** Inserts impressions in one statement; a recommendationId logged before is skipped. */
-export async function insertImpressions(pool: pg.Pool, rows: readonly ImpressionRow[]): Promise<void> {
+/**
+ * Adds exposures in one statement: a shopper already logged in the phase gets their lists added and their
+ * last time moved (their variant stays the first one logged; a phase assigns each shopper one variant).
+ */
+export async function upsertExposures(pool: pg.Pool, rows: readonly ExposureRow[]): Promise<void> {
   await pool.query(
-    `INSERT INTO "ExperimentImpression" ("recommendationId", "experimentId", "phase", "variant", "userId", "servedAt")
-     SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[])
-     ON CONFLICT ("recommendationId") DO NOTHING`,
+    `INSERT INTO "ExperimentExposure" AS e
+       ("experimentId", "phase", "variant", "userId", "lists", "firstServedAt", "lastServedAt")
+     SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::timestamptz[])
+     ON CONFLICT ("experimentId", "phase", "userId") DO UPDATE SET
+       "lists" = e."lists" + excluded."lists",
+       "firstServedAt" = least(e."firstServedAt", excluded."firstServedAt"),
+       "lastServedAt" = greatest(e."lastServedAt", excluded."lastServedAt")`,
     [
-      rows.map((row) => row.recommendationId),
       rows.map((row) => row.experimentId),
       rows.map((row) => row.phase),
       rows.map((row) => row.variant),
       rows.map((row) => row.userId),
-      rows.map((row) => row.servedAt),
+      rows.map((row) => row.lists),
+      rows.map((row) => row.firstServedAt),
+      rows.map((row) => row.lastServedAt),
     ],
   );
 }

@@ -1,37 +1,40 @@
 import type pg from 'pg';
-import { insertImpressions } from '../db/experiments.ts';
+import { type ExposureRow, upsertExposures } from '../db/experiments.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ListOrigin } from './experiment-ids.ts';
 
 /** One served list of an experiment. */
 export interface Impression extends ListOrigin {
-  recommendationId: string;
   userId: string;
   servedAt: Date;
 }
 
-/** Impressions written per statement, and how often the buffer is written when it holds fewer. */
+/** Shoppers written per statement, and how often the buffer is written. */
 const FLUSH_ROWS = 500;
 const FLUSH_MS = 250;
 /**
- * Most impressions waiting in memory (Postgres slow or away): beyond it new ones are dropped and counted
- * (`pgw_experiment_impressions_total{outcome="dropped"}`), so a stalled database cannot grow the gateway.
- * A dropped impression loses a list from "lists served" only: the shopper still counts as exposed through
+ * Most shoppers waiting in memory (Postgres slow or away): beyond it lists of further shoppers are dropped
+ * and counted (`pgw_experiment_impressions_total{outcome="dropped"}`), so a stalled database cannot grow the
+ * gateway. A dropped list loses a list from "lists served" only: the shopper still counts as exposed through
  * the events they send with its recommendationId.
  */
 const MAX_BUFFERED = 20_000;
 
 /**
- * The impression log's writer: served lists are buffered and written in batches (one INSERT … ON CONFLICT DO
- * NOTHING per FLUSH_ROWS), off the request path, so serving pays an array push per list. A gateway that dies
- * loses at most its last FLUSH_MS of impressions.
+ * The impression log's writer. Served lists are counted in memory per shopper and phase and written in
+ * batches, off the request path (serving pays a map update per list): one row per shopper and phase in
+ * Postgres, however many lists they were served, so the log grows with the shoppers an experiment reaches,
+ * not with its traffic. A gateway that dies loses at most its last FLUSH_MS of lists; a statement that fails
+ * after Postgres committed it (the connection lost at that moment) is written again and counts its lists
+ * twice. Shoppers, the unit of every comparison, are exact either way.
  */
 export class ImpressionLog {
   readonly #pool: pg.Pool;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
-  #buffer: Impression[] = [];
+  /** Lists not yet written, by experiment, phase and shopper. */
+  #buffer = new Map<string, ExposureRow>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -53,33 +56,59 @@ export class ImpressionLog {
   }
 
   add(impression: Impression): void {
-    if (this.#buffer.length >= MAX_BUFFERED) {
+    const key = `${impression.experimentId}\u0000${impression.phase}\u0000${impression.userId}`;
+    const pending = this.#buffer.get(key);
+    if (pending) {
+      pending.lists++;
+      pending.lastServedAt = impression.servedAt;
+      return;
+    }
+    if (this.#buffer.size >= MAX_BUFFERED) {
       this.#metrics.experimentImpressions.inc({ outcome: 'dropped' });
       return;
     }
-    this.#buffer.push(impression);
-    if (this.#buffer.length >= FLUSH_ROWS) void this.flush();
+    const { experimentId, phase, variant, userId, servedAt } = impression;
+    this.#buffer.set(key, {
+      experimentId,
+      phase,
+      variant,
+      userId,
+      lists: 1,
+      firstServedAt: servedAt,
+      lastServedAt: servedAt,
+    });
   }
 
-  /** Drops an erased shopper's impressions not written yet (the erasure deletes those written). */
+  /** Drops an erased shopper's lists not written yet (the erasure deletes those written). */
   forget(userId: string): void {
-    this.#buffer = this.#buffer.filter((impression) => impression.userId !== userId);
+    for (const [key, row] of this.#buffer) if (row.userId === userId) this.#buffer.delete(key);
   }
 
   /** Writes what is buffered; one flush at a time. */
   flush(): Promise<void> {
     this.#flushing = this.#flushing.then(async () => {
-      while (this.#buffer.length > 0) {
-        const batch = this.#buffer.slice(0, FLUSH_ROWS);
+      while (this.#buffer.size > 0) {
+        const batch = [...this.#buffer.entries()].slice(0, FLUSH_ROWS);
+        for (const [key] of batch) this.#buffer.delete(key);
+        const rows = batch.map(([, row]) => row);
         try {
           // Plain SQL, not Prisma's createMany, which cost the gateway 0.45 ms of CPU per served list in bench
           // serving --experiment (0.30 ms per request without an experiment, 0.75 with); plain SQL: 0.26 and 0.25.
-          await insertImpressions(this.#pool, batch);
-          this.#buffer.splice(0, batch.length);
-          this.#metrics.experimentImpressions.inc({ outcome: 'logged' }, batch.length);
+          await upsertExposures(this.#pool, rows);
+          this.#metrics.experimentImpressions.inc(
+            { outcome: 'logged' },
+            rows.reduce((sum, row) => sum + row.lists, 0),
+          );
         } catch (error) {
-          // Kept for the next flush (bounded by MAX_BUFFERED).
-          this.#logger.warn({ err: error, waiting: this.#buffer.length }, 'writing experiment impressions failed');
+          // Kept for the next flush, merged with what arrived meanwhile (bounded by MAX_BUFFERED).
+          for (const [key, row] of batch) {
+            const newer = this.#buffer.get(key);
+            if (newer) {
+              newer.lists += row.lists;
+              newer.firstServedAt = row.firstServedAt;
+            } else this.#buffer.set(key, row);
+          }
+          this.#logger.warn({ err: error, waiting: this.#buffer.size }, 'writing experiment impressions failed');
           return;
         }
       }

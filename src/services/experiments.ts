@@ -199,9 +199,9 @@ export class ExperimentService {
     return this.#ids.mint(originOf(assignment));
   }
 
-  /** Logs a served list once (its recommendationId is the impression's key). */
-  served(recommendationId: string, userId: string, assignment: Assignment): void {
-    this.#impressions.add({ recommendationId, userId, servedAt: new Date(), ...originOf(assignment) });
+  /** Counts a served list in the impression log (per shopper and phase). */
+  served(userId: string, assignment: Assignment): void {
+    this.#impressions.add({ userId, servedAt: new Date(), ...originOf(assignment) });
   }
 
   /**

@@ -420,9 +420,9 @@ export class RecommendationService {
     return { rules: mergeRules(base, request.rules, k), assignment };
   }
 
-  /** Logs an experiment list's impression (once: its recommendationId is the key). */
+  /** Counts an experiment list in the impression log. */
   #served(list: RecommendationList, assignment: Assignment | null): void {
-    if (assignment) this.#experiments?.served(list.recommendationId, list.userId, assignment);
+    if (assignment) this.#experiments?.served(list.userId, assignment);
   }
 
   async #rankOrFail(userId: string, k: number, serving: Serving, causedBy: UserChanged | null): Promise<Ranked> {

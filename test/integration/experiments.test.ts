@@ -312,12 +312,15 @@ describe('experiments', () => {
     const fair = await results(id);
 
     // A bug that loses a third of one variant's exposures (a broken logger, a redirect that drops them).
-    const lost = await gateway.app.db.experimentImpression.findMany({
+    const lost = await gateway.app.db.experimentExposure.findMany({
       where: { experimentId: id, variant: 'b' },
-      select: { recommendationId: true },
+      select: { userId: true },
     });
-    await gateway.app.db.experimentImpression.deleteMany({
-      where: { recommendationId: { in: lost.slice(0, Math.ceil(lost.length / 3)).map((row) => row.recommendationId) } },
+    await gateway.app.db.experimentExposure.deleteMany({
+      where: {
+        experimentId: id,
+        userId: { in: lost.slice(0, Math.ceil(lost.length / 3)).map((row) => row.userId) },
+      },
     });
     const skewed = await results(id);
 
@@ -411,9 +414,10 @@ describe('experiments', () => {
       change: { trigger: 'EXPERIMENT' },
     });
     expect(ended.data?.recommendationsUpdated).toMatchObject({ experiment: null, change: { trigger: 'EXPERIMENT' } });
-    await eventually(
-      async () => (await gateway.app.db.experimentImpression.count({ where: { experimentId: id } })) === 1,
-    );
+    await eventually(async () => {
+      const rows = await gateway.app.db.experimentExposure.findMany({ where: { experimentId: id } });
+      return rows.length === 1 && rows[0]?.lists === 1;
+    });
     await pushes.close();
   });
 

@@ -1,4 +1,4 @@
--- Experiments: A/B tests of models and rules, their history, the impression log and attributed events.
+-- Experiments: A/B tests of models and rules, their history, the impression log (per shopper and phase) and attributed events.
 CREATE TYPE "ExperimentChangeKind" AS ENUM ('STARTED', 'CHANGED', 'STOPPED');
 
 -- CreateTable
@@ -32,15 +32,16 @@ CREATE TABLE "ExperimentChange" (
 );
 
 -- CreateTable
-CREATE TABLE "ExperimentImpression" (
-    "recommendationId" TEXT NOT NULL,
+CREATE TABLE "ExperimentExposure" (
     "experimentId" TEXT NOT NULL,
     "phase" INTEGER NOT NULL,
-    "variant" TEXT NOT NULL,
     "userId" TEXT NOT NULL,
-    "servedAt" TIMESTAMPTZ(3) NOT NULL,
+    "variant" TEXT NOT NULL,
+    "lists" INTEGER NOT NULL,
+    "firstServedAt" TIMESTAMPTZ(3) NOT NULL,
+    "lastServedAt" TIMESTAMPTZ(3) NOT NULL,
 
-    CONSTRAINT "ExperimentImpression_pkey" PRIMARY KEY ("recommendationId")
+    CONSTRAINT "ExperimentExposure_pkey" PRIMARY KEY ("experimentId","phase","userId")
 );
 
 -- CreateTable
@@ -63,10 +64,7 @@ CREATE TABLE "ExperimentEvent" (
 CREATE INDEX "ExperimentChange_experimentId_at_idx" ON "ExperimentChange"("experimentId", "at");
 
 -- CreateIndex
-CREATE INDEX "ExperimentImpression_experimentId_phase_variant_idx" ON "ExperimentImpression"("experimentId", "phase", "variant");
-
--- CreateIndex
-CREATE INDEX "ExperimentImpression_userId_idx" ON "ExperimentImpression"("userId");
+CREATE INDEX "ExperimentExposure_userId_idx" ON "ExperimentExposure"("userId");
 
 -- CreateIndex
 CREATE INDEX "ExperimentEvent_experimentId_phase_variant_idx" ON "ExperimentEvent"("experimentId", "phase", "variant");
