@@ -88,7 +88,11 @@ export class ImpressionLog {
   flush(): Promise<void> {
     this.#flushing = this.#flushing.then(async () => {
       while (this.#buffer.size > 0) {
-        const batch = [...this.#buffer.entries()].slice(0, FLUSH_ROWS);
+        const batch: [string, ExposureRow][] = [];
+        for (const entry of this.#buffer) {
+          batch.push(entry);
+          if (batch.length === FLUSH_ROWS) break;
+        }
         for (const [key] of batch) this.#buffer.delete(key);
         const rows = batch.map(([, row]) => row);
         try {
