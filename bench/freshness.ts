@@ -3,7 +3,7 @@
 //   [--no-capacity] [--step-seconds 15] [--fractions 0.2,0.3,0.4,0.5,0.6,0.7,0.8,1]
 //   [--no-training] [--train-at 0.33]
 //   [--no-fanout] [--fanout-subscriptions 10000] [--fanout-connections 20] [--fanout-window-seconds 10]
-//   [--no-memory] [--no-polling]
+//   [--no-memory] [--no-polling] [--profile-dir <dir>]
 //
 // Event → push latency across replicas: two gateway processes and one worker process (and the trainer, once it
 // is a process of its own) share Postgres and Redis; half the shoppers subscribe on gateway A and half on B,
@@ -50,7 +50,8 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { LiveEventsReader } from '../src/workers/live-events.ts';
 import { createEventsQueue } from '../src/workers/queues.ts';
-import { closeHttp, post, postAdmin, trivialQueryCeiling } from './lib/graphql-http.ts';
+import { closeHttp, post, postAdmin, postAdminWhenAccepted, trivialQueryCeiling } from './lib/graphql-http.ts';
+import { WindowProfiler } from './lib/inspector.ts';
 import { CpuMeter, cpuSeconds, rssBytes } from './lib/process-cpu.ts';
 import { percentile, writeResults } from './lib/results.ts';
 import { BENCH_SERVER_URL, createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
@@ -88,6 +89,8 @@ const { values } = parseArgs({
     'fanout-window-seconds': { type: 'string', default: '10' },
     memory: { type: 'boolean', default: true },
     polling: { type: 'boolean', default: true },
+    /** Writes CPU profiles of both gateways and the worker over the main run (load and drain) into this folder. */
+    'profile-dir': { type: 'string' },
   },
 });
 const SUBSCRIBERS = Number(values.subscribers);
@@ -147,15 +150,20 @@ const benchStartedAt = performance.now();
 const env = await createBenchEnvironment('freshness', { privateRedis: true });
 const shared = env.roleEnv;
 const ports = [await freePort(), await freePort()];
-const worker = await startProcess('worker.ts', [], shared);
+const PROFILE_DIR = values['profile-dir'];
+/** Inspector ports of the worker and the two gateways, when the main run is profiled. */
+const inspectPorts = PROFILE_DIR ? [await freePort(), await freePort(), await freePort()] : [];
+const inspectFlag = (n: number) => (PROFILE_DIR ? [`--inspect=127.0.0.1:${inspectPorts[n]}`] : []);
+const worker = await startProcess('worker.ts', [], shared, undefined, inspectFlag(0));
 const trainer = await startTrainer(shared);
 const gateways = await Promise.all(
-  ports.map((port) =>
+  ports.map((port, n) =>
     startProcess(
       'server.ts',
       ['--role=gateway'],
       { ...shared, PORT: String(port), MAX_SUBSCRIPTIONS_PER_CONNECTION: String(PER_CONNECTION) },
       `http://127.0.0.1:${port}/ready`,
+      inspectFlag(n + 1),
     ),
   ),
 );
@@ -334,7 +342,7 @@ try {
     }
   }
   for (let start = 0; start < seed.length; start += 1000) {
-    await post(urlA, 'mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }', {
+    await postAdminWhenAccepted(urlA, 'mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }', {
       inputs: seed.slice(start, start + 1000),
     });
   }
@@ -428,6 +436,12 @@ try {
   const mainPushed = pushes.snapshot();
   const mainBacklog = sampleMax(queueBacklog);
   const mainMeter = await cpu.start();
+  const profiler = PROFILE_DIR
+    ? await WindowProfiler.attach(
+        ['worker', 'gateway-a', 'gateway-b'].map((name, n) => ({ name, inspectPort: inspectPorts[n] as number })),
+      )
+    : undefined;
+  await profiler?.start();
   await redis.config('RESETSTAT');
   const mainStartedAt = performance.now();
   const load = shoppers.start(rate);
@@ -442,6 +456,10 @@ try {
   const mainEvents = shoppers.events.slice(mainFirst);
   await shoppers.drain(mainEvents, DRAIN_MS);
   const mainCpuMsPerEvent = perEvent(await mainMeter.stop(), mainEvents.length);
+  if (profiler && PROFILE_DIR) {
+    console.error(`main run profiles: ${(await profiler.stop(PROFILE_DIR)).join(', ')}`);
+    profiler.close();
+  }
   const mainRedisCommands = await redisCommandsPerEvent(mainEvents.length);
   console.error(`main run: ${JSON.stringify(mainCpuMsPerEvent)} CPU ms per event`);
   const mainMaxBacklog = await mainBacklog.stop();
