@@ -462,13 +462,15 @@ export class FeatureStore {
 
   /**
    * Applies events in one round trip, each at most once (an event among its shopper's newest applied ids is
-   * skipped). For replays: a shopper without state is simply started.
+   * skipped); a shopper without state is simply started. The replay's own applies go on while it has paused
+   * the live ones (`whilePaused: 'apply'`, the default); a worker's are refused then (`'refuse'`, throwing
+   * `ReplayRunningError`) like its other applies, or the replay would clear and count them again.
    */
-  async applyMany(events: readonly FeatureEvent[]): Promise<void> {
+  async applyMany(events: readonly FeatureEvent[], whilePaused: 'refuse' | 'apply' = 'apply'): Promise<void> {
     await this.#exec(
       events.map((event) => ({ event, mode: 'live', requireState: false })),
       [],
-      { whilePaused: 'apply' },
+      { whilePaused },
     );
   }
 
