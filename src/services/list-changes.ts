@@ -1,7 +1,10 @@
 import type { Item } from '../generated/prisma/client.ts';
 
-/** What made the gateway push a list (PRIVACY: the shopper was erased or withdrew consent). */
-export type ListTrigger = 'SUBSCRIBED' | 'EVENT' | 'CATALOG' | 'MODEL' | 'PLACEMENT' | 'PRIVACY';
+/**
+ * What made the gateway push a list (PRIVACY: the shopper was erased or withdrew consent; FEATURES: a rebuild
+ * of the online features ended, so lists that fell back read them whole again).
+ */
+export type ListTrigger = 'SUBSCRIBED' | 'EVENT' | 'CATALOG' | 'MODEL' | 'PLACEMENT' | 'PRIVACY' | 'FEATURES';
 
 /** How a pushed list differs from the one pushed before it on the same subscription. */
 export interface ListChange {

@@ -196,6 +196,7 @@ const byTrigger = (): Record<ListTrigger, number> => ({
   MODEL: 0,
   PLACEMENT: 0,
   PRIVACY: 0,
+  FEATURES: 0,
 });
 
 const REASONS: Record<ItemSource, string> = {
@@ -258,6 +259,10 @@ export class RecommendationService {
     this.#catalog.onChange((change) => this.#catalogChanged(change));
     this.#models.onActivated(() => {
       for (const watched of this.#watched) watched.request('MODEL');
+    });
+    // Lists computed during a rebuild fell back (last good trending, no co-visitation): paced like a model change.
+    this.#fallback.onComplete(() => {
+      for (const watched of this.#watched) watched.request('FEATURES');
     });
     this.#placements.onChange((placementId) => {
       for (const watched of this.#watched) if (watched.placementId === placementId) watched.request('PLACEMENT');

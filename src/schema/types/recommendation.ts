@@ -103,6 +103,10 @@ const TriggerRef = builder.enumType('RecommendationTrigger', {
     PRIVACY: {
       description: 'The shopper was erased or withdrew consent: the list no longer draws on anything of theirs.',
     },
+    FEATURES: {
+      description:
+        'A rebuild of the online features ended: trending and co-visitation, which lists fell back from meanwhile, are whole again.',
+    },
   } as const,
 });
 
