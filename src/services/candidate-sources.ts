@@ -1,9 +1,9 @@
 import type { SearchFilter } from '../ann/index.ts';
 import type { Item } from '../generated/prisma/client.ts';
 import type { CatalogService } from './catalog.ts';
-import type { FeatureStore, TrendingItem } from './features.ts';
+import type { FeatureStore, HistoryEntry, TrendingItem } from './features.ts';
 import { type ListReach, MAX_BLOCKED_CO_VISITS } from './list-reach.ts';
-import type { ModelService } from './models.ts';
+import type { HistoryHits, ModelService } from './models.ts';
 import type { CompiledFilter } from './rules.ts';
 
 /** Where a candidate came from; the order of `RecommendationService`'s sources is the fill order. */
@@ -55,27 +55,64 @@ export function annNarrowing(
   };
 }
 
+/** Shared by the reach of every list an item-to-item version ranked (it has no shopper vector). */
+const NO_QUERY = new Float32Array(0);
+
 /**
- * The learned model: the shopper's best items by inner product with their (folded-in or trained) vector. A
- * narrow filter is pushed into the ANN search; `accept` is its predicate.
+ * The learned model. An item-to-item version (one with a neighbour table) ranks the items the shopper's
+ * recent history reaches through the table, each anchored on the history item that contributed most; a
+ * vector model, or a shopper whose history reaches nothing, the shopper's best items by inner product with
+ * their (folded-in or trained) vector, a narrow filter pushed into the ANN search. `accept` is the predicate.
  */
 export function learnedSource(deps: {
   models: ModelService;
   catalog: CatalogService;
   userId: string;
   foldedIn: { versionId: number; vector: Float32Array } | undefined;
+  /** The shopper's latest items with their weights, read when the current version is item-to-item. */
+  history: readonly HistoryEntry[] | undefined;
   filter: CompiledFilter;
   reach: ListReach | null;
 }): CandidateSource {
-  const { models, catalog, userId, foldedIn, reach } = deps;
+  const { models, catalog, userId, foldedIn, reach, history } = deps;
   const narrow = annNarrowing(deps.filter);
   let exhausted = false;
+  // Ranked once per list on the first call; later calls page further down it.
+  let table: HistoryHits | undefined | null = null;
+  let offset = 0;
+  const fromTable = (hits: HistoryHits, want: number, accept: (itemId: string) => boolean): Candidate[] => {
+    const { ranking, itemIds, versionId } = hits;
+    const out: Candidate[] = [];
+    while (offset < ranking.items.length && out.length < want) {
+      const at = offset++;
+      const itemId = itemIds[ranking.items[at] as number] as string;
+      const item = accept(itemId) ? catalog.get(itemId) : undefined;
+      if (!item) continue;
+      const anchorItemId = itemIds[ranking.anchors[at] as number] ?? null;
+      out.push({ item, score: ranking.scores[at] as number, source: 'LEARNED', anchorItemId, modelVersion: versionId });
+    }
+    if (offset >= ranking.items.length) exhausted = true;
+    if (reach) {
+      // Run dry, the list takes whatever the history reaches: any reached item may enter (score > 0).
+      const threshold = exhausted ? 0 : (out.at(-1)?.score ?? 0);
+      if (!reach.learned) {
+        const query = { rows: hits.query.rows.slice(), weights: hits.query.weights.slice() };
+        reach.learned = { versionId, query: NO_QUERY, history: query, threshold, exact: true };
+      } else {
+        reach.learned.threshold = Math.min(reach.learned.threshold, threshold);
+        reach.learned.exact = false;
+      }
+    }
+    return out;
+  };
   return {
     name: 'LEARNED',
     get exhausted() {
       return exhausted;
     },
     next(want, accept) {
+      if (table === null) table = history?.length ? models.rankHistory(history) : undefined;
+      if (table && table.ranking.items.length > 0) return fromTable(table, want, accept);
       const learned = models.recommendFor(userId, want, accept, foldedIn, narrow);
       if (!learned) {
         exhausted = true;

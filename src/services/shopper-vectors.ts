@@ -58,6 +58,11 @@ interface FoldInState {
   usedRows: number;
   /** When a vector for a new item was last derived or tried, to bound the work per event. */
   derivedAt: Map<string, number>;
+  /**
+   * False for an item-to-item version (one with a neighbour table): the gateway ranks its shoppers by their
+   * history × the table, so no shopper vector is folded in; new items still get vectors (similar items, ANN).
+   */
+  foldsIn: boolean;
 }
 
 /**
@@ -97,16 +102,18 @@ export class ShopperVectors {
     ]);
     if (!version || !vectors) return;
     const params = version.params as unknown as { lambda: number } & ConfidenceParams;
+    const foldsIn = vectors.neighbours === undefined;
     // The Gram of the trained items only: fold-in then equals the training solve for a trained shopper, and
-    // the few derived rows would barely move it.
-    const itemGram = new Float64Array(vectors.factors * vectors.factors);
-    addGram(vectors.itemFactors, vectors.factors, 0, vectors.itemIds.length, itemGram);
+    // the few derived rows would barely move it. Not needed without fold-in.
+    const itemGram = new Float64Array(foldsIn ? vectors.factors * vectors.factors : 0);
+    if (foldsIn) addGram(vectors.itemFactors, vectors.factors, 0, vectors.itemIds.length, itemGram);
     const state: FoldInState = {
       versionId,
       rows: new Map(vectors.itemIds.map((id, index) => [id, index])),
       trainedItems: vectors.itemIds.length,
       usedRows: vectors.itemIds.length,
       derivedAt: new Map(),
+      foldsIn,
       model: {
         factors: vectors.factors,
         lambda: params.lambda,
@@ -144,7 +151,7 @@ export class ShopperVectors {
     const derived = due.size ? await this.#deriveNewItems(state, [...due], now) : new Map<string, Float32Array>();
 
     const scratch = makeFoldInScratch(state.model.factors);
-    for (const [userId, history] of histories) {
+    for (const [userId, history] of state.foldsIn ? histories : []) {
       const rows: number[] = [];
       const weights: number[] = [];
       for (const [itemId, weight] of history) {
