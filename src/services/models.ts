@@ -258,6 +258,9 @@ export class ModelService {
         },
       });
       this.#addNewItems(versionId, newItems);
+      // Vectors the worker derived while this loaded (content for cold items, at its own switch to this
+      // version): their announcement found the version not loaded here yet.
+      this.#addNewItems(versionId, await this.#newItems.readAll(versionId));
       // Shoppers forgotten while this version's rows were being read.
       const loaded = this.#loaded.get(key);
       if (loaded) for (const userId of this.#recentlyForgotten.keys()) this.#dropUser(loaded, userId);
