@@ -95,6 +95,8 @@ export interface ContentMapping {
   readonly postingsIndptr: Int32Array;
   readonly postingsItems: Int32Array;
   readonly postingsWeights: Float32Array;
+  /** Length of each trained item's factor vector. */
+  readonly itemNorms: Float32Array;
   readonly params: Required<ContentParams>;
 }
 
@@ -137,11 +139,18 @@ export function fitContentMapping(
       postingsWeights[at] = w;
     }
   });
+  const itemNorms = new Float32Array(items);
+  for (let i = 0; i < items; i++) {
+    let sum = 0;
+    for (let k = i * factors; k < (i + 1) * factors; k++) sum += (itemFactors[k] as number) ** 2;
+    itemNorms[i] = Math.sqrt(sum);
+  }
   return {
     items,
     factors,
     itemFactors,
     idf,
+    itemNorms,
     postingsIndptr,
     postingsItems,
     postingsWeights,
@@ -185,7 +194,27 @@ export function contentNeighbours(mapping: ContentMapping, content: ItemContent,
     .map(([row, score]) => ({ row, weight: score ** power }));
 }
 
-/** A cold item's vector in the model's item space from its content, or undefined when no trained item is close. */
+/**
+ * A cold item's vector in the model's item space from its content, or undefined when no trained item is close:
+ * the weighted average of its content neighbours' factors, stretched to their weighted mean length. An average
+ * of vectors pointing different ways is shorter than any of them, and inner-product lists rank by length too:
+ * unstretched, a cold item almost never reached a list (on Online Retail II with 10 % of products hidden, a
+ * hidden purchase's product was in the buyer's top 10 for 0.95 % of purchases unstretched, 4.8 % stretched;
+ * `npm run bench -- cold`). Cosine rankings (similar items) are unchanged by it.
+ */
 export function contentVector(mapping: ContentMapping, content: ItemContent, exclude = -1): Float32Array | undefined {
-  return vectorFromNeighbours(mapping.itemFactors, mapping.factors, contentNeighbours(mapping, content, exclude));
+  const neighbours = contentNeighbours(mapping, content, exclude);
+  const vector = vectorFromNeighbours(mapping.itemFactors, mapping.factors, neighbours);
+  if (!vector) return undefined;
+  let total = 0;
+  let length = 0;
+  for (const { row, weight } of neighbours) {
+    total += weight;
+    length += weight * (mapping.itemNorms[row] as number);
+  }
+  let own = 0;
+  for (let k = 0; k < vector.length; k++) own += (vector[k] as number) ** 2;
+  own = Math.sqrt(own);
+  if (own > 0) for (let k = 0; k < vector.length; k++) vector[k] = ((vector[k] as number) * length) / total / own;
+  return vector;
 }
