@@ -55,6 +55,8 @@ export function annNarrowing(
   };
 }
 
+/** Items an item-to-item ranking orders at first (of the thousands a history can reach). */
+const RANKED_FIRST = 64;
 /** Shared by the reach of every list an item-to-item version ranked (it has no shopper vector). */
 const NO_QUERY = new Float32Array(0);
 
@@ -77,13 +79,30 @@ export function learnedSource(deps: {
   const { models, catalog, userId, foldedIn, reach, history } = deps;
   const narrow = annNarrowing(deps.filter);
   let exhausted = false;
-  // Ranked once per list on the first call; later calls page further down it.
+  // Ranked on the first call, the best few only; later calls page further down, ranking more when needed.
   let table: HistoryHits | undefined | null = null;
+  let limit = 0;
   let offset = 0;
-  const fromTable = (hits: HistoryHits, want: number, accept: (itemId: string) => boolean): Candidate[] => {
-    const { ranking, itemIds, versionId } = hits;
+  const fromTable = (want: number, accept: (itemId: string) => boolean): Candidate[] => {
+    const hits = table as HistoryHits;
+    const { itemIds, versionId } = hits;
+    let { ranking } = hits;
     const out: Candidate[] = [];
-    while (offset < ranking.items.length && out.length < want) {
+    while (out.length < want) {
+      if (offset >= ranking.items.length) {
+        // Ranked as far as the limit: rank further (the same order, so the prefix already read stays).
+        if (ranking.items.length >= ranking.reached || !history) break;
+        limit *= 4;
+        const more = models.rankHistory(history, limit);
+        // Another version took over between two calls: this list ends its learned part with the first one.
+        if (!more || more.versionId !== versionId) {
+          exhausted = true;
+          break;
+        }
+        table = more;
+        ranking = more.ranking;
+        continue;
+      }
       const at = offset++;
       const itemId = itemIds[ranking.items[at] as number] as string;
       const item = accept(itemId) ? catalog.get(itemId) : undefined;
@@ -91,7 +110,8 @@ export function learnedSource(deps: {
       const anchorItemId = itemIds[ranking.anchors[at] as number] ?? null;
       out.push({ item, score: ranking.scores[at] as number, source: 'LEARNED', anchorItemId, modelVersion: versionId });
     }
-    if (offset >= ranking.items.length) exhausted = true;
+    if (offset >= ranking.reached) exhausted = true;
+    // (An early end above leaves the reach's threshold at 0: any reached item may enter, an over-approximation.)
     if (reach) {
       // Run dry, the list takes whatever the history reaches: any reached item may enter (score > 0).
       const threshold = exhausted ? 0 : (out.at(-1)?.score ?? 0);
@@ -111,8 +131,12 @@ export function learnedSource(deps: {
       return exhausted;
     },
     next(want, accept) {
-      if (table === null) table = history?.length ? models.rankHistory(history) : undefined;
-      if (table && table.ranking.items.length > 0) return fromTable(table, want, accept);
+      if (table === null) {
+        // Enough for a typical list and its rejections; deeper pages rank more.
+        limit = Math.max(RANKED_FIRST, 4 * want);
+        table = history?.length ? models.rankHistory(history, limit) : undefined;
+      }
+      if (table && table.ranking.reached > 0) return fromTable(want, accept);
       const learned = models.recommendFor(userId, want, accept, foldedIn, narrow);
       if (!learned) {
         exhausted = true;

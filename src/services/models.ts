@@ -336,8 +336,9 @@ export class ModelService {
    * The items the shopper's history (newest first, at most SERVED_HISTORY_ITEMS) reaches through the current
    * version's neighbour table, best first, each with the history item that contributed most; undefined
    * without an item-to-item version. Items of the history the version was not trained on count for nothing.
+   * `limit`: only the best that many are ranked (`ranking.reached` says how many there were).
    */
-  rankHistory(history: readonly HistoryEntry[]): HistoryHits | undefined {
+  rankHistory(history: readonly HistoryEntry[], limit?: number): HistoryHits | undefined {
     const current = this.#index.current;
     const model = current && this.#loaded.get(current.version);
     const neighbours = model?.neighbours;
@@ -351,7 +352,7 @@ export class ModelService {
       weights.push(historyWeight(neighbours.weighting, weight));
     }
     const query = { rows: Int32Array.from(rows), weights: Float32Array.from(weights) };
-    const ranking = rankHistory(neighbours.table, query.rows, query.weights, neighbours.scratch);
+    const ranking = rankHistory(neighbours.table, query.rows, query.weights, neighbours.scratch, limit);
     return { versionId: model.versionId, query, ranking, itemIds: model.vectors.itemIds };
   }
 

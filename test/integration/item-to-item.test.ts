@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HnswIndex } from '../../src/ann/index.ts';
 import { completeModelVersion, createModelVersion } from '../../src/db/models.ts';
@@ -33,11 +34,15 @@ interface Pushed {
 describe('an item-to-item model version (neighbour table) served in realtime', () => {
   let gateway: RunningGateway;
   let versionId: number;
+  let redis: Redis;
   // Two history items, six neighbours in two categories, four fillers; the table's rows in this order.
   const h = [uniqueId('h0'), uniqueId('h1')];
   const n = Array.from({ length: 6 }, (_, i) => uniqueId(`n${i}`));
   const f = Array.from({ length: 4 }, (_, i) => uniqueId(`f${i}`));
-  const itemIds = [...h, ...n, ...f];
+  // A third history item with a long row: 100 neighbours in category z, strongest first.
+  const deep = uniqueId('deep');
+  const z = Array.from({ length: 100 }, (_, i) => uniqueId(`z${i}`));
+  const itemIds = [...h, ...n, ...f, deep, ...z];
   const row = (id: string) => itemIds.indexOf(id);
   // h0 → n0 0.9, n1 0.6, n3 0.3; h1 → n4 0.95, n5 0.7, n0 0.2; no other item has neighbours.
   const neighbours: Record<string, [string, number][]> = {
@@ -52,7 +57,8 @@ describe('an item-to-item model version (neighbour table) served in realtime', (
       [n[0] as string, 0.2],
     ],
   };
-  const category = (id: string) => (n.slice(3).includes(id) || id === f[3] ? 'y' : 'x');
+  neighbours[deep] = z.map((id, i): [string, number] => [id, 1 - i / 200]);
+  const category = (id: string) => (z.includes(id) ? 'z' : n.slice(3).includes(id) || id === f[3] ? 'y' : 'x');
 
   const viewAndWait = async (userId: string, itemId: string) => {
     const eventId = uniqueId('evt');
@@ -67,7 +73,7 @@ describe('an item-to-item model version (neighbour table) served in realtime', (
     await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, {
       items: itemIds.map((id) => ({ id, name: id, category: category(id) })),
     });
-    const table = neighbourTableFromRows(itemIds.length, 3, (i, out) => {
+    const table = neighbourTableFromRows(itemIds.length, 100, (i, out) => {
       for (const [to, weight] of neighbours[itemIds[i] as string] ?? []) out[row(to)] = weight;
     });
     // The version keeps ALS-style item vectors and their index too (similar items, cold items).
@@ -92,16 +98,16 @@ describe('an item-to-item model version (neighbour table) served in realtime', (
     );
     versionId = version.id;
     // As the trainer announces it: the gateway and its in-process worker both follow.
-    const redis = createRedis(gateway.config.REDIS_URL, 'command');
+    redis = createRedis(gateway.config.REDIS_URL, 'command');
     const subscriber = createRedis(gateway.config.REDIS_URL, 'subscriber');
     await connectRedis(redis, gateway.config.REDIS_URL);
     const pubsub = new PubSub({ publisher: redis, subscriber, prefix: gateway.config.REDIS_PREFIX });
     await pubsub.publishModelActivated({ versionId });
-    redis.disconnect();
     subscriber.disconnect();
     await eventually(async () => gateway.app.services.models.currentVersionId === versionId);
   });
   afterAll(async () => {
+    redis.disconnect();
     await gateway.stop();
   });
 
@@ -118,6 +124,9 @@ describe('an item-to-item model version (neighbour table) served in realtime', (
     for (const { explanation } of list?.items ?? []) {
       expect(explanation).toMatchObject({ source: 'LEARNED', anchorItem: { id: h[0] }, modelVersion: versionId });
     }
+    // The worker folds in no vector for a version that serves from its table.
+    expect(await redis.exists(`${gateway.config.REDIS_PREFIX}:f:u:${userId}:vecs`)).toBe(0);
+    expect(await redis.exists(`${gateway.config.REDIS_PREFIX}:f:u:${userId}:weights`)).toBe(1);
   });
 
   it('when the shopper views another item then the open subscription gets the list both rows make, at once', async () => {
@@ -162,6 +171,21 @@ describe('an item-to-item model version (neighbour table) served in realtime', (
     expect(ids(body.data?.recommendations)).toEqual([f[3], n[4], n[5]]);
     expect(body.data?.recommendations.items[0]?.explanation).toMatchObject({ source: 'PINNED' });
     expect(ids(excluding.data?.recommendations)).toEqual([n[4], n[5], n[1]]);
+  });
+
+  it('when the filter refuses the best hundred-odd candidates then the source ranks deeper and finds the next', async () => {
+    const userId = uniqueId('shopper');
+    await viewAndWait(userId, deep);
+
+    const body = await gateway.graphql<{ recommendations: List }>(RECOMMEND, {
+      userId,
+      k: 3,
+      rules: { filter: { categories: ['z'], excludeItemIds: z.slice(0, 90) } },
+    });
+
+    expect(body.errors).toBeUndefined();
+    expect(ids(body.data?.recommendations)).toEqual(z.slice(90, 93));
+    expect(body.data?.recommendations.items.every((r) => r.explanation.anchorItem?.id === deep)).toBe(true);
   });
 
   it('when a shopper bought a neighbour then it is not offered, and the next one moves up', async () => {

@@ -45,6 +45,17 @@ describe('rankHistory', () => {
     }
   });
 
+  it('when a limit is given then the best that many come in the full ranking’s order, and the count of all reached', () => {
+    const full = rankHistory(table, history, weights);
+
+    const cut = rankHistory(table, history, weights, undefined, 4);
+
+    expect(full.reached).toBe(full.items.length);
+    expect(cut.reached).toBe(full.items.length);
+    expect([...cut.items]).toEqual([...full.items.slice(0, 4)]);
+    expect([...cut.anchors]).toEqual([...full.anchors.slice(0, 4)]);
+  });
+
   it('when the scratch is reused then a second ranking is not polluted by the first', () => {
     const scratch = makeRankingScratch(items);
     rankHistory(table, history, weights, scratch);
