@@ -3,7 +3,14 @@
 //   [--no-capacity] [--step-seconds 15] [--fractions 0.2,0.3,0.4,0.5,0.6,0.7,0.8,1]
 //   [--no-training] [--train-at 0.33]
 //   [--no-fanout] [--fanout-subscriptions 10000] [--fanout-connections 20] [--fanout-window-seconds 10]
-//   [--no-memory] [--no-polling] [--profile-dir <dir>]
+//   [--no-memory] [--no-polling] [--item-to-item] [--out freshness] [--profile-dir <dir>]
+//
+// --item-to-item serves an item-to-item version instead: after the seed training, a version whose neighbour
+// table is each item's top 100 by cosine of the trained item vectors (the shape EASE and item-kNN serve from)
+// is stored and activated, so every list is the shopper's history times the table. A retrain mid-run would
+// replace it with the trainer's choice; use it with --no-training to measure the table path alone.
+// --out names the results file (bench/results/<out>.json).
+// --profile-dir writes CPU profiles of both gateways and the worker over the main run into that folder.
 //
 // Event → push latency across replicas: two gateway processes and one worker process (and the trainer, once it
 // is a process of its own) share Postgres and Redis; half the shoppers subscribe on gateway A and half on B,
@@ -48,6 +55,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { createDb } from '../src/db/client.ts';
+import { completeModelVersion, createModelVersion, loadModelVectors } from '../src/db/models.ts';
+import { neighbourTableFromRows } from '../src/model/neighbour-table.ts';
+import { PubSub } from '../src/realtime/pubsub.ts';
 import { LiveEventsReader } from '../src/workers/live-events.ts';
 import { createEventsQueue } from '../src/workers/queues.ts';
 import { closeHttp, post, postAdmin, postAdminWhenAccepted, trivialQueryCeiling } from './lib/graphql-http.ts';
@@ -91,6 +102,8 @@ const { values } = parseArgs({
     polling: { type: 'boolean', default: true },
     /** Writes CPU profiles of both gateways and the worker over the main run (load and drain) into this folder. */
     'profile-dir': { type: 'string' },
+    'item-to-item': { type: 'boolean', default: false },
+    out: { type: 'string', default: 'freshness' },
   },
 });
 const SUBSCRIBERS = Number(values.subscribers);
@@ -261,6 +274,46 @@ async function untilServing(url: string, versionId: number) {
   throw new Error(`${url} does not serve model version ${versionId} after 60 s`);
 }
 
+/** Neighbours per item of the --item-to-item table. */
+const TABLE_NEIGHBOURS = 100;
+
+/**
+ * Stores and activates an item-to-item version made from a trained one: its vectors and index, plus a table
+ * of each item's TABLE_NEIGHBOURS nearest by cosine of the item vectors; returns when both gateways serve it.
+ */
+async function serveItemToItem(trainedId: number): Promise<number> {
+  const db = createDb(env.databaseUrl, { poolSize: 2, onError: (error) => console.error(error.message) });
+  try {
+    const vectors = await loadModelVectors(db, trainedId);
+    if (!vectors) throw new Error(`model version ${trainedId} has no artifact`);
+    const { factors: f, itemFactors, itemIds } = vectors;
+    const norms = Float32Array.from(itemIds, (_, i) => {
+      let sum = 0;
+      for (let k = i * f; k < (i + 1) * f; k++) sum += (itemFactors[k] as number) ** 2;
+      return Math.sqrt(sum) || 1;
+    });
+    const neighbours = neighbourTableFromRows(itemIds.length, TABLE_NEIGHBOURS, (i, out) => {
+      for (let j = 0; j < itemIds.length; j++) {
+        let dot = 0;
+        for (let k = 0; k < f; k++) dot += (itemFactors[i * f + k] as number) * (itemFactors[j * f + k] as number);
+        out[j] = dot / ((norms[i] as number) * (norms[j] as number));
+      }
+    });
+    const version = await createModelVersion(db, 'item-to-item', {
+      bench: `top ${TABLE_NEIGHBOURS} by cosine of version ${trainedId}'s item vectors`,
+      historyWeighting: 'binary',
+    });
+    await completeModelVersion(db, version.id, { items: itemIds.length }, { ...vectors, neighbours }, true);
+    const subscriber = new Redis(env.redisUrl);
+    await new PubSub({ publisher: redis, subscriber, prefix: env.id }).publishModelActivated({ versionId: version.id });
+    subscriber.disconnect();
+    await Promise.all(urls.map((url) => untilServing(url, version.id)));
+    return version.id;
+  } finally {
+    await db.$disconnect();
+  }
+}
+
 /**
  * A retrain while the load runs, with the tuned parameters as the schedule would use them: returns the
  * training window, from the request to the new version serving on both gateways and its MODEL pushes over.
@@ -353,6 +406,10 @@ try {
   console.error(
     `model version ${trained.retrainModel.version.id} trained on ${trained.retrainModel.version.events} events`,
   );
+  const servedVersion = values['item-to-item']
+    ? await serveItemToItem(trained.retrainModel.version.id)
+    : trained.retrainModel.version.id;
+  if (values['item-to-item']) console.error(`serving item-to-item version ${servedVersion}`);
 
   // Memory per idle subscriber, on a gateway of its own that is measured after forced full GCs.
   const idleMemory = values.memory
@@ -613,7 +670,7 @@ try {
   }
   staleness.sort((a, b) => a - b);
 
-  writeResults('freshness', {
+  writeResults(values.out, {
     setup:
       'two gateway processes and one worker process on this machine; a model trained on seeded purchases; each event the purchase of an item on the shopper’s list, sent to the gateway the shopper is not subscribed on',
     trainerProcess: trainer !== undefined,
@@ -624,7 +681,8 @@ try {
     },
     flags: values,
     benchSeconds: (performance.now() - benchStartedAt) / 1000,
-    modelVersion: trained.retrainModel.version.id,
+    modelVersion: servedVersion,
+    servedModel: values['item-to-item'] ? `item-to-item (${TABLE_NEIGHBOURS} neighbours per item)` : 'als',
     ceilingRps,
     ceiling,
     rate,

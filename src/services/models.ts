@@ -10,7 +10,18 @@ import { DomainError, ErrorCode } from '../errors.ts';
 import type { ModelVersion } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import {
+  type HistoryRanking,
+  type HistoryWeighting,
+  historyScore,
+  historyWeight,
+  makeRankingScratch,
+  type RankingScratch,
+  rankHistory,
+} from '../model/neighbour-ranking.ts';
+import type { NeighbourTable } from '../model/neighbour-table.ts';
 import type { PubSub } from '../realtime/pubsub.ts';
+import type { HistoryEntry } from './features.ts';
 import type { NewItemVectors } from './new-item-vectors.ts';
 
 /** A model version loaded for serving: its vectors, its index, and where each id sits in the vectors. */
@@ -24,6 +35,26 @@ interface LoadedModel {
   newItems: Map<string, Float32Array>;
   /** The version's NDCG@10 on its training hold-out, when it was measured. */
   ndcg10: number | undefined;
+  /** An item-to-item version's table: it ranks shoppers by their history instead of a shopper vector. */
+  neighbours: { table: NeighbourTable; weighting: HistoryWeighting; scratch: RankingScratch } | undefined;
+}
+
+/**
+ * A shopper's history as a version's neighbour table reads it: item rows and the weights that multiply
+ * them. At most SERVED_HISTORY_ITEMS entries, so a list's reach can keep a copy (a few hundred bytes).
+ */
+export interface HistoryQuery {
+  rows: Int32Array;
+  weights: Float32Array;
+}
+
+/** The items a shopper's history reaches through the current version's table, best first. */
+export interface HistoryHits {
+  versionId: number;
+  query: HistoryQuery;
+  ranking: HistoryRanking;
+  /** The version's item ids: `ranking`'s rows and anchors index them. */
+  itemIds: readonly string[];
 }
 
 /** How many times k an unfiltered search asks for before filtering (see `recommendFor`). */
@@ -203,7 +234,7 @@ export class ModelService {
     const [vectors, newItems, version] = await Promise.all([
       loadModelVectors(this.#db, versionId),
       this.#newItems.readAll(versionId),
-      this.#db.modelVersion.findUnique({ where: { id: versionId }, select: { metrics: true } }),
+      this.#db.modelVersion.findUnique({ where: { id: versionId }, select: { metrics: true, params: true } }),
     ]);
     if (!vectors) throw new Error(`model version ${versionId} has no artifact`);
     await this.#index.load(key, async (): Promise<AnnIndex> => {
@@ -220,8 +251,16 @@ export class ModelService {
         index,
         newItems: new Map(),
         ndcg10: holdoutNdcg10(version?.metrics),
+        neighbours: vectors.neighbours && {
+          table: vectors.neighbours,
+          weighting: historyWeightingOf(version?.params),
+          scratch: makeRankingScratch(vectors.neighbours.items),
+        },
       });
       this.#addNewItems(versionId, newItems);
+      // Vectors the worker derived while this loaded (content for cold items, at its own switch to this
+      // version): their announcement found the version not loaded here yet.
+      this.#addNewItems(versionId, await this.#newItems.readAll(versionId));
       // Shoppers forgotten while this version's rows were being read.
       const loaded = this.#loaded.get(key);
       if (loaded) for (const userId of this.#recentlyForgotten.keys()) this.#dropUser(loaded, userId);
@@ -285,6 +324,48 @@ export class ModelService {
       query,
       unfiltered,
     };
+  }
+
+  /** Whether the current version serves shoppers from their history × its neighbour table (item-to-item). */
+  get servesFromHistory(): boolean {
+    const current = this.#index.current;
+    return current !== undefined && this.#loaded.get(current.version)?.neighbours !== undefined;
+  }
+
+  /**
+   * The items the shopper's history (newest first, at most SERVED_HISTORY_ITEMS) reaches through the current
+   * version's neighbour table, best first, each with the history item that contributed most; undefined
+   * without an item-to-item version. Items of the history the version was not trained on count for nothing.
+   * `limit`: only the best that many are ranked (`ranking.reached` says how many there were).
+   */
+  rankHistory(history: readonly HistoryEntry[], limit?: number): HistoryHits | undefined {
+    const current = this.#index.current;
+    const model = current && this.#loaded.get(current.version);
+    const neighbours = model?.neighbours;
+    if (!model || !neighbours) return undefined;
+    const rows: number[] = [];
+    const weights: number[] = [];
+    for (const { itemId, weight } of history) {
+      const row = model.items.get(itemId);
+      if (row === undefined || !(weight > 0)) continue;
+      rows.push(row);
+      weights.push(historyWeight(neighbours.weighting, weight));
+    }
+    const query = { rows: Int32Array.from(rows), weights: Float32Array.from(weights) };
+    const ranking = rankHistory(neighbours.table, query.rows, query.weights, neighbours.scratch, limit);
+    return { versionId: model.versionId, query, ranking, itemIds: model.vectors.itemIds };
+  }
+
+  /**
+   * The item's score for a history in this version (what `rankHistory` ranks by), or undefined when the
+   * version is not loaded, has no table, or no history row reaches the item (then no ranking can offer it).
+   */
+  historyScore(versionId: number, query: HistoryQuery, itemId: string): number | undefined {
+    const model = this.#loaded.get(String(versionId));
+    const row = model?.items.get(itemId);
+    if (!model?.neighbours || row === undefined) return undefined;
+    const score = historyScore(model.neighbours.table, query.rows, query.weights, row);
+    return score > 0 ? score : undefined;
   }
 
   /**
@@ -359,6 +440,16 @@ export class ModelService {
       .slice(0, k);
     return { versionId: model.versionId, hits: hits.map((hit) => ({ itemId: hit.id, score: hit.score })) };
   }
+}
+
+/**
+ * How an item-to-item version weighs the history it multiplies its table by: `params.historyWeighting` as
+ * training stored it, else `binary` (EASE and item-kNN fit on which items a shopper has).
+ */
+function historyWeightingOf(params: unknown): HistoryWeighting {
+  const value =
+    typeof params === 'object' && params !== null && 'historyWeighting' in params ? params.historyWeighting : undefined;
+  return value === 'summed' || value === 'log' ? value : 'binary';
 }
 
 /** `metrics['ndcg@10']` of a stored version, if it is a number. */

@@ -17,7 +17,7 @@ import {
   trendingSource,
 } from './candidate-sources.ts';
 import type { CatalogChange, CatalogService } from './catalog.ts';
-import type { FeatureStore } from './features.ts';
+import { type FeatureStore, type HistoryEntry, SERVED_HISTORY_ITEMS } from './features.ts';
 import { diffLists, type ListChange, type ListTrigger } from './list-changes.ts';
 import { canEnter, type EntryContext, type ListReach } from './list-reach.ts';
 import { selectList } from './list-selection.ts';
@@ -338,13 +338,7 @@ export class RecommendationService {
         if (item) consider(item, 'PINNED', 0);
       }
       // The same sources, unfiltered: what the rules took away.
-      const sources = this.#sources(
-        userId,
-        context.foldedIn,
-        { ...rules, filter: NO_RULES.filter },
-        null,
-        context.recent,
-      );
+      const sources = this.#sources(userId, context, { ...rules, filter: NO_RULES.filter }, null, context.recent);
       for (const source of sources.slice(0, -1)) {
         for (const candidate of await source.next(Math.max(k, PREVIEW_PER_SOURCE), (id) => !seen.has(id))) {
           consider(candidate.item, candidate.source, candidate.score);
@@ -385,15 +379,19 @@ export class RecommendationService {
   async #shopperContext(userId: string, rules: EffectiveRules) {
     const versionId = this.#models.currentVersionId;
     const seenSince = rules.excludeSeenWithinHours;
+    // An item-to-item version ranks by the shopper's latest items (no folded-in vector: the worker makes none).
+    const fromHistory = this.#models.servesFromHistory;
     // These reads run for every push: in parallel, and the seen window only when a rule asks for it.
-    const [bought, vector, seen] = await Promise.all([
+    const [bought, vector, seen, history] = await Promise.all([
       rules.excludePurchased ? this.#fallback.boughtItems(userId) : new Set<string>(),
-      versionId === undefined ? undefined : this.#vectors.get(userId, versionId),
+      versionId === undefined || fromHistory ? undefined : this.#vectors.get(userId, versionId),
       seenSince === null ? undefined : this.#features.touchedSince(userId, Date.now() - seenSince * 3600_000),
+      fromHistory ? this.#features.recentHistory(userId, SERVED_HISTORY_ITEMS) : undefined,
     ]);
     let recent: Promise<string[]> | undefined;
     return {
       bought,
+      history,
       foldedIn: vector && versionId !== undefined ? { versionId, vector } : undefined,
       excluded: (id: string): Exclusion | null =>
         bought.has(id) ? 'EXCLUDE_PURCHASED' : seen?.has(id) ? 'EXCLUDE_SEEN' : null,
@@ -408,7 +406,10 @@ export class RecommendationService {
   /** The candidate sources of a shopper's list, in fill order. */
   #sources(
     userId: string,
-    foldedIn: { versionId: number; vector: Float32Array } | undefined,
+    shopper: {
+      foldedIn: { versionId: number; vector: Float32Array } | undefined;
+      history: readonly HistoryEntry[] | undefined;
+    },
     rules: EffectiveRules,
     reach: ListReach | null,
     recent: () => Promise<readonly string[]>,
@@ -420,7 +421,7 @@ export class RecommendationService {
     // While a rebuild has replayed only part of the log, co-visitation is half there: left out meanwhile.
     const rebuilding = this.#fallback.rebuilding;
     return [
-      learnedSource({ models, catalog, userId, foldedIn, filter: rules.filter, reach }),
+      learnedSource({ models, catalog, userId, ...shopper, filter: rules.filter, reach }),
       // Without a model (or a vector for the shopper): what other shoppers touched in the same sessions as this
       // shopper's latest items, then the items nearest to those by the model's item vectors.
       ...(rebuilding ? [] : [coVisitedSource({ features, catalog, seeds: recent, reach })]),
@@ -435,16 +436,22 @@ export class RecommendationService {
   async #rank(userId: string, k: number, rules: EffectiveRules, causedBy: UserChanged | null): Promise<Ranked> {
     const context = await this.#shopperContext(userId, rules);
     const reach: ListReach = { learned: null, coVisitBlocked: null, trendingCut: null, open: false };
-    const sources = this.#sources(userId, context.foldedIn, rules, reach, context.recent, context.bought.size);
+    const sources = this.#sources(userId, context, rules, reach, context.recent, context.bought.size);
     const items = await this.#merge(k, rules, sources, context.excluded);
     // Boosts, pins, a cap or diversity can let an item in that the sources' order alone would not: any may enter.
     if (rules.reorders) reach.open = true;
     const learned = items.find((r) => r.explanation.source === 'LEARNED');
+    // Only an item-to-item version's learned items have an anchor (the history item behind each).
+    const learnedStrategy = learned?.explanation.anchorItem ? 'item-to-item' : 'als';
     const list: RecommendationList = {
       recommendationId: randomUUID(),
       userId,
       items,
-      strategy: learned ? 'als' : items.some((r) => r.explanation.source === 'CO_VISITED') ? 'co-visited' : 'trending',
+      strategy: learned
+        ? learnedStrategy
+        : items.some((r) => r.explanation.source === 'CO_VISITED')
+          ? 'co-visited'
+          : 'trending',
       modelVersion: learned?.explanation.modelVersion ?? null,
       generatedAt: new Date(),
       causedBy,
@@ -711,6 +718,7 @@ export class RecommendationService {
       const context: EntryContext = {
         currentVersionId: this.#models.currentVersionId,
         modelScore: (versionId, query, itemId) => this.#models.itemScore(versionId, query, itemId),
+        historyScore: (versionId, history, itemId) => this.#models.historyScore(versionId, history, itemId),
         trending,
       };
       for (const watched of this.#watched) {
