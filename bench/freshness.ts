@@ -3,7 +3,14 @@
 //   [--no-capacity] [--step-seconds 15] [--fractions 0.2,0.3,0.4,0.5,0.6,0.7,0.8,1]
 //   [--no-training] [--train-at 0.33]
 //   [--no-fanout] [--fanout-subscriptions 10000] [--fanout-connections 20] [--fanout-window-seconds 10]
-//   [--no-memory] [--no-polling]
+//   [--no-memory] [--no-polling] [--item-to-item] [--out freshness] [--profile-dir <dir>]
+//
+// --item-to-item serves an item-to-item version instead: after the seed training, a version whose neighbour
+// table is each item's top 100 by cosine of the trained item vectors (the shape EASE and item-kNN serve from)
+// is stored and activated, so every list is the shopper's history times the table. A retrain mid-run would
+// replace it with the trainer's choice; use it with --no-training to measure the table path alone.
+// --out names the results file (bench/results/<out>.json).
+// --profile-dir writes CPU profiles of both gateways and the worker over the main run into that folder.
 //
 // Event → push latency across replicas: two gateway processes and one worker process (and the trainer, once it
 // is a process of its own) share Postgres and Redis; half the shoppers subscribe on gateway A and half on B,
@@ -48,9 +55,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { createDb } from '../src/db/client.ts';
+import { completeModelVersion, createModelVersion, loadModelVectors } from '../src/db/models.ts';
+import { neighbourTableFromRows } from '../src/model/neighbour-table.ts';
+import { PubSub } from '../src/realtime/pubsub.ts';
 import { LiveEventsReader } from '../src/workers/live-events.ts';
 import { createEventsQueue } from '../src/workers/queues.ts';
-import { closeHttp, post, postAdmin, trivialQueryCeiling } from './lib/graphql-http.ts';
+import { closeHttp, post, postAdmin, postAdminWhenAccepted, trivialQueryCeiling } from './lib/graphql-http.ts';
+import { WindowProfiler } from './lib/inspector.ts';
 import { CpuMeter, cpuSeconds, rssBytes } from './lib/process-cpu.ts';
 import { percentile, writeResults } from './lib/results.ts';
 import { BENCH_SERVER_URL, createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
@@ -88,6 +100,10 @@ const { values } = parseArgs({
     'fanout-window-seconds': { type: 'string', default: '10' },
     memory: { type: 'boolean', default: true },
     polling: { type: 'boolean', default: true },
+    /** Writes CPU profiles of both gateways and the worker over the main run (load and drain) into this folder. */
+    'profile-dir': { type: 'string' },
+    'item-to-item': { type: 'boolean', default: false },
+    out: { type: 'string', default: 'freshness' },
   },
 });
 const SUBSCRIBERS = Number(values.subscribers);
@@ -147,15 +163,20 @@ const benchStartedAt = performance.now();
 const env = await createBenchEnvironment('freshness', { privateRedis: true });
 const shared = env.roleEnv;
 const ports = [await freePort(), await freePort()];
-const worker = await startProcess('worker.ts', [], shared);
+const PROFILE_DIR = values['profile-dir'];
+/** Inspector ports of the worker and the two gateways, when the main run is profiled. */
+const inspectPorts = PROFILE_DIR ? [await freePort(), await freePort(), await freePort()] : [];
+const inspectFlag = (n: number) => (PROFILE_DIR ? [`--inspect=127.0.0.1:${inspectPorts[n]}`] : []);
+const worker = await startProcess('worker.ts', [], shared, undefined, inspectFlag(0));
 const trainer = await startTrainer(shared);
 const gateways = await Promise.all(
-  ports.map((port) =>
+  ports.map((port, n) =>
     startProcess(
       'server.ts',
       ['--role=gateway'],
       { ...shared, PORT: String(port), MAX_SUBSCRIPTIONS_PER_CONNECTION: String(PER_CONNECTION) },
       `http://127.0.0.1:${port}/ready`,
+      inspectFlag(n + 1),
     ),
   ),
 );
@@ -253,6 +274,46 @@ async function untilServing(url: string, versionId: number) {
   throw new Error(`${url} does not serve model version ${versionId} after 60 s`);
 }
 
+/** Neighbours per item of the --item-to-item table. */
+const TABLE_NEIGHBOURS = 100;
+
+/**
+ * Stores and activates an item-to-item version made from a trained one: its vectors and index, plus a table
+ * of each item's TABLE_NEIGHBOURS nearest by cosine of the item vectors; returns when both gateways serve it.
+ */
+async function serveItemToItem(trainedId: number): Promise<number> {
+  const db = createDb(env.databaseUrl, { poolSize: 2, onError: (error) => console.error(error.message) });
+  try {
+    const vectors = await loadModelVectors(db, trainedId);
+    if (!vectors) throw new Error(`model version ${trainedId} has no artifact`);
+    const { factors: f, itemFactors, itemIds } = vectors;
+    const norms = Float32Array.from(itemIds, (_, i) => {
+      let sum = 0;
+      for (let k = i * f; k < (i + 1) * f; k++) sum += (itemFactors[k] as number) ** 2;
+      return Math.sqrt(sum) || 1;
+    });
+    const neighbours = neighbourTableFromRows(itemIds.length, TABLE_NEIGHBOURS, (i, out) => {
+      for (let j = 0; j < itemIds.length; j++) {
+        let dot = 0;
+        for (let k = 0; k < f; k++) dot += (itemFactors[i * f + k] as number) * (itemFactors[j * f + k] as number);
+        out[j] = dot / ((norms[i] as number) * (norms[j] as number));
+      }
+    });
+    const version = await createModelVersion(db, 'item-to-item', {
+      bench: `top ${TABLE_NEIGHBOURS} by cosine of version ${trainedId}'s item vectors`,
+      historyWeighting: 'binary',
+    });
+    await completeModelVersion(db, version.id, { items: itemIds.length }, { ...vectors, neighbours }, true);
+    const subscriber = new Redis(env.redisUrl);
+    await new PubSub({ publisher: redis, subscriber, prefix: env.id }).publishModelActivated({ versionId: version.id });
+    subscriber.disconnect();
+    await Promise.all(urls.map((url) => untilServing(url, version.id)));
+    return version.id;
+  } finally {
+    await db.$disconnect();
+  }
+}
+
 /**
  * A retrain while the load runs, with the tuned parameters as the schedule would use them: returns the
  * training window, from the request to the new version serving on both gateways and its MODEL pushes over.
@@ -334,7 +395,7 @@ try {
     }
   }
   for (let start = 0; start < seed.length; start += 1000) {
-    await post(urlA, 'mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }', {
+    await postAdminWhenAccepted(urlA, 'mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }', {
       inputs: seed.slice(start, start + 1000),
     });
   }
@@ -345,6 +406,10 @@ try {
   console.error(
     `model version ${trained.retrainModel.version.id} trained on ${trained.retrainModel.version.events} events`,
   );
+  const servedVersion = values['item-to-item']
+    ? await serveItemToItem(trained.retrainModel.version.id)
+    : trained.retrainModel.version.id;
+  if (values['item-to-item']) console.error(`serving item-to-item version ${servedVersion}`);
 
   // Memory per idle subscriber, on a gateway of its own that is measured after forced full GCs.
   const idleMemory = values.memory
@@ -428,6 +493,12 @@ try {
   const mainPushed = pushes.snapshot();
   const mainBacklog = sampleMax(queueBacklog);
   const mainMeter = await cpu.start();
+  const profiler = PROFILE_DIR
+    ? await WindowProfiler.attach(
+        ['worker', 'gateway-a', 'gateway-b'].map((name, n) => ({ name, inspectPort: inspectPorts[n] as number })),
+      )
+    : undefined;
+  await profiler?.start();
   await redis.config('RESETSTAT');
   const mainStartedAt = performance.now();
   const load = shoppers.start(rate);
@@ -442,6 +513,10 @@ try {
   const mainEvents = shoppers.events.slice(mainFirst);
   await shoppers.drain(mainEvents, DRAIN_MS);
   const mainCpuMsPerEvent = perEvent(await mainMeter.stop(), mainEvents.length);
+  if (profiler && PROFILE_DIR) {
+    console.error(`main run profiles: ${(await profiler.stop(PROFILE_DIR)).join(', ')}`);
+    profiler.close();
+  }
   const mainRedisCommands = await redisCommandsPerEvent(mainEvents.length);
   console.error(`main run: ${JSON.stringify(mainCpuMsPerEvent)} CPU ms per event`);
   const mainMaxBacklog = await mainBacklog.stop();
@@ -595,7 +670,7 @@ try {
   }
   staleness.sort((a, b) => a - b);
 
-  writeResults('freshness', {
+  writeResults(values.out, {
     setup:
       'two gateway processes and one worker process on this machine; a model trained on seeded purchases; each event the purchase of an item on the shopper’s list, sent to the gateway the shopper is not subscribed on',
     trainerProcess: trainer !== undefined,
@@ -606,7 +681,8 @@ try {
     },
     flags: values,
     benchSeconds: (performance.now() - benchStartedAt) / 1000,
-    modelVersion: trained.retrainModel.version.id,
+    modelVersion: servedVersion,
+    servedModel: values['item-to-item'] ? `item-to-item (${TABLE_NEIGHBOURS} neighbours per item)` : 'als',
     ceilingRps,
     ceiling,
     rate,

@@ -22,7 +22,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { closeHttp, postAdmin, trivialQueryCeiling } from './lib/graphql-http.ts';
+import { closeHttp, postAdmin, postAdminWhenAccepted, trivialQueryCeiling } from './lib/graphql-http.ts';
 import { cpuSeconds } from './lib/process-cpu.ts';
 import { percentile, writeResults } from './lib/results.ts';
 import { createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
@@ -119,7 +119,7 @@ async function sendHistories(url: string) {
   let batch: Record<string, unknown>[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
-    await postAdmin(url, 'mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }', {
+    await postAdminWhenAccepted(url, 'mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }', {
       inputs: batch,
     });
     batch = [];

@@ -112,10 +112,17 @@ export async function freePort(): Promise<number> {
 
 /**
  * Starts `src/<entry>` as its own process (so the load generator does not share its event loop).
- * BENCH_NODE_FLAGS adds Node flags to it, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run.
+ * BENCH_NODE_FLAGS adds Node flags to it, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run;
+ * `nodeFlags` adds this one process's own (an inspector port, say).
  */
-export async function startProcess(entry: string, args: string[], env: Record<string, string>, readyUrl?: string) {
-  const flags = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+export async function startProcess(
+  entry: string,
+  args: string[],
+  env: Record<string, string>,
+  readyUrl?: string,
+  nodeFlags: readonly string[] = [],
+) {
+  const flags = [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...nodeFlags];
   const child: ChildProcess = spawn(process.execPath, [...flags, '--import', 'tsx', `${root}src/${entry}`, ...args], {
     cwd: root,
     // A benchmark loads the gateway from one address on purpose: the per-client rate limit would measure itself.

@@ -2,9 +2,8 @@
 // its own process with the inspector on; over the Chrome DevTools Protocol this module forces a GC
 // (HeapProfiler.collectGarbage) and reads process.memoryUsage() inside it, with no change to src/. An RSS delta
 // between two moments of a busy run is drowned by GC timing; right after a forced GC it is steady to the page.
-import { once } from 'node:events';
 import { type Client, createClient } from 'graphql-ws';
-import WebSocket from 'ws';
+import { connectInspector, type Inspector } from './inspector.ts';
 import { freePort, startProcess } from './services.ts';
 
 /** What one idle subscriber costs the gateway (see `measureIdleSubscriberBytes`). */
@@ -105,69 +104,8 @@ export async function measureIdleSubscriberBytes(options: {
   }
 }
 
-/** startProcess reads BENCH_NODE_FLAGS synchronously when it spawns, so the flag is added only for this child. */
 async function startGatewayWithInspector(env: Record<string, string>, inspectPort: number, readyUrl: string) {
-  const previous = process.env.BENCH_NODE_FLAGS;
-  process.env.BENCH_NODE_FLAGS = `${previous ?? ''} --inspect=127.0.0.1:${inspectPort}`;
-  try {
-    return startProcess('server.ts', ['--role=gateway'], env, readyUrl);
-  } finally {
-    if (previous === undefined) delete process.env.BENCH_NODE_FLAGS;
-    else process.env.BENCH_NODE_FLAGS = previous;
-  }
-}
-
-interface Inspector {
-  call(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
-  evaluate<T>(expression: string): Promise<T>;
-  close(): void;
-}
-
-/** A minimal Chrome DevTools Protocol client for the child's main context. */
-async function connectInspector(port: number): Promise<Inspector> {
-  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as {
-    webSocketDebuggerUrl: string;
-  }[];
-  const target = targets[0];
-  if (!target) throw new Error(`no inspector target on port ${port}`);
-  const socket = new WebSocket(target.webSocketDebuggerUrl);
-  await once(socket, 'open');
-  const waiting = new Map<number, { resolve: (result: Record<string, unknown>) => void; reject: (e: Error) => void }>();
-  let nextId = 1;
-  socket.on('message', (data) => {
-    const message = JSON.parse(String(data)) as {
-      id?: number;
-      result?: Record<string, unknown>;
-      error?: { message: string };
-    };
-    const call = message.id === undefined ? undefined : waiting.get(message.id);
-    if (!call) return; // an event; no domain is enabled, so none is expected
-    waiting.delete(message.id!);
-    if (message.error) call.reject(new Error(message.error.message));
-    else call.resolve(message.result ?? {});
-  });
-  socket.on('close', () => {
-    for (const call of waiting.values()) call.reject(new Error('inspector connection closed'));
-    waiting.clear();
-  });
-  const call = (method: string, params: Record<string, unknown> = {}) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      const id = nextId++;
-      waiting.set(id, { resolve, reject });
-      socket.send(JSON.stringify({ id, method, params }));
-    });
-  return {
-    call,
-    async evaluate<T>(expression: string) {
-      const result = (await call('Runtime.evaluate', { expression, returnByValue: true })) as {
-        result: { value?: unknown };
-        exceptionDetails?: { text: string };
-      };
-      if (result.exceptionDetails) throw new Error(`evaluating ${expression}: ${result.exceptionDetails.text}`);
-      return result.result.value as T;
-    },
-    close: () => socket.close(),
-  };
+  return startProcess('server.ts', ['--role=gateway'], env, readyUrl, [`--inspect=127.0.0.1:${inspectPort}`]);
 }
 
 async function settledMemory(inspector: Inspector): Promise<MemoryUsage> {

@@ -23,6 +23,13 @@ export class ItemStore {
   readonly meta: (ItemMeta | undefined)[] = [];
   /** category → labels in it: a category filter scans only these on the exact path. */
   private readonly byCategory = new Map<string, Set<number>>();
+  /**
+   * The same labels as flat arrays for the exact scan, longest vector first with the lengths beside them, so a
+   * scan can stop once no remaining item can beat its k-th best (Cauchy–Schwarz: q·v ≤ |q||v|). Rebuilt on the
+   * next search after a category's membership or one of its vectors changes. One entry per category, as
+   * `byCategory`.
+   */
+  private readonly categoryLabels = new Map<string, { labels: Int32Array; norms: Float64Array }>();
   /** label × dim, row-major; rows are unit length in cosine space. */
   vectors: Float32Array;
   /** label → 1 when removed. */
@@ -89,6 +96,8 @@ export class ItemStore {
         this.removedCount--;
       }
     }
+    const category = this.meta[label]?.category;
+    if (category !== undefined) this.categoryLabels.delete(category);
     const offset = label * this.dim;
     for (let j = 0; j < this.dim; j++) this.vectors[offset + j] = vector[j] as number;
     if (this.space === 'cosine') normaliseInPlace(this.vectors, offset, this.dim);
@@ -100,8 +109,12 @@ export class ItemStore {
     const after = meta?.category;
     this.meta[label] = meta;
     if (before === after) return;
-    if (before !== undefined) this.byCategory.get(before)?.delete(label);
+    if (before !== undefined) {
+      this.byCategory.get(before)?.delete(label);
+      this.categoryLabels.delete(before);
+    }
     if (after !== undefined) {
+      this.categoryLabels.delete(after);
       let members = this.byCategory.get(after);
       if (!members) {
         members = new Set();
@@ -217,22 +230,88 @@ export class ItemStore {
    */
   exactSearch(q: Float32Array, k: number, allow: LabelFilter | null, filter?: SearchFilter): SearchHit[] {
     const top = new TopK(k);
-    const visit = (label: number) => {
-      if (this.removed[label] === 1) return;
-      // The score first: a filter (a caller's predicate above all) costs more than a dot product, and only an
-      // item that would enter the top k needs it. Same result as filtering first.
-      const score = this.dot(q, label);
-      if (top.rejects(score)) return;
-      if (allow !== null && !allow(label)) return;
-      top.offer(label, score);
-    };
     if (filter?.categories !== undefined) {
-      for (const category of new Set(filter.categories)) this.byCategory.get(category)?.forEach(visit);
+      let qNorm = 0;
+      for (let j = 0; j < this.dim; j++) qNorm += (q[j] as number) * (q[j] as number);
+      qNorm = Math.sqrt(qNorm);
+      for (const category of new Set(filter.categories)) {
+        const members = this.labelsIn(category);
+        if (members) this.scan(q, members.labels, members.labels.length, top, allow, members.norms, qNorm);
+      }
     } else {
-      const count = this.count;
-      for (let label = 0; label < count; label++) visit(label);
+      this.scan(q, null, this.count, top, allow);
     }
     return top.sorted().map(({ label, score }) => ({ id: this.ids[label] as string, score }));
+  }
+
+  /**
+   * Offers `labels[0 … n)` (or labels 0 … n−1 when `labels` is null) to `top`. The score first: a filter (a
+   * caller's predicate above all) costs more than a dot product, and only an item that would enter the top k
+   * needs it; same result as filtering first. With `norms` (of `labels`, longest first) the scan ends once
+   * `qNorm × norm` cannot beat the k-th best. The dot product is written out here rather than called, so the
+   * loop over thousands of rows stays one tight loop.
+   */
+  private scan(
+    q: Float32Array,
+    labels: Int32Array | null,
+    n: number,
+    top: TopK,
+    allow: LabelFilter | null,
+    norms?: Float64Array,
+    qNorm = 0,
+  ): void {
+    const v = this.vectors;
+    const removed = this.removed;
+    const dim = this.dim;
+    for (let x = 0; x < n; x++) {
+      if (norms !== undefined && top.rejects(qNorm * (norms[x] as number))) return;
+      const label = labels === null ? x : (labels[x] as number);
+      if (removed[label] === 1) continue;
+      const offset = label * dim;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let j = 0;
+      for (; j + 3 < dim; j += 4) {
+        s0 += (q[j] as number) * (v[offset + j] as number);
+        s1 += (q[j + 1] as number) * (v[offset + j + 1] as number);
+        s2 += (q[j + 2] as number) * (v[offset + j + 2] as number);
+        s3 += (q[j + 3] as number) * (v[offset + j + 3] as number);
+      }
+      for (; j < dim; j++) s0 += (q[j] as number) * (v[offset + j] as number);
+      const score = s0 + s1 + s2 + s3;
+      if (top.rejects(score)) continue;
+      if (allow !== null && !allow(label)) continue;
+      top.offer(label, score);
+    }
+  }
+
+  /** A category's labels, longest vector first, and their lengths (built on first use after a change). */
+  private labelsIn(category: string): { labels: Int32Array; norms: Float64Array } | undefined {
+    let sorted = this.categoryLabels.get(category);
+    if (sorted === undefined) {
+      const members = this.byCategory.get(category);
+      if (!members || members.size === 0) return undefined;
+      const unsorted = Int32Array.from(members);
+      const length = new Float64Array(unsorted.length);
+      unsorted.forEach((label, x) => {
+        let sum = 0;
+        for (let j = 0, at = label * this.dim; j < this.dim; j++, at++)
+          sum += (this.vectors[at] as number) * (this.vectors[at] as number);
+        length[x] = Math.sqrt(sum);
+      });
+      // Ties by label, so the visiting order (and which of equal scores enters the top k) is reproducible.
+      const order = Array.from(unsorted.keys()).sort(
+        (a, b) => (length[b] as number) - (length[a] as number) || (unsorted[a] as number) - (unsorted[b] as number),
+      );
+      const labels = Int32Array.from(order, (x) => unsorted[x] as number);
+      // Rounded up a hair, so float rounding in the dot product can never make the bound cut a true top item.
+      const norms = Float64Array.from(order, (x) => (length[x] as number) * (1 + 1e-9) + 1e-12);
+      sorted = { labels, norms };
+      this.categoryLabels.set(category, sorted);
+    }
+    return sorted;
   }
 
   /** Inner product of a prepared query with a stored row: the hot loop, unrolled by four. */

@@ -1,4 +1,5 @@
 import type { ModelArtifact, ModelVersion, Prisma } from '../generated/prisma/client.ts';
+import { decodeNeighbourTable, encodeNeighbourTable, type NeighbourTable } from '../model/neighbour-table.ts';
 import type { Db } from './client.ts';
 
 /** Vectors of a trained model, as the training produced them. */
@@ -10,6 +11,8 @@ export interface ModelVectors {
   userFactors: Float32Array;
   /** AnnIndex.serialize() over the item vectors. */
   itemIndex: Buffer;
+  /** An item-to-item model's neighbour table (rows in `itemIds` order); absent for vector models. */
+  neighbours?: NeighbourTable;
 }
 
 export function toBytes(vectors: Float32Array): Uint8Array<ArrayBuffer> {
@@ -32,6 +35,7 @@ export function decodeArtifact(artifact: ModelArtifact): ModelVectors {
     userIds: artifact.userIds,
     userFactors: toFloat32(artifact.userFactors),
     itemIndex: Buffer.from(artifact.itemIndex),
+    ...(artifact.neighbours ? { neighbours: decodeNeighbourTable(artifact.neighbours) } : {}),
   };
 }
 
@@ -75,6 +79,7 @@ export async function completeModelVersion(
         userIds: vectors.userIds,
         userFactors: toBytes(vectors.userFactors),
         itemIndex: new Uint8Array(vectors.itemIndex) as Uint8Array<ArrayBuffer>,
+        neighbours: vectors.neighbours ? encodeNeighbourTable(vectors.neighbours) : null,
       },
     }),
     ...unpin,

@@ -1,9 +1,9 @@
 import type { SearchFilter } from '../ann/index.ts';
 import type { Item } from '../generated/prisma/client.ts';
 import type { CatalogService } from './catalog.ts';
-import type { FeatureStore, TrendingItem } from './features.ts';
+import type { FeatureStore, HistoryEntry, TrendingItem } from './features.ts';
 import { type ListReach, MAX_BLOCKED_CO_VISITS } from './list-reach.ts';
-import type { ModelService } from './models.ts';
+import type { HistoryHits, ModelService } from './models.ts';
 import type { CompiledFilter } from './rules.ts';
 
 /** Where a candidate came from; the order of `RecommendationService`'s sources is the fill order. */
@@ -55,30 +55,92 @@ export function annNarrowing(
   };
 }
 
+/** Items an item-to-item ranking orders at first (of the thousands a history can reach). */
+const RANKED_FIRST = 64;
+/** Shared by the reach of every list an item-to-item version ranked (it has no shopper vector). */
+const NO_QUERY = new Float32Array(0);
+
 /**
- * The learned model: the shopper's best items by inner product with their (folded-in or trained) vector. A
- * narrow filter is pushed into the ANN search; `accept` is its predicate.
+ * The learned model. An item-to-item version (one with a neighbour table) ranks the items the shopper's
+ * recent history reaches through the table, each anchored on the history item that contributed most; a
+ * vector model, or a shopper whose history reaches nothing, the shopper's best items by inner product with
+ * their (folded-in or trained) vector, a narrow filter pushed into the ANN search. `accept` is the predicate.
  */
 export function learnedSource(deps: {
   models: ModelService;
   catalog: CatalogService;
   userId: string;
   foldedIn: { versionId: number; vector: Float32Array } | undefined;
+  /** The shopper's latest items with their weights, read when the current version is item-to-item. */
+  history: readonly HistoryEntry[] | undefined;
   filter: CompiledFilter;
   reach: ListReach | null;
   /** A version an experiment variant pins, instead of the current one. */
   versionId?: number;
 }): CandidateSource {
-  const { models, catalog, userId, foldedIn, reach, versionId } = deps;
+  const { models, catalog, userId, foldedIn, reach, history } = deps;
+  const pinned = deps.versionId;
   const narrow = annNarrowing(deps.filter);
   let exhausted = false;
+  // Ranked on the first call, the best few only; later calls page further down, ranking more when needed.
+  let table: HistoryHits | undefined | null = null;
+  let limit = 0;
+  let offset = 0;
+  const fromTable = (want: number, accept: (itemId: string) => boolean): Candidate[] => {
+    const hits = table as HistoryHits;
+    const { itemIds, versionId } = hits;
+    let { ranking } = hits;
+    const out: Candidate[] = [];
+    while (out.length < want) {
+      if (offset >= ranking.items.length) {
+        // Ranked as far as the limit: rank further (the same order, so the prefix already read stays).
+        if (ranking.items.length >= ranking.reached || !history) break;
+        limit *= 4;
+        const more = models.rankHistory(history, limit, pinned);
+        // Another version took over between two calls: this list ends its learned part with the first one.
+        if (!more || more.versionId !== versionId) {
+          exhausted = true;
+          break;
+        }
+        table = more;
+        ranking = more.ranking;
+        continue;
+      }
+      const at = offset++;
+      const itemId = itemIds[ranking.items[at] as number] as string;
+      const item = accept(itemId) ? catalog.get(itemId) : undefined;
+      if (!item) continue;
+      const anchorItemId = itemIds[ranking.anchors[at] as number] ?? null;
+      out.push({ item, score: ranking.scores[at] as number, source: 'LEARNED', anchorItemId, modelVersion: versionId });
+    }
+    if (offset >= ranking.reached) exhausted = true;
+    // (An early end above leaves the reach's threshold at 0: any reached item may enter, an over-approximation.)
+    if (reach) {
+      // Run dry, the list takes whatever the history reaches: any reached item may enter (score > 0).
+      const threshold = exhausted ? 0 : (out.at(-1)?.score ?? 0);
+      if (!reach.learned) {
+        const query = { rows: hits.query.rows.slice(), weights: hits.query.weights.slice() };
+        reach.learned = { versionId, query: NO_QUERY, history: query, threshold, exact: true };
+      } else {
+        reach.learned.threshold = Math.min(reach.learned.threshold, threshold);
+        reach.learned.exact = false;
+      }
+    }
+    return out;
+  };
   return {
     name: 'LEARNED',
     get exhausted() {
       return exhausted;
     },
     next(want, accept) {
-      const learned = models.recommendFor(userId, want, accept, foldedIn, narrow, versionId);
+      if (table === null) {
+        // Enough for a typical list and its rejections; deeper pages rank more.
+        limit = Math.max(RANKED_FIRST, 4 * want);
+        table = history?.length ? models.rankHistory(history, limit, pinned) : undefined;
+      }
+      if (table && table.ranking.reached > 0) return fromTable(want, accept);
+      const learned = models.recommendFor(userId, want, accept, foldedIn, narrow, pinned);
       if (!learned) {
         exhausted = true;
         return [];

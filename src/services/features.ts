@@ -12,6 +12,12 @@ export const RECENT_ITEMS_SHOWN = 50;
 /** How many distinct items of a shopper's history we keep (with their summed weights) for fold-in. */
 export const HISTORY_ITEMS_KEPT = 500;
 /**
+ * How many of a shopper's latest distinct items an item-to-item model scores them by (history × neighbour
+ * table, per request): the cost is this × the table's N per list, and older items say less about what
+ * they want next than the last few dozen.
+ */
+export const SERVED_HISTORY_ITEMS = 50;
+/**
  * How many of a shopper's purchased items we keep (the newest); lists never offer these again. A purchase
  * older than the newest BOUGHT_ITEMS_KEPT distinct ones may be offered again.
  */
@@ -193,10 +199,33 @@ refresh_expiry()
 return ${APPLIED}
 `;
 
+/**
+ * The shopper's newest ARGV[1] items by last touch (KEYS[1]) with their summed event weights (KEYS[2]), as
+ * flat [item, weight, …], newest first; one round trip for a per-request read.
+ */
+const RECENT_HISTORY_LUA = `
+local items = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #items == 0 then return {} end
+local weights = redis.call('HMGET', KEYS[2], unpack(items))
+local out = {}
+for i, item in ipairs(items) do
+  out[2 * i - 1] = item
+  out[2 * i] = weights[i] or '0'
+end
+return out
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     pgwApplyEvent(...keysThenArgs: string[]): Result<number, Context>;
+    pgwRecentHistory(recentKey: string, weightsKey: string, count: string): Result<string[], Context>;
   }
+}
+
+/** One item of a shopper's history: its summed event weight. */
+export interface HistoryEntry {
+  itemId: string;
+  weight: number;
 }
 
 /** A trending item: its id and its score relative to the most trending item (1 = the top). */
@@ -283,6 +312,7 @@ export class FeatureStore {
     this.#weights = options.weights;
     this.#shopperTtlMs = Math.max(1, Math.round(options.shopperTtlDays * 86_400_000));
     redis.defineCommand('pgwApplyEvent', { numberOfKeys: 11, lua: APPLY_EVENT_LUA });
+    redis.defineCommand('pgwRecentHistory', { numberOfKeys: 2, lua: RECENT_HISTORY_LUA });
   }
 
   /** The store as the configuration sets it up (prefix, trending half-life, event weights, shopper expiry). */
@@ -462,13 +492,15 @@ export class FeatureStore {
 
   /**
    * Applies events in one round trip, each at most once (an event among its shopper's newest applied ids is
-   * skipped). For replays: a shopper without state is simply started.
+   * skipped); a shopper without state is simply started. The replay's own applies go on while it has paused
+   * the live ones (`whilePaused: 'apply'`, the default); a worker's are refused then (`'refuse'`, throwing
+   * `ReplayRunningError`) like its other applies, or the replay would clear and count them again.
    */
-  async applyMany(events: readonly FeatureEvent[]): Promise<void> {
+  async applyMany(events: readonly FeatureEvent[], whilePaused: 'refuse' | 'apply' = 'apply'): Promise<void> {
     await this.#exec(
       events.map((event) => ({ event, mode: 'live', requireState: false })),
       [],
-      { whilePaused: 'apply' },
+      { whilePaused },
     );
   }
 
@@ -594,6 +626,23 @@ export class FeatureStore {
   /** The shopper's recently touched items, newest first. */
   async recentItems(userId: string, count = RECENT_ITEMS_SHOWN): Promise<string[]> {
     return this.#redis.zrevrange(this.#userKey(userId, 'recent'), 0, count - 1);
+  }
+
+  /**
+   * The shopper's latest `count` distinct items, newest first, with their summed event weights (items whose
+   * events weigh nothing come with 0): what an item-to-item model scores them by.
+   */
+  async recentHistory(userId: string, count = SERVED_HISTORY_ITEMS): Promise<HistoryEntry[]> {
+    const flat = await this.#redis.pgwRecentHistory(
+      this.#userKey(userId, 'recent'),
+      this.#userKey(userId, 'weights'),
+      String(count),
+    );
+    const history: HistoryEntry[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      history.push({ itemId: flat[i] as string, weight: Number(flat[i + 1]) || 0 });
+    }
+    return history;
   }
 
   /** The items the shopper touched (any event) at or after `sinceMs` (epoch ms), among the newest kept. */

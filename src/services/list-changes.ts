@@ -1,10 +1,19 @@
 import type { Item } from '../generated/prisma/client.ts';
 
 /**
- * What made the gateway push a list (PRIVACY: the shopper was erased or withdrew consent; EXPERIMENT: an
- * experiment covering the list started, changed phase or stopped).
+ * What made the gateway push a list (PRIVACY: the shopper was erased or withdrew consent; FEATURES: a rebuild
+ * of the online features ended, so lists that fell back read them whole again; EXPERIMENT: an experiment
+ * covering the list started, changed phase or stopped).
  */
-export type ListTrigger = 'SUBSCRIBED' | 'EVENT' | 'CATALOG' | 'MODEL' | 'PLACEMENT' | 'PRIVACY' | 'EXPERIMENT';
+export type ListTrigger =
+  | 'SUBSCRIBED'
+  | 'EVENT'
+  | 'CATALOG'
+  | 'MODEL'
+  | 'PLACEMENT'
+  | 'PRIVACY'
+  | 'FEATURES'
+  | 'EXPERIMENT';
 
 /** How a pushed list differs from the one pushed before it on the same subscription. */
 export interface ListChange {

@@ -1,3 +1,5 @@
+import type { HistoryQuery } from './models.ts';
+
 /** Co-visited candidates remembered per list as blocked; a list that skipped more counts as open to them all. */
 export const MAX_BLOCKED_CO_VISITS = 8;
 
@@ -14,6 +16,11 @@ export interface ListReach {
     versionId: number;
     /** The shopper vector it was ranked with (a copy, so an old version's arrays are not kept alive). */
     query: Float32Array;
+    /**
+     * An item-to-item version's list: the history it was ranked with (a copy, at most SERVED_HISTORY_ITEMS
+     * rows); scores then come from the version's neighbour table, and `query` is empty.
+     */
+    history?: HistoryQuery;
     /** The last learned item's score. */
     threshold: number;
     /** The learned part filled the list through the unfiltered walk, so `threshold` decides entry exactly. */
@@ -36,6 +43,11 @@ export interface EntryContext {
   currentVersionId: number | undefined;
   /** An item's score for a shopper vector in a version; undefined when the version has no vector for it. */
   modelScore(versionId: number, query: Float32Array, itemId: string): number | undefined;
+  /**
+   * An item's score for a history in an item-to-item version; undefined when no history row reaches it.
+   * Without it, a list ranked from a history is open to every entering item.
+   */
+  historyScore?(versionId: number, history: HistoryQuery, itemId: string): number | undefined;
   /** Current stored trending scores of the entering items; null when they could not be read. */
   trending: ReadonlyMap<string, number> | null;
 }
@@ -43,7 +55,8 @@ export interface EntryContext {
 /**
  * Whether an item that just became recommendable could enter a list ranked as `reach` describes. Never
  * false for an item a fresh ranking would put on the list, as of the features the last ranking read:
- * - learned: an exact list (filled by the unfiltered walk, which does not depend on eligibility) takes the
+ * - learned (an item-to-item version's list reads its score from the history × table, a vector model's from
+ *   the shopper vector; the same rule for both): an exact list (filled by the unfiltered walk, which does not depend on eligibility) takes the
  *   item exactly when its score reaches the last learned score (less a rounding margin); a list from the
  *   filtered walk, whose path eligibility changes, takes any item the model has a vector for
  *   (over-approximation), and a list ranked by a version no longer current is recomputed by the activation
@@ -61,7 +74,10 @@ export function canEnter(reach: ListReach, itemId: string, context: EntryContext
   const { learned } = reach;
   if (learned) {
     if (learned.versionId !== context.currentVersionId) return true;
-    const score = context.modelScore(learned.versionId, learned.query, itemId);
+    if (learned.history && !context.historyScore) return true;
+    const score = learned.history
+      ? context.historyScore?.(learned.versionId, learned.history, itemId)
+      : context.modelScore(learned.versionId, learned.query, itemId);
     const margin = 1e-6 * Math.max(1, Math.abs(learned.threshold));
     if (score !== undefined && (!learned.exact || score >= learned.threshold - margin)) return true;
   }

@@ -10,7 +10,18 @@ import { DomainError, ErrorCode } from '../errors.ts';
 import type { ModelVersion } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import {
+  type HistoryRanking,
+  type HistoryWeighting,
+  historyScore,
+  historyWeight,
+  makeRankingScratch,
+  type RankingScratch,
+  rankHistory,
+} from '../model/neighbour-ranking.ts';
+import type { NeighbourTable } from '../model/neighbour-table.ts';
 import type { PubSub } from '../realtime/pubsub.ts';
+import type { HistoryEntry } from './features.ts';
 import type { NewItemVectors } from './new-item-vectors.ts';
 
 /** A model version loaded for serving: its vectors, its index, and where each id sits in the vectors. */
@@ -24,6 +35,26 @@ interface LoadedModel {
   newItems: Map<string, Float32Array>;
   /** The version's NDCG@10 on its training hold-out, when it was measured. */
   ndcg10: number | undefined;
+  /** An item-to-item version's table: it ranks shoppers by their history instead of a shopper vector. */
+  neighbours: { table: NeighbourTable; weighting: HistoryWeighting; scratch: RankingScratch } | undefined;
+}
+
+/**
+ * A shopper's history as a version's neighbour table reads it: item rows and the weights that multiply
+ * them. At most SERVED_HISTORY_ITEMS entries, so a list's reach can keep a copy (a few hundred bytes).
+ */
+export interface HistoryQuery {
+  rows: Int32Array;
+  weights: Float32Array;
+}
+
+/** The items a shopper's history reaches through the current version's table, best first. */
+export interface HistoryHits {
+  versionId: number;
+  query: HistoryQuery;
+  ranking: HistoryRanking;
+  /** The version's item ids: `ranking`'s rows and anchors index them. */
+  itemIds: readonly string[];
 }
 
 /** How many times k an unfiltered search asks for before filtering (see `recommendFor`). */
@@ -163,8 +194,11 @@ export class ModelService {
 
   /** Makes items the version was not trained on retrievable, with the vectors the worker derived for them. */
   #addNewItems(versionId: number, vectors: ReadonlyMap<string, Float32Array>): void {
-    const model = this.#loaded.get(String(versionId)) ?? this.#pinned.get(String(versionId));
-    if (!model) return;
+    const key = String(versionId);
+    for (const model of [this.#loaded.get(key), this.#pinned.get(key)]) if (model) this.#addNewItemsTo(model, vectors);
+  }
+
+  #addNewItemsTo(model: LoadedModel, vectors: ReadonlyMap<string, Float32Array>): void {
     for (const [itemId, vector] of vectors) {
       if (model.items.has(itemId)) continue;
       model.index.upsert(itemId, vector, this.#itemMeta(itemId));
@@ -217,12 +251,12 @@ export class ModelService {
     if (this.#index.current?.version === key) this.#activated(versionId);
   }
 
-  /** Reads a stored version's vectors and builds its index, with the item vectors derived since. */
+  /** Reads a stored version: its vectors, its index (with the catalogue's facts), the item vectors derived since. */
   async #read(versionId: number): Promise<LoadedModel> {
     const [vectors, newItems, version] = await Promise.all([
       loadModelVectors(this.#db, versionId),
       this.#newItems.readAll(versionId),
-      this.#db.modelVersion.findUnique({ where: { id: versionId }, select: { metrics: true } }),
+      this.#db.modelVersion.findUnique({ where: { id: versionId }, select: { metrics: true, params: true } }),
     ]);
     if (!vectors) throw new Error(`model version ${versionId} has no artifact`);
     const index = await deserializeAnnIndex(vectors.itemIndex);
@@ -238,12 +272,16 @@ export class ModelService {
       index,
       newItems: new Map(),
       ndcg10: holdoutNdcg10(version?.metrics),
+      neighbours: vectors.neighbours && {
+        table: vectors.neighbours,
+        weighting: historyWeightingOf(version?.params),
+        scratch: makeRankingScratch(vectors.neighbours.items),
+      },
     };
-    for (const [itemId, vector] of newItems) {
-      if (model.items.has(itemId)) continue;
-      index.upsert(itemId, vector, this.#itemMeta(itemId));
-      model.newItems.set(itemId, vector);
-    }
+    this.#addNewItemsTo(model, newItems);
+    // Vectors the worker derived while this loaded (content for cold items, at its own switch to this
+    // version): their announcement found the version not loaded here yet.
+    this.#addNewItemsTo(model, await this.#newItems.readAll(versionId));
     // Shoppers forgotten while this version's rows were being read.
     for (const userId of this.#recentlyForgotten.keys()) this.#dropUser(model, userId);
     return model;
@@ -261,18 +299,11 @@ export class ModelService {
       const key = String(versionId);
       if (this.#pinned.has(key)) continue;
       try {
-        const model = await this.#read(versionId);
-        this.#pinned.set(key, model);
+        this.#pinned.set(key, await this.#read(versionId));
       } catch (error) {
         this.#logger.error({ err: error, versionId }, 'loading a version an experiment pins failed');
       }
     }
-  }
-
-  /** Whether a version can answer here: serving, held for a rollback, or pinned by an experiment. */
-  holds(versionId: number): boolean {
-    const key = String(versionId);
-    return this.#pinned.has(key) || (this.#loaded.has(key) && this.#index.versions().includes(key));
   }
 
   /** The current version, or the given one when it is held (serving, held for a rollback, or pinned). */
@@ -341,12 +372,57 @@ export class ModelService {
     };
   }
 
+  /** Whether the current version serves shoppers from their history × its neighbour table (item-to-item). */
+  get servesFromHistory(): boolean {
+    return this.#model(undefined)?.neighbours !== undefined;
+  }
+
+  /** Whether a held version (see `#model`) serves shoppers from their history × its neighbour table. */
+  versionServesFromHistory(versionId: number): boolean {
+    return this.#model(versionId)?.neighbours !== undefined;
+  }
+
+  /**
+   * The items the shopper's history (newest first, at most SERVED_HISTORY_ITEMS) reaches through the current
+   * version's neighbour table, best first, each with the history item that contributed most; undefined
+   * without an item-to-item version. Items of the history the version was not trained on count for nothing.
+   * `limit`: only the best that many are ranked (`ranking.reached` says how many there were).
+   */
+  rankHistory(history: readonly HistoryEntry[], limit?: number, versionId?: number): HistoryHits | undefined {
+    const model = this.#model(versionId);
+    const neighbours = model?.neighbours;
+    if (!model || !neighbours) return undefined;
+    const rows: number[] = [];
+    const weights: number[] = [];
+    for (const { itemId, weight } of history) {
+      const row = model.items.get(itemId);
+      if (row === undefined || !(weight > 0)) continue;
+      rows.push(row);
+      weights.push(historyWeight(neighbours.weighting, weight));
+    }
+    const query = { rows: Int32Array.from(rows), weights: Float32Array.from(weights) };
+    const ranking = rankHistory(neighbours.table, query.rows, query.weights, neighbours.scratch, limit);
+    return { versionId: model.versionId, query, ranking, itemIds: model.vectors.itemIds };
+  }
+
+  /**
+   * The item's score for a history in this version (what `rankHistory` ranks by), or undefined when the
+   * version is not loaded, has no table, or no history row reaches the item (then no ranking can offer it).
+   */
+  historyScore(versionId: number, query: HistoryQuery, itemId: string): number | undefined {
+    const model = this.#model(versionId);
+    const row = model?.items.get(itemId);
+    if (!model?.neighbours || row === undefined) return undefined;
+    const score = historyScore(model.neighbours.table, query.rows, query.weights, row);
+    return score > 0 ? score : undefined;
+  }
+
   /**
    * The item's score for a shopper vector in this version (the inner product `recommendFor` ranks by), or
    * undefined when the version is not loaded or has no vector for the item (then no search can return it).
    */
   itemScore(versionId: number, query: Float32Array, itemId: string): number | undefined {
-    const model = this.#loaded.get(String(versionId));
+    const model = this.#model(versionId);
     const vector = model && this.#itemVector(model, itemId);
     if (!vector || vector.length !== query.length) return undefined;
     let sum = 0;
@@ -414,6 +490,16 @@ export class ModelService {
       .slice(0, k);
     return { versionId: model.versionId, hits: hits.map((hit) => ({ itemId: hit.id, score: hit.score })) };
   }
+}
+
+/**
+ * How an item-to-item version weighs the history it multiplies its table by: `params.historyWeighting` as
+ * training stored it, else `binary` (EASE and item-kNN fit on which items a shopper has).
+ */
+function historyWeightingOf(params: unknown): HistoryWeighting {
+  const value =
+    typeof params === 'object' && params !== null && 'historyWeighting' in params ? params.historyWeighting : undefined;
+  return value === 'summed' || value === 'log' ? value : 'binary';
 }
 
 /** `metrics['ndcg@10']` of a stored version, if it is a number. */

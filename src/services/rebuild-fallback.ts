@@ -41,6 +41,8 @@ export class RebuildFallback {
   #timer: NodeJS.Timeout | undefined;
   #checks: Promise<void> = Promise.resolve();
   #pending = 0;
+  /** Told when a rebuild ends: the gateway's watched lists, which fell back meanwhile (one listener per service). */
+  readonly #completed: (() => void)[] = [];
 
   constructor(deps: { features: FeatureStore; db: Db; logger: Logger; halfLifeHours: number; weights: EventWeights }) {
     this.#features = deps.features;
@@ -61,6 +63,11 @@ export class RebuildFallback {
 
   stop(): void {
     clearInterval(this.#timer);
+  }
+
+  /** Calls `listener` each time a check finds a rebuild over (the features whole again after one). */
+  onComplete(listener: () => void): void {
+    this.#completed.push(listener);
   }
 
   /** Whether the features were being rebuilt at the last check. */
@@ -93,8 +100,10 @@ export class RebuildFallback {
           rebuilding ? 'online features are being rebuilt; lists fall back' : 'online features are complete again',
         );
       }
+      const completed = this.#rebuilding && !rebuilding;
       this.#rebuilding = rebuilding;
       if (!rebuilding) this.#recent = undefined;
+      if (completed) for (const listener of this.#completed) listener();
       if (!rebuilding) {
         const items = await this.#features.trending(LAST_GOOD_ITEMS);
         // A replay that started meanwhile deletes the marker before anything else: keep only a whole list.

@@ -18,7 +18,7 @@ import {
 } from './candidate-sources.ts';
 import type { CatalogChange, CatalogService } from './catalog.ts';
 import type { Assignment, ExperimentService } from './experiments.ts';
-import type { FeatureStore } from './features.ts';
+import { type FeatureStore, type HistoryEntry, SERVED_HISTORY_ITEMS } from './features.ts';
 import { diffLists, type ListChange, type ListTrigger } from './list-changes.ts';
 import { canEnter, type EntryContext, type ListReach } from './list-reach.ts';
 import { selectList } from './list-selection.ts';
@@ -216,6 +216,7 @@ const byTrigger = (): Record<ListTrigger, number> => ({
   MODEL: 0,
   PLACEMENT: 0,
   PRIVACY: 0,
+  FEATURES: 0,
   EXPERIMENT: 0,
 });
 
@@ -284,6 +285,10 @@ export class RecommendationService {
     this.#models.onActivated(() => {
       for (const watched of this.#watched) watched.request('MODEL');
     });
+    // Lists computed during a rebuild fell back (last good trending, no co-visitation): paced like a model change.
+    this.#fallback.onComplete(() => {
+      for (const watched of this.#watched) watched.request('FEATURES');
+    });
     this.#placements.onChange((placementId) => {
       for (const watched of this.#watched) if (watched.placementId === placementId) watched.request('PLACEMENT');
     });
@@ -335,7 +340,7 @@ export class RecommendationService {
       // The list the shopper would get, their variant included; a dry run logs no impression.
       const { list } = await this.#rank(userId, k, serving, null);
       const onList = new Set(list.items.map((r) => r.item.id));
-      const context = await this.#shopperContext(userId, rules);
+      const context = await this.#shopperContext(userId, rules, serving.assignment);
       const perCategory = new Map<string, number>();
       for (const { item } of list.items) {
         if (item.category !== null) perCategory.set(item.category, (perCategory.get(item.category) ?? 0) + 1);
@@ -371,7 +376,7 @@ export class RecommendationService {
       // The same sources, unfiltered: what the rules took away.
       const sources = this.#sources(
         userId,
-        context.foldedIn,
+        context,
         { ...rules, filter: NO_RULES.filter },
         null,
         context.recent,
@@ -435,18 +440,26 @@ export class RecommendationService {
   }
 
   /** What the shopper's state excludes, and the reads the sources share (all in one round trip's time). */
-  async #shopperContext(userId: string, rules: EffectiveRules) {
-    const versionId = this.#models.currentVersionId;
+  async #shopperContext(userId: string, rules: EffectiveRules, assignment: Assignment | null = null) {
+    // A variant's pinned version, else the current one: its vector (folded in only for the current version;
+    // a pinned one ranks by the trained row) or its history ranking.
+    const pinned = assignment?.variant.modelVersion ?? undefined;
+    const versionId = pinned ?? this.#models.currentVersionId;
     const seenSince = rules.excludeSeenWithinHours;
+    // An item-to-item version ranks by the shopper's latest items (no folded-in vector: the worker makes none).
+    const fromHistory =
+      pinned === undefined ? this.#models.servesFromHistory : this.#models.versionServesFromHistory(pinned);
     // These reads run for every push: in parallel, and the seen window only when a rule asks for it.
-    const [bought, vector, seen] = await Promise.all([
+    const [bought, vector, seen, history] = await Promise.all([
       rules.excludePurchased ? this.#fallback.boughtItems(userId) : new Set<string>(),
-      versionId === undefined ? undefined : this.#vectors.get(userId, versionId),
+      versionId === undefined || fromHistory ? undefined : this.#vectors.get(userId, versionId),
       seenSince === null ? undefined : this.#features.touchedSince(userId, Date.now() - seenSince * 3600_000),
+      fromHistory ? this.#features.recentHistory(userId, SERVED_HISTORY_ITEMS) : undefined,
     ]);
     let recent: Promise<string[]> | undefined;
     return {
       bought,
+      history,
       foldedIn: vector && versionId !== undefined ? { versionId, vector } : undefined,
       excluded: (id: string): Exclusion | null =>
         bought.has(id) ? 'EXCLUDE_PURCHASED' : seen?.has(id) ? 'EXCLUDE_SEEN' : null,
@@ -461,7 +474,10 @@ export class RecommendationService {
   /** The candidate sources of a shopper's list, in fill order. */
   #sources(
     userId: string,
-    foldedIn: { versionId: number; vector: Float32Array } | undefined,
+    shopper: {
+      foldedIn: { versionId: number; vector: Float32Array } | undefined;
+      history: readonly HistoryEntry[] | undefined;
+    },
     rules: EffectiveRules,
     reach: ListReach | null,
     recent: () => Promise<readonly string[]>,
@@ -484,11 +500,9 @@ export class RecommendationService {
     const catalogue = catalogueSource({ catalog, filter: rules.filter, reach });
     // A trending-only control: nothing personal, the shop's trending then its catalogue.
     if (variant?.strategy === 'trending') return [trending, catalogue];
-    // A pinned version ranks by its trained vectors: the folded-in one belongs to the current version.
     const versionId = variant?.modelVersion ?? undefined;
-    const shopperVector = versionId === undefined || foldedIn?.versionId === versionId ? foldedIn : undefined;
     return [
-      learnedSource({ models, catalog, userId, foldedIn: shopperVector, filter: rules.filter, reach, versionId }),
+      learnedSource({ models, catalog, userId, ...shopper, filter: rules.filter, reach, versionId }),
       // Without a model (or a vector for the shopper): what other shoppers touched in the same sessions as this
       // shopper's latest items, then the items nearest to those by the model's item vectors.
       ...(rebuilding ? [] : [coVisitedSource({ features, catalog, seeds: recent, reach })]),
@@ -502,21 +516,15 @@ export class RecommendationService {
 
   async #rank(userId: string, k: number, serving: Serving, causedBy: UserChanged | null): Promise<Ranked> {
     const { rules, assignment } = serving;
-    const context = await this.#shopperContext(userId, rules);
+    const context = await this.#shopperContext(userId, rules, assignment);
     const reach: ListReach = { learned: null, coVisitBlocked: null, trendingCut: null, open: false };
-    const sources = this.#sources(
-      userId,
-      context.foldedIn,
-      rules,
-      reach,
-      context.recent,
-      context.bought.size,
-      assignment,
-    );
+    const sources = this.#sources(userId, context, rules, reach, context.recent, context.bought.size, assignment);
     const items = await this.#merge(k, rules, sources, context.excluded, assignment?.variant.modelVersion ?? undefined);
     // Boosts, pins, a cap or diversity can let an item in that the sources' order alone would not: any may enter.
     if (rules.reorders) reach.open = true;
     const learned = items.find((r) => r.explanation.source === 'LEARNED');
+    // Only an item-to-item version's learned items have an anchor (the history item behind each).
+    const learnedStrategy = learned?.explanation.anchorItem ? 'item-to-item' : 'als';
     const list: RecommendationList = {
       recommendationId: assignment ? (this.#experiments?.recommendationId(assignment) ?? randomUUID()) : randomUUID(),
       experiment: assignment
@@ -524,7 +532,11 @@ export class RecommendationService {
         : null,
       userId,
       items,
-      strategy: learned ? 'als' : items.some((r) => r.explanation.source === 'CO_VISITED') ? 'co-visited' : 'trending',
+      strategy: learned
+        ? learnedStrategy
+        : items.some((r) => r.explanation.source === 'CO_VISITED')
+          ? 'co-visited'
+          : 'trending',
       modelVersion: learned?.explanation.modelVersion ?? null,
       generatedAt: new Date(),
       causedBy,
@@ -805,6 +817,7 @@ export class RecommendationService {
       const context: EntryContext = {
         currentVersionId: this.#models.currentVersionId,
         modelScore: (versionId, query, itemId) => this.#models.itemScore(versionId, query, itemId),
+        historyScore: (versionId, history, itemId) => this.#models.historyScore(versionId, history, itemId),
         trending,
       };
       for (const watched of this.#watched) {

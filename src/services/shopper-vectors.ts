@@ -2,6 +2,7 @@ import type { ChainableCommander, Redis, Result } from 'ioredis';
 import type { Db } from '../db/client.ts';
 import { loadModelVectors, toFloat32 } from '../db/models.ts';
 import { addGram, type ConfidenceParams } from '../model/als-kernel.ts';
+import { type ContentMapping, contentVector, fitContentMapping, type ItemContent } from '../model/content.ts';
 import { type FoldInModel, foldIn, makeFoldInScratch } from '../model/fold-in.ts';
 import { vectorFromNeighbours } from '../model/neighbour-vector.ts';
 import type { FeatureStore, Histories } from './features.ts';
@@ -11,6 +12,10 @@ import type { NewItemVectors } from './new-item-vectors.ts';
 const NEW_ITEM_NEIGHBOURS = 20;
 /** A new item's vector is derived again after this long, as its co-visitation counts grow. */
 const NEW_ITEM_REFRESH_MS = 60_000;
+/** Cold items given content vectors between two yields of the event loop (each takes tens of µs). */
+const CONTENT_BATCH = 200;
+/** What the content mapping reads of an item. */
+const CONTENT_FIELDS = { id: true, name: true, description: true, category: true, attributes: true } as const;
 
 /**
  * Stores a shopper's vector for one model version (ARGV[1]) in their vector hash (KEYS[1]) and keeps besides
@@ -58,6 +63,18 @@ interface FoldInState {
   usedRows: number;
   /** When a vector for a new item was last derived or tried, to bound the work per event. */
   derivedAt: Map<string, number>;
+  /**
+   * False for an item-to-item version (one with a neighbour table): the gateway ranks its shoppers by their
+   * history × the table, so no shopper vector is folded in; new items still get vectors (similar items, ANN).
+   */
+  foldsIn: boolean;
+  /** Maps a cold item's content to a vector: fitted on the trained items' catalogue entries at load. */
+  content: ContentMapping;
+  /**
+   * New items whose vector came from their content, not from co-visits: a catalogue edit derives theirs
+   * again, and co-visits replace it once there are any. Bounded by the catalogue.
+   */
+  fromContent: Set<string>;
 }
 
 /**
@@ -90,23 +107,31 @@ export class ShopperVectors {
   /** Folds in against this model version from now on (worker side). */
   async useVersion(versionId: number): Promise<void> {
     if (this.#state?.versionId === versionId) return;
-    const [version, vectors, newItems] = await Promise.all([
+    const [version, vectors, newItems, catalogue] = await Promise.all([
       this.#db.modelVersion.findUnique({ where: { id: versionId } }),
       loadModelVectors(this.#db, versionId),
       this.#newItems.readAll(versionId),
+      this.#db.item.findMany({ where: { placeholder: false }, select: CONTENT_FIELDS }),
     ]);
     if (!version || !vectors) return;
+    // Trained items the catalogue no longer describes keep a row but lend no content (an empty name).
+    const described = new Map(catalogue.map((item) => [item.id, item]));
+    const trainedContent = vectors.itemIds.map((id): ItemContent => described.get(id) ?? { name: '' });
     const params = version.params as unknown as { lambda: number } & ConfidenceParams;
+    const foldsIn = vectors.neighbours === undefined;
     // The Gram of the trained items only: fold-in then equals the training solve for a trained shopper, and
-    // the few derived rows would barely move it.
-    const itemGram = new Float64Array(vectors.factors * vectors.factors);
-    addGram(vectors.itemFactors, vectors.factors, 0, vectors.itemIds.length, itemGram);
+    // the few derived rows would barely move it. Not needed without fold-in.
+    const itemGram = new Float64Array(foldsIn ? vectors.factors * vectors.factors : 0);
+    if (foldsIn) addGram(vectors.itemFactors, vectors.factors, 0, vectors.itemIds.length, itemGram);
     const state: FoldInState = {
       versionId,
       rows: new Map(vectors.itemIds.map((id, index) => [id, index])),
       trainedItems: vectors.itemIds.length,
       usedRows: vectors.itemIds.length,
       derivedAt: new Map(),
+      foldsIn,
+      content: fitContentMapping(trainedContent, vectors.itemFactors, vectors.factors),
+      fromContent: new Set(),
       model: {
         factors: vectors.factors,
         lambda: params.lambda,
@@ -144,7 +169,7 @@ export class ShopperVectors {
     const derived = due.size ? await this.#deriveNewItems(state, [...due], now) : new Map<string, Float32Array>();
 
     const scratch = makeFoldInScratch(state.model.factors);
-    for (const [userId, history] of histories) {
+    for (const [userId, history] of state.foldsIn ? histories : []) {
       const rows: number[] = [];
       const weights: number[] = [];
       for (const [itemId, weight] of history) {
@@ -176,12 +201,50 @@ export class ShopperVectors {
         return row !== undefined && row < state.trainedItems ? [{ row, weight: count }] : [];
       });
       const vector = vectorFromNeighbours(state.model.itemFactors, state.model.factors, trained);
+      // No co-visits with trained items yet: the content vector, if the item has one, stays.
       if (!vector) continue;
       setRow(state, itemId, vector);
+      state.fromContent.delete(itemId);
       derived.set(itemId, vector);
     }
     await this.#newItems.save(state.versionId, derived);
     return derived;
+  }
+
+  /**
+   * Gives the catalogue items this version was not trained on, and that have no vector from co-visits, a
+   * vector from their content (name, description, category, attributes) mapped into the version's space, so
+   * they can be recommended and have similar items before their first event. `itemIds`: the items a
+   * catalogue change named (their content may have changed); omitted, every such catalogue item. Returns the
+   * items it gave vectors, for the gateways to add to their index (worker side).
+   */
+  async deriveColdItems(itemIds?: readonly string[]): Promise<{ versionId: number; newItemIds: string[] } | undefined> {
+    const state = this.#state;
+    if (!state || itemIds?.length === 0) return undefined;
+    const items = await this.#db.item.findMany({
+      where: { placeholder: false, ...(itemIds && { id: { in: [...itemIds] } }) },
+      select: CONTENT_FIELDS,
+    });
+    const derived = new Map<string, Float32Array>();
+    let sinceYield = 0;
+    for (const item of items) {
+      const row = state.rows.get(item.id);
+      if (row !== undefined && (row < state.trainedItems || !state.fromContent.has(item.id))) continue;
+      // A catalogue of many cold items must not hold the event loop (events apply on it) for long.
+      if (++sinceYield === CONTENT_BATCH) {
+        sinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+        // A newer version took over meanwhile: its own derivation covers these items.
+        if (this.#state !== state) return undefined;
+      }
+      const vector = contentVector(state.content, item);
+      if (!vector) continue;
+      setRow(state, item.id, vector);
+      state.fromContent.add(item.id);
+      derived.set(item.id, vector);
+    }
+    await this.#newItems.save(state.versionId, derived);
+    return { versionId: state.versionId, newItemIds: [...derived.keys()] };
   }
 
   /** The shopper's folded-in vector for this model version, if the worker has made one (gateway side). */

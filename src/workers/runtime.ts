@@ -67,13 +67,29 @@ export async function startWorkers(
 
   const newItems = new NewItemVectors({ redis: command, prefix: config.REDIS_PREFIX });
   const vectors = new ShopperVectors({ db, redis: command, features, newItems });
+  // Cold items (never touched) get vectors from their content: for the whole catalogue when a version starts
+  // serving here, and for the items a catalogue change names; the gateways add them to their index.
+  const announce = async (derived: { versionId: number; newItemIds: string[] } | undefined) => {
+    if (derived?.newItemIds.length)
+      await pubsub.publishItemVectorsAdded({ versionId: derived.versionId, itemIds: derived.newItemIds });
+  };
+  const useVersion = async (versionId: number) => {
+    await vectors.useVersion(versionId);
+    await announce(await vectors.deriveColdItems());
+  };
   const stopFollowingModels = await pubsub.onModelActivated(({ versionId }) => {
+    useVersion(versionId).catch((error) =>
+      logger.error({ err: error, versionId }, 'loading a model for fold-in failed'),
+    );
+  });
+  const stopFollowingCatalogue = await pubsub.onCatalogChanged(({ itemIds }) => {
     vectors
-      .useVersion(versionId)
-      .catch((error) => logger.error({ err: error, versionId }, 'loading a model for fold-in failed'));
+      .deriveColdItems(itemIds)
+      .then(announce)
+      .catch((error) => logger.warn({ err: error }, 'deriving content vectors for cold items failed'));
   });
   const current = await findCurrentModelVersion(db);
-  if (current) await vectors.useVersion(current.id);
+  if (current) await useVersion(current.id);
 
   const processed = new ProcessedMarker({ db, logger });
   const admission = new ItemAdmission({ db, maxPlaceholders: config.MAX_PLACEHOLDER_ITEMS });
@@ -202,6 +218,7 @@ export async function startWorkers(
       clearInterval(pruneTimer);
       unwatchQueues();
       await stopFollowingModels();
+      await stopFollowingCatalogue();
       await Promise.all([...readers.map(({ reader }) => reader.stop()), worker.close(), replayer.close()]);
       for (const { connection } of readers) connection.disconnect();
       await processed.flush();

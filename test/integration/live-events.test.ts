@@ -131,11 +131,13 @@ describe('replay pause of live applies', () => {
 
     await features.pauseLiveApplies(10_000);
     const refused = await features.applyAndReadHistories([event(1n, 'a')], [userId]).catch((error: unknown) => error);
+    const refusedMany = await features.applyMany([event(4n, 'd')], 'refuse').catch((error: unknown) => error);
     await features.applyMany([event(2n, 'b')]);
     await features.resumeLiveApplies();
     const after = await features.applyAndReadHistories([event(3n, 'c')], [userId]);
 
     expect(refused).toBeInstanceOf(ReplayRunningError);
+    expect(refusedMany).toBeInstanceOf(ReplayRunningError);
     expect([...(after.histories.get(userId)?.keys() ?? [])].sort()).toEqual(['b', 'c']);
   });
 });

@@ -123,6 +123,34 @@ describe('lists while the online features are rebuilt', () => {
     });
   });
 
+  it('when a rebuild ends then the fallback tells its listeners once, and not while the features stay whole', async () => {
+    const store = FeatureStore.fromConfig(redis, { ...config, REDIS_PREFIX: uniqueId('complete') });
+    const fallback = new RebuildFallback({
+      features: store,
+      db: gateway.app.db,
+      logger: createLogger('silent', 'test'),
+      halfLifeHours: config.POPULARITY_HALF_LIFE_HOURS,
+      weights: config.EVENT_WEIGHTS,
+    });
+    let completions = 0;
+    fallback.onComplete(() => completions++);
+
+    await store.markRebuilt();
+    await fallback.check();
+    const whileWhole = completions;
+    await store.clear();
+    await fallback.check();
+    const whileRebuilding = completions;
+    await store.markRebuilt();
+    await fallback.check();
+    await fallback.check();
+    await store.clear();
+
+    expect(whileWhole).toBe(0);
+    expect(whileRebuilding).toBe(0);
+    expect(completions).toBe(1);
+  });
+
   it('when the features were whole and then a rebuild starts then trending is the last good list, and without one the newest events in Postgres', async () => {
     const prefix = uniqueId('fallback');
     const store = FeatureStore.fromConfig(redis, { ...config, REDIS_PREFIX: prefix });

@@ -35,6 +35,25 @@ describe('canEnter', () => {
     expect(canEnter(reach, 'no-vector', context)).toBe(false);
   });
 
+  it('when an item-to-item list ends at 0.5 then an item its history reaches above enters, one below or unreached does not', () => {
+    const history = { rows: Int32Array.of(0), weights: Float32Array.of(1) };
+    const scores = new Map([
+      ['close', 0.8],
+      ['far', 0.2],
+    ]);
+    const withTable: EntryContext = { ...context, historyScore: (_versionId, _history, itemId) => scores.get(itemId) };
+    const reach: ListReach = {
+      ...closed,
+      learned: { versionId: 1, query: new Float32Array(0), history, threshold: 0.5, exact: true },
+    };
+
+    expect(canEnter(reach, 'close', withTable)).toBe(true);
+    expect(canEnter(reach, 'far', withTable)).toBe(false);
+    expect(canEnter(reach, 'unreached', withTable)).toBe(false);
+    // A context that cannot score histories errs towards recomputing.
+    expect(canEnter(reach, 'unreached', context)).toBe(true);
+  });
+
   it('when the list was ranked by a version no longer current then anything may enter', () => {
     const reach: ListReach = { ...closed, learned: { versionId: 0, query, threshold: 0.5, exact: true } };
 

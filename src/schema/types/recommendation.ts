@@ -21,7 +21,10 @@ import { RulesInputRef } from './rules.ts';
 const ItemSourceRef = builder.enumType('RecommendationSource', {
   description: 'Where an item on a list came from.',
   values: {
-    LEARNED: { description: 'The learned model: the shopper’s vector against the item vectors (ANN).' },
+    LEARNED: {
+      description:
+        'The learned model: the shopper’s vector against the item vectors (ANN), or for an item-to-item model their recent history times its neighbour table (anchorItem: the history item that contributed most).',
+    },
     CO_VISITED: { description: 'Touched in the same sessions as an item of the shopper’s history (anchorItem).' },
     SIMILAR: { description: 'Nearest by the model’s item vectors to anchorItem.' },
     TRENDING: { description: 'Shop-wide trending (time-decayed interactions).' },
@@ -104,6 +107,10 @@ const TriggerRef = builder.enumType('RecommendationTrigger', {
     PRIVACY: {
       description: 'The shopper was erased or withdrew consent: the list no longer draws on anything of theirs.',
     },
+    FEATURES: {
+      description:
+        'A rebuild of the online features ended: trending and co-visitation, which lists fell back from meanwhile, are whole again.',
+    },
     EXPERIMENT: { description: 'An experiment covering the list started, changed phase or stopped.' },
   } as const,
 });
@@ -132,11 +139,11 @@ const RecommendationListRef = builder.objectRef<RecommendationList>('Recommendat
     items: t.field({ type: [RecommendationRef], resolve: (list) => list.items }),
     strategy: t.exposeString('strategy', {
       description:
-        '`als` (the learned model), `co-visited` (items touched in the same sessions as the shopper’s latest) or `trending`.',
+        '`als` (the learned vector model), `item-to-item` (the learned item-to-item model: the shopper’s recent history times its neighbour table), `co-visited` (items touched in the same sessions as the shopper’s latest) or `trending`.',
     }),
     modelVersion: t.exposeInt('modelVersion', {
       nullable: true,
-      description: 'The model version behind an `als` list.',
+      description: 'The model version behind an `als` or `item-to-item` list.',
     }),
     generatedAt: t.field({ type: 'DateTime', resolve: (list) => list.generatedAt }),
     causedBy: t.field({ type: CauseRef, nullable: true, resolve: (list) => list.causedBy }),

@@ -89,7 +89,10 @@ export function makeEventsApplier(deps: {
           absent.delete(userId);
           anonymous.add(userId);
         }
-        await deps.features.applyMany(pending.filter((event) => anonymous.has(event.userId)));
+        await deps.features.applyMany(
+          pending.filter((event) => anonymous.has(event.userId)),
+          'refuse',
+        );
       }
       const userIds = [...absent];
       const earlier = await readShopperHistories(deps.db, userIds, RESTORED_EVENTS_PER_SHOPPER);

@@ -265,6 +265,39 @@ describe.each(implementations)('$name', (impl) => {
       expect(hits.every((hit) => categories.includes(index.getMeta(hit.id)?.category as string))).toBe(true);
     });
 
+    it('finds the true top k of the requested categories when vector lengths differ widely', () => {
+      // Lengths spread over two orders of magnitude, as a popularity-shaped model's item vectors are: the
+      // category scan stops early on length, and must still return exactly the naive top k.
+      const random = seededRandom(7);
+      const n = 2000;
+      const vectors = new Float32Array(n * DIM);
+      for (let i = 0; i < n * DIM; i++) vectors[i] = random() - 0.5;
+      for (let i = 0; i < n; i++) {
+        const scale = 10 ** (2 * random() - 1);
+        for (let j = 0; j < DIM; j++) vectors[i * DIM + j] = (vectors[i * DIM + j] as number) * scale;
+      }
+      const itemIds = Array.from({ length: n }, (_, i) => `v-${i}`);
+      const meta = itemIds.map((_, i) => ({ inStock: true, category: `c-${i % 20}` }));
+      const built = impl.build({ space: 'ip', dim: DIM, ids: itemIds, vectors, meta });
+      // 10 % of the catalogue: below the fraction at which HNSW walks its graph, so both scan exactly.
+      const categories = ['c-2', 'c-9'];
+      for (let trial = 0; trial < 20; trial++) {
+        const q = Float32Array.from({ length: DIM }, () => random() - 0.5);
+        const naive = itemIds
+          .map((id, i) => {
+            let score = 0;
+            for (let j = 0; j < DIM; j++) score += (q[j] as number) * (vectors[i * DIM + j] as number);
+            return { id, score, category: meta[i]?.category as string };
+          })
+          .filter((hit) => categories.includes(hit.category))
+          .sort((a, b) => b.score - a.score)
+          .slice(0, 15)
+          .map((hit) => hit.id);
+
+        expect(ids(built.search(q, 15, { categories }))).toEqual(naive);
+      }
+    });
+
     it('keeps only items inside the price range', () => {
       const hits = index.search(query, 10, { minPrice: 20, maxPrice: 29.5 });
 
