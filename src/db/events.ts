@@ -55,19 +55,20 @@ export interface StoredRow {
   receivedAt: Date;
 }
 
-/**
- * Stores a batch in one statement and returns the eventIds that were new, with their sequence number and the
- * time Postgres received each. This is the acknowledgement path, so it writes the event log only; the shopper and placeholder-item
- * rows an event implies are written by the feature worker (markEventsProcessed).
- */
-export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Map<string, StoredRow>> {
-  if (events.length === 0) return new Map();
-  // A named statement: each pooled connection parses and plans it once, not on every acknowledgement. The
-  // experiment attribution of newly stored events is written by the same statement (joined to what it
-  // inserted), so it is exactly as durable as the event and costs no round trip of its own.
-  const { rows } = await pool.query<{ id: string; eventId: string; receivedAt: Date }>({
-    name: 'insert-events-attributed',
-    text: `WITH t AS (
+/** The event insert of the acknowledgement path. */
+const INSERT_PLAIN = `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
+                          "context", "recommendationId")
+     SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
+            "context", "recommendationId"
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[],
+                 $8::timestamptz[], $9::jsonb[], $10::text[])
+       AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
+            "recommendationId")
+     ON CONFLICT ("eventId") DO NOTHING
+     RETURNING "id", "eventId", "receivedAt"`;
+
+/** INSERT_PLAIN, and the ExperimentEvent rows of the newly stored events that carry an attribution. */
+const INSERT_ATTRIBUTED = `WITH t AS (
        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[],
                             $8::timestamptz[], $9::jsonb[], $10::text[], $11::text[], $12::int[], $13::text[])
          WITH ORDINALITY
@@ -91,23 +92,47 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
        ORDER BY t."eventId", t."position"
        ON CONFLICT ("eventId") DO NOTHING
      )
-     SELECT "id", "eventId", "receivedAt" FROM inserted`,
-    values: [
-      events.map((e) => e.eventId),
-      events.map((e) => e.userId),
-      events.map((e) => e.type),
-      events.map((e) => e.itemId),
-      events.map((e) => e.sessionId),
-      events.map((e) => e.quantity),
-      events.map((e) => e.value),
-      events.map((e) => e.occurredAt.toISOString()),
-      events.map((e) => (e.context === null || e.context === undefined ? null : JSON.stringify(e.context))),
-      events.map((e) => e.recommendationId),
-      events.map((e) => e.attribution?.experimentId ?? null),
-      events.map((e) => e.attribution?.phase ?? null),
-      events.map((e) => e.attribution?.variant ?? null),
-    ],
-  });
+     SELECT "id", "eventId", "receivedAt" FROM inserted`;
+
+/**
+ * Stores a batch in one statement and returns the eventIds that were new, with their sequence number and the
+ * time Postgres received each. This is the acknowledgement path, so it writes the event log only (and, for events
+ * carrying a verified experiment recommendationId, their attribution); the shopper and placeholder-item rows an
+ * event implies are written by the feature worker (markEventsProcessed).
+ */
+export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Map<string, StoredRow>> {
+  if (events.length === 0) return new Map();
+  const values = [
+    events.map((e) => e.eventId),
+    events.map((e) => e.userId),
+    events.map((e) => e.type),
+    events.map((e) => e.itemId),
+    events.map((e) => e.sessionId),
+    events.map((e) => e.quantity),
+    events.map((e) => e.value),
+    events.map((e) => e.occurredAt.toISOString()),
+    events.map((e) => (e.context === null || e.context === undefined ? null : JSON.stringify(e.context))),
+    events.map((e) => e.recommendationId),
+  ];
+  // Named statements: each pooled connection parses and plans them once, not on every acknowledgement. A batch
+  // with experiment attributions writes them in the same statement (joined to the events it inserted), so an
+  // attribution is exactly as durable as its event and costs no round trip of its own; a batch without any
+  // (all traffic outside experiments) keeps the plain insert.
+  const attributed = events.some((e) => e.attribution);
+  const { rows } = await pool.query<{ id: string; eventId: string; receivedAt: Date }>(
+    attributed
+      ? {
+          name: 'insert-events-attributed',
+          text: INSERT_ATTRIBUTED,
+          values: [
+            ...values,
+            events.map((e) => e.attribution?.experimentId ?? null),
+            events.map((e) => e.attribution?.phase ?? null),
+            events.map((e) => e.attribution?.variant ?? null),
+          ],
+        }
+      : { name: 'insert-events', text: INSERT_PLAIN, values },
+  );
   // pg returns bigint columns as decimal strings.
   return new Map(rows.map((row) => [row.eventId, { id: BigInt(row.id), receivedAt: row.receivedAt }]));
 }
