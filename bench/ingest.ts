@@ -1,17 +1,29 @@
-// npm run bench -- ingest [--seconds 10] [--concurrency 32]
+// npm run bench -- ingest [--seconds 10] [--concurrency 32] [--experiment [--attributed-share 1]]
 // Events/s and latency of trackEvent (single) and trackEvents (batches of 100) through the real gateway,
 // against two baselines measured in the same run: the same rows inserted by plain parameterised SQL from
 // one pool, and a trivial GraphQL query on the same server (the HTTP+GraphQL ceiling).
+// With --experiment: single and batched ingestion without, then with an experiment running and a share of the
+// events (--attributed-share, default all: the worst case) carrying one of its lists' signed recommendationIds (verified and attributed on the acknowledgement path),
+// to bench/results/ingest-experiment.json. The gateway runs without a worker, so MAX_EVENT_BACKLOG is off
+// there (back-pressure would otherwise answer OVERLOADED once 20,000 events wait).
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { cpuSeconds } from './lib/process-cpu.ts';
 import { percentile, writeResults } from './lib/results.ts';
 import { createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '32' } },
+  options: {
+    seconds: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '32' },
+    experiment: { type: 'boolean', default: false },
+    'attributed-share': { type: 'string', default: '1' },
+  },
 });
+const ATTRIBUTED_SHARE = Number(values['attributed-share']);
+const EXPERIMENT = values.experiment;
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const BATCH = 100;
@@ -75,6 +87,104 @@ async function baseline(databaseUrl: string) {
   };
 }
 
+const SINGLE = 'mutation($input: EventInput!) { trackEvent(input: $input) { status } }';
+const BATCHED = 'mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }';
+
+async function post(url: string, query: string, variables: Record<string, unknown> = {}) {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: unknown; errors?: unknown };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+function figuresOf(
+  run: { requestsPerSecond: number; p50Ms: number; p99Ms: number; gatewayCpuMsPerEvent: number },
+  perRequest: number,
+) {
+  return {
+    eventsPerSecond: run.requestsPerSecond * perRequest,
+    p50Ms: run.p50Ms,
+    p99Ms: run.p99Ms,
+    gatewayCpuMsPerEvent: run.gatewayCpuMsPerEvent,
+  };
+}
+
+/** Single and batched ingestion without, then with, an experiment whose recommendationIds every event carries. */
+async function experimentRun(url: string, databaseUrl: string, pid: number) {
+  /** A load run with the gateway's CPU milliseconds per event (less sensitive to a busy machine than rates). */
+  const measured = async (perRequest: number, body: () => string) => {
+    const before = cpuSeconds(pid);
+    const figures = await load(url, body);
+    const cpuMs = (cpuSeconds(pid) - before) * 1000;
+    return { ...figures, gatewayCpuMsPerEvent: Math.round((cpuMs / (figures.requests * perRequest)) * 1000) / 1000 };
+  };
+  console.error('without an experiment: single, then batches');
+  const single = await measured(1, () => JSON.stringify({ query: SINGLE, variables: { input: randomEvent() } }));
+  const batch = await measured(BATCH, () =>
+    JSON.stringify({ query: BATCHED, variables: { inputs: Array.from({ length: BATCH }, randomEvent) } }),
+  );
+  await post(url, 'mutation($input: ExperimentInput!) { upsertExperiment(input: $input) { id } }', {
+    input: {
+      id: 'bench-aa',
+      variants: [
+        { name: 'a', weight: 1 },
+        { name: 'b', weight: 1 },
+      ],
+    },
+  });
+  // Lists served under the experiment: their ids are what the storefront sends back.
+  const lists: { userId: string; recommendationId: string }[] = [];
+  for (let n = 0; n < 200; n++) {
+    const data = (await post(url, 'query($u: ID!) { recommendations(userId: $u, k: 5) { recommendationId } }', {
+      u: `u${n}`,
+    })) as { recommendations: { recommendationId: string } };
+    lists.push({ userId: `u${n}`, recommendationId: data.recommendations.recommendationId });
+  }
+  const attributedEvent = () => {
+    if (Math.random() >= ATTRIBUTED_SHARE) return randomEvent();
+    const list = lists[Math.floor(Math.random() * lists.length)]!;
+    return { ...randomEvent(), type: 'CLICK', userId: list.userId, recommendationId: list.recommendationId };
+  };
+  console.error('with an experiment, every event attributed: single, then batches');
+  const singleWith = await measured(1, () =>
+    JSON.stringify({ query: SINGLE, variables: { input: attributedEvent() } }),
+  );
+  const batchWith = await measured(BATCH, () =>
+    JSON.stringify({ query: BATCHED, variables: { inputs: Array.from({ length: BATCH }, attributedEvent) } }),
+  );
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const { rows } = await client.query<{ count: string }>('SELECT count(*) FROM "ExperimentEvent"');
+  await client.end();
+  const round = (value: number) => Math.round(value * 1000) / 1000;
+  writeResults('ingest-experiment', {
+    seconds,
+    concurrency,
+    batchSize: BATCH,
+    attributedShare: ATTRIBUTED_SHARE,
+    without: {
+      single: figuresOf(single, 1),
+      batch: figuresOf(batch, BATCH),
+    },
+    withExperiment: {
+      single: figuresOf(singleWith, 1),
+      batch: figuresOf(batchWith, BATCH),
+    },
+    attributedRows: Number(rows[0]?.count),
+    ratios: {
+      singleWithOverWithout: round(singleWith.requestsPerSecond / single.requestsPerSecond),
+      batchWithOverWithout: round(batchWith.requestsPerSecond / batch.requestsPerSecond),
+      singleCpuPerEventWithOverWithout: round(singleWith.gatewayCpuMsPerEvent / single.gatewayCpuMsPerEvent),
+      batchCpuPerEventWithOverWithout: round(batchWith.gatewayCpuMsPerEvent / batch.gatewayCpuMsPerEvent),
+    },
+    targets: { throughputWithOverWithoutAtLeast: 0.95 },
+  });
+}
+
 const env = await createBenchEnvironment('ingest');
 const port = await freePort();
 const gateway = await startProcess(
@@ -86,6 +196,7 @@ const gateway = await startProcess(
     REDIS_PREFIX: env.id,
     DEMO_DATA: 'false',
     PORT: String(port),
+    ...(EXPERIMENT && { MAX_EVENT_BACKLOG: '0' }),
   },
   `http://127.0.0.1:${port}/ready`,
 );
@@ -108,6 +219,15 @@ try {
     });
     if (!response.ok) throw new Error(`seeding the catalogue failed: ${await response.text()}`);
   }
+  if (EXPERIMENT) await experimentRun(url, env.databaseUrl, gateway.child.pid ?? 0);
+  else await standardRun(url, env.databaseUrl);
+} finally {
+  await gateway.stop();
+  await env.drop();
+}
+
+/** The figures without experiments: the ceiling, single and batched ingestion, the SQL baseline. */
+async function standardRun(url: string, databaseUrl: string) {
   console.error(`ceiling: { __typename } for ${seconds}s at concurrency ${concurrency}`);
   const ceiling = await load(url, () => JSON.stringify({ query: '{ __typename }' }));
   console.error('single trackEvent');
@@ -125,7 +245,7 @@ try {
     }),
   );
   console.error('baseline: plain parameterised INSERTs from one pool');
-  const sql = await baseline(env.databaseUrl);
+  const sql = await baseline(databaseUrl);
 
   const singleEventsPerSecond = single.requestsPerSecond;
   writeResults('ingest', {
@@ -143,7 +263,4 @@ try {
     },
     targets: { singleVsCeilingAtLeast: 0.6, singleP99MsAtMost: 50, batchEventsPerSecondAtLeast: 30_000 },
   });
-} finally {
-  await gateway.stop();
-  await env.drop();
 }

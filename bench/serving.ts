@@ -1,5 +1,5 @@
 // npm run bench -- serving [--items 100000] [--shoppers 100000] [--categories 100] [--events-per-shopper 5]
-//   [--seconds 10] [--connections 32] [--rate-seconds 10] [--k 10] [--plain-only]
+//   [--seconds 10] [--connections 32] [--rate-seconds 10] [--k 10] [--plain-only] [--experiment]
 //
 // What serving with merchandising rules costs, through the real gateway (its own process, beside a worker and
 // the trainer), on a synthetic catalogue (categories, prices, a brand attribute) with a model trained by the
@@ -11,6 +11,9 @@
 // - rulesAtHalfCeiling: the placement's latency at a fixed open-loop rate of half ceilingRps, from an evenly
 //   paced client (one request every 1/rate s; latency from the scheduled send time, so a stall is counted, not
 //   hidden), for --rate-seconds.
+// With --experiment, instead of the rules figures: plain recommendations without and then with an A/A
+// experiment on every list (assignment, a signed recommendationId and a count in the impression log per list), closed loop
+// (gateway CPU ms per request) and open loop at half the ceiling (p99), to bench/results/serving-experiment.json.
 // Machines differ by 2-3x and more: the targets are ratios (rulesRps ≥ 50 % of ceilingRps; p99 ≤ 10 ms at
 // half the ceiling). loadAverage and uptime say how busy the machine was.
 import { execFileSync } from 'node:child_process';
@@ -36,9 +39,12 @@ const { values } = parseArgs({
     k: { type: 'string', default: '10' },
     /** Only the ceiling and plain recommendations (to compare the no-rules path with an older commit's). */
     'plain-only': { type: 'boolean', default: false },
+    /** Plain serving without and with an experiment running, in one run (see above). */
+    experiment: { type: 'boolean', default: false },
   },
 });
 const PLAIN_ONLY = values['plain-only'];
+const EXPERIMENT = values.experiment;
 const ITEMS = Number(values.items);
 const SHOPPERS = Number(values.shoppers);
 const CATEGORIES = Number(values.categories);
@@ -137,6 +143,18 @@ async function sendHistories(url: string) {
   await flush();
 }
 
+/** One count from Postgres. */
+async function countRows(databaseUrl: string, sql: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ count: string }>(sql);
+    return Number(rows[0]?.count);
+  } finally {
+    await client.end();
+  }
+}
+
 /** Until the worker processed every event (at most `deadlineMs`: a worker that died would leave it waiting). */
 async function untilProcessed(databaseUrl: string, deadlineMs = 30 * 60_000) {
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -159,6 +177,8 @@ async function untilProcessed(databaseUrl: string, deadlineMs = 30 * 60_000) {
 const RECOMMEND = 'query($u: ID!, $k: Int) { recommendations(userId: $u, k: $k) { items { item { id } } } }';
 const RECOMMEND_PLACED =
   'query($u: ID!, $k: Int) { recommendations(userId: $u, k: $k, placement: "bench-home") { items { item { id } } } }';
+const RECOMMEND_EXPERIMENT =
+  'query($u: ID!, $k: Int) { recommendations(userId: $u, k: $k) { experiment { id variant } items { item { id } } } }';
 const bodyOf = (query: string) => () =>
   JSON.stringify({ query, variables: { u: `s${Math.floor(random() * SHOPPERS)}`, k: K } });
 
@@ -282,7 +302,52 @@ try {
   // A typical placement: ten categories of a hundred (about 10 % of the catalogue), two boosts, a cap, and no
   // item the shopper touched in the last day.
   const categories = Array.from({ length: Math.max(1, Math.round(CATEGORIES / 10)) }, (_, i) => `c${i * 10}`);
-  if (PLAIN_ONLY) {
+  if (EXPERIMENT) {
+    const ceiling = await withCpu(pid, SECONDS, () => trivialQueryCeiling(url, SECONDS, CONNECTIONS));
+    const rate = ceiling.requestsPerSecond / 2;
+    const without = await withCpu(pid, SECONDS, () => closedLoop(url, bodyOf(RECOMMEND)));
+    const withoutOpen = await openLoop(url, bodyOf(RECOMMEND), rate, RATE_SECONDS);
+    await postAdmin(url, 'mutation($input: ExperimentInput!) { upsertExperiment(input: $input) { id } }', {
+      input: {
+        id: 'bench-aa',
+        variants: [
+          { name: 'a', weight: 1 },
+          { name: 'b', weight: 1 },
+        ],
+      },
+    });
+    const listed = (await postAdmin(url, RECOMMEND_EXPERIMENT, { u: 's1', k: K })) as {
+      recommendations: { experiment: { id: string } | null };
+    };
+    if (listed.recommendations.experiment?.id !== 'bench-aa') throw new Error('the experiment does not serve');
+    const withExperiment = await withCpu(pid, SECONDS, () => closedLoop(url, bodyOf(RECOMMEND)));
+    const withOpen = await openLoop(url, bodyOf(RECOMMEND), rate, RATE_SECONDS);
+    await postAdmin(url, 'mutation { stopExperiment(id: "bench-aa") { id } }');
+    const impressions = await countRows(
+      env.databaseUrl,
+      'SELECT coalesce(sum("lists"), 0) AS count FROM "ExperimentExposure"',
+    );
+    const round = (value: number) => Math.round(value * 1000) / 1000;
+    writeResults('serving-experiment', {
+      sizes: { items: ITEMS, shoppers: SHOPPERS, categories: CATEGORIES, eventsPerShopper: EVENTS_PER_SHOPPER, k: K },
+      ceilingRps: Math.round(ceiling.requestsPerSecond),
+      closedLoop: { without, withExperiment, connections: CONNECTIONS, seconds: SECONDS },
+      gatewayCpuMsPerRequest: {
+        without: without.gatewayCpuMsPerRequest,
+        withExperiment: withExperiment.gatewayCpuMsPerRequest,
+        experimentCost: round(withExperiment.gatewayCpuMsPerRequest - without.gatewayCpuMsPerRequest),
+      },
+      openLoopAtHalfCeiling: { without: withoutOpen, withExperiment: withOpen },
+      ratios: {
+        rpsWithOverWithout: round(withExperiment.requestsPerSecond / without.requestsPerSecond),
+        openP99WithOverWithout: round(withOpen.p99Ms / withoutOpen.p99Ms),
+      },
+      impressionsLogged: impressions,
+      targets: { openP99WithOverWithoutAtMost: 1.05 },
+      loadAverage: { atStart: loadAtStart, atEnd: loadAverage() },
+      uptime: { atStart: uptimeAtStart, atEnd: uptime() },
+    });
+  } else if (PLAIN_ONLY) {
     const ceiling = await withCpu(pid, SECONDS, () => trivialQueryCeiling(url, SECONDS, CONNECTIONS));
     const plain = await withCpu(pid, SECONDS, () => closedLoop(url, bodyOf(RECOMMEND)));
     console.log(

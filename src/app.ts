@@ -32,6 +32,8 @@ import { CatalogService } from './services/catalog.ts';
 import { ConsentService } from './services/consent.ts';
 import { ErasureService } from './services/erasure.ts';
 import { EventService } from './services/events.ts';
+import { RecommendationIds, recommendationIdKey } from './services/experiment-ids.ts';
+import { ExperimentService } from './services/experiments.ts';
 import { FeatureStore } from './services/features.ts';
 import { IngestBacklog } from './services/ingest-backlog.ts';
 import { ModelService } from './services/models.ts';
@@ -247,6 +249,22 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     logger,
   });
   const consent = new ConsentService({ db, features, erasure });
+  const signing = recommendationIdKey(config);
+  if (signing.development) {
+    logger.warn(
+      'experiment recommendationIds are signed with the development key: set RECOMMENDATION_ID_KEY (or USER_ID_KEY) in production',
+    );
+  }
+  const experiments = new ExperimentService({
+    db,
+    pool: ingestPool,
+    pubsub,
+    logger,
+    metrics,
+    models,
+    placements,
+    ids: new RecommendationIds(signing.key),
+  });
   const services: Services = {
     catalog,
     models,
@@ -264,6 +282,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       categoryOf: (itemId) => catalog.get(itemId)?.category ?? null,
       consent,
       ids,
+      attribution: experiments,
     }),
     recommendations: new RecommendationService({
       features,
@@ -277,10 +296,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       fanoutConcurrency: config.FANOUT_CONCURRENCY,
       fanoutRate: config.FANOUT_RATE,
       metrics,
+      experiments,
     }),
     shoppers: new ShopperService({ features, catalog }),
     keys: new KeyStore({ db, pubsub, logger }),
     placements,
+    experiments,
     erasure,
     consent,
     ids,
@@ -303,6 +324,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     await catalog.start();
     await placements.start();
     await models.start();
+    // After the models and placements: experiments name them, and pinned versions load at start.
+    await experiments.start();
     await services.keys.start(config.BOOTSTRAP_ADMIN_KEY);
     await fallback.start();
     // Its loop ends with an error when the connection closes under it (a stop, a Redis restart): not a crash.
@@ -509,6 +532,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         placements.stop(),
         services.keys.stop(),
         services.recommendations.stop(),
+        experiments.stop(),
       ]);
       await Promise.all([queue.close(), trainQueue.close(), replayQueue.close(), trainEvents.close()]);
       backlog.stop();

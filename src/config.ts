@@ -239,6 +239,16 @@ const Env = z.object({
   USER_ID_KEY: z
     .union([z.literal(''), z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)')])
     .default(''),
+  /**
+   * A secret (at least 32 characters) that signs experiment lists' recommendationIds (HMAC-SHA256), so an event
+   * that carries one is attributed to its variant and a made-up or altered id is not. Empty: a key derived
+   * from USER_ID_KEY when that is set, else a fixed development key (the gateway warns at start): anyone who
+   * reads the source could then forge attributions. Every gateway must share it; changing it leaves events
+   * carrying older ids unattributed.
+   */
+  RECOMMENDATION_ID_KEY: z
+    .union([z.literal(''), z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)')])
+    .default(''),
   /** HNSW graph degree of new model versions' item index (bench/ann.ts chose the default). */
   HNSW_M: z.coerce.number().int().min(4).max(128).default(DEFAULT_HNSW_PARAMS.M),
   /** HNSW build-time candidate list size. */

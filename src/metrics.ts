@@ -35,6 +35,14 @@ export interface Metrics {
   readonly trainings: Counter<'outcome'>;
   readonly dependencyErrors: Counter<'dependency'>;
   /**
+   * `pgw_experiment_attributions_total{outcome}`: events carrying a recommendationId that is an experiment's
+   * (`attributed`), looks like one but fails its signature (`forged`), or is neither ours nor a plain list id
+   * (`malformed`). Forged and malformed ones are stored, not attributed.
+   */
+  readonly experimentAttributions: Counter<'outcome'>;
+  /** `pgw_experiment_impressions_total{outcome}`: served experiment lists `logged`, or `dropped` (buffer full). */
+  readonly experimentImpressions: Counter<'outcome'>;
+  /**
    * Reports these queues' waiting jobs at scrape time. One queue per name: watching a name again (the
    * gateway and in-process workers both hold an `events` queue) replaces the earlier one. Returns an unwatch.
    */
@@ -138,6 +146,18 @@ export function createMetrics(roles: readonly MetricsRole[]): Metrics {
       help: 'Errors of Redis and Postgres: connection errors and requests answered UNAVAILABLE.',
       labelNames: ['dependency'],
       registers: registers('gateway', 'worker', 'trainer'),
+    }),
+    experimentAttributions: new Counter({
+      name: 'pgw_experiment_attributions_total',
+      help: 'Events with a recommendationId: attributed to an experiment variant, forged (bad signature) or malformed.',
+      labelNames: ['outcome'],
+      registers: registers('gateway'),
+    }),
+    experimentImpressions: new Counter({
+      name: 'pgw_experiment_impressions_total',
+      help: 'Served experiment lists written to the impression log (logged) or dropped because its buffer was full.',
+      labelNames: ['outcome'],
+      registers: registers('gateway'),
     }),
     setServingModel(versionId, ndcg10) {
       serving(versionId);

@@ -15,6 +15,11 @@ export interface NewEvent {
   occurredAt: Date;
   context: unknown;
   recommendationId: string | null;
+  /**
+   * The experiment variant its recommendationId was verified to name (ExperimentService#originOf): stored with
+   * the event, in the same statement, as its ExperimentEvent row.
+   */
+  attribution?: { experimentId: string; phase: number; variant: string } | null;
 }
 
 /** What the feature worker needs of a stored event. */
@@ -50,17 +55,8 @@ export interface StoredRow {
   receivedAt: Date;
 }
 
-/**
- * Stores a batch in one statement and returns the eventIds that were new, with their sequence number and the
- * time Postgres received each. This is the acknowledgement path, so it writes the event log only; the shopper and placeholder-item
- * rows an event implies are written by the feature worker (markEventsProcessed).
- */
-export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Map<string, StoredRow>> {
-  if (events.length === 0) return new Map();
-  // A named statement: each pooled connection parses and plans it once, not on every acknowledgement.
-  const { rows } = await pool.query<{ id: string; eventId: string; receivedAt: Date }>({
-    name: 'insert-events',
-    text: `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
+/** The event insert of the acknowledgement path. */
+const INSERT_PLAIN = `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
                           "context", "recommendationId")
      SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
             "context", "recommendationId"
@@ -69,20 +65,74 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
        AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
             "recommendationId")
      ON CONFLICT ("eventId") DO NOTHING
-     RETURNING "id", "eventId", "receivedAt"`,
-    values: [
-      events.map((e) => e.eventId),
-      events.map((e) => e.userId),
-      events.map((e) => e.type),
-      events.map((e) => e.itemId),
-      events.map((e) => e.sessionId),
-      events.map((e) => e.quantity),
-      events.map((e) => e.value),
-      events.map((e) => e.occurredAt.toISOString()),
-      events.map((e) => (e.context === null || e.context === undefined ? null : JSON.stringify(e.context))),
-      events.map((e) => e.recommendationId),
-    ],
-  });
+     RETURNING "id", "eventId", "receivedAt"`;
+
+/** INSERT_PLAIN, and the ExperimentEvent rows of the newly stored events that carry an attribution. */
+const INSERT_ATTRIBUTED = `WITH t AS (
+       SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[],
+                            $8::timestamptz[], $9::jsonb[], $10::text[], $11::text[], $12::int[], $13::text[])
+         WITH ORDINALITY
+         AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
+              "recommendationId", "experimentId", "phase", "variant", "position")
+     ), inserted AS (
+       INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
+                            "context", "recommendationId")
+       SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
+              "context", "recommendationId"
+       FROM t ORDER BY "position"
+       ON CONFLICT ("eventId") DO NOTHING
+       RETURNING "id", "eventId", "receivedAt"
+     ), attributed AS (
+       INSERT INTO "ExperimentEvent" ("eventId", "experimentId", "phase", "variant", "userId", "type", "itemId",
+                                      "value", "occurredAt", "recommendationId")
+       SELECT DISTINCT ON (t."eventId") t."eventId", t."experimentId", t."phase", t."variant", t."userId",
+              t."type"::"EventType", t."itemId", t."value", t."occurredAt", t."recommendationId"
+       FROM t JOIN inserted USING ("eventId")
+       WHERE t."experimentId" IS NOT NULL
+       ORDER BY t."eventId", t."position"
+       ON CONFLICT ("eventId") DO NOTHING
+     )
+     SELECT "id", "eventId", "receivedAt" FROM inserted`;
+
+/**
+ * Stores a batch in one statement and returns the eventIds that were new, with their sequence number and the
+ * time Postgres received each. This is the acknowledgement path, so it writes the event log only (and, for events
+ * carrying a verified experiment recommendationId, their attribution); the shopper and placeholder-item rows an
+ * event implies are written by the feature worker (markEventsProcessed).
+ */
+export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Map<string, StoredRow>> {
+  if (events.length === 0) return new Map();
+  const values = [
+    events.map((e) => e.eventId),
+    events.map((e) => e.userId),
+    events.map((e) => e.type),
+    events.map((e) => e.itemId),
+    events.map((e) => e.sessionId),
+    events.map((e) => e.quantity),
+    events.map((e) => e.value),
+    events.map((e) => e.occurredAt.toISOString()),
+    events.map((e) => (e.context === null || e.context === undefined ? null : JSON.stringify(e.context))),
+    events.map((e) => e.recommendationId),
+  ];
+  // Named statements: each pooled connection parses and plans them once, not on every acknowledgement. A batch
+  // with experiment attributions writes them in the same statement (joined to the events it inserted), so an
+  // attribution is exactly as durable as its event and costs no round trip of its own; a batch without any
+  // (all traffic outside experiments) keeps the plain insert.
+  const attributed = events.some((e) => e.attribution);
+  const { rows } = await pool.query<{ id: string; eventId: string; receivedAt: Date }>(
+    attributed
+      ? {
+          name: 'insert-events-attributed',
+          text: INSERT_ATTRIBUTED,
+          values: [
+            ...values,
+            events.map((e) => e.attribution?.experimentId ?? null),
+            events.map((e) => e.attribution?.phase ?? null),
+            events.map((e) => e.attribution?.variant ?? null),
+          ],
+        }
+      : { name: 'insert-events', text: INSERT_PLAIN, values },
+  );
   // pg returns bigint columns as decimal strings.
   return new Map(rows.map((row) => [row.eventId, { id: BigInt(row.id), receivedAt: row.receivedAt }]));
 }

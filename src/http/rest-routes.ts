@@ -99,6 +99,12 @@ export function makeRestRoutes(deps: {
           user_id: userId,
           recommendation_id: list.recommendationId,
           strategy: list.strategy,
+          // The experiment variant that served the list (null outside any); recommendation_id attributes to it.
+          experiment: list.experiment && {
+            id: list.experiment.id,
+            variant: list.experiment.variant,
+            phase: list.experiment.phase,
+          },
           recommendations: list.items.map(({ item, score, explanation }) => ({
             product_id: item.id,
             score,

@@ -23,6 +23,8 @@ export async function loadStaticFiles(): Promise<ReadonlyMap<string, StaticFile>
     ['/dashboard', web('dashboard.html'), HTML],
     ['/dashboard/dashboard.js', web('dashboard.js'), JS],
     ['/dashboard/prometheus-text.js', web('prometheus-text.js'), JS],
+    ['/dashboard/experiments', web('experiments.html'), HTML],
+    ['/dashboard/experiments.js', web('experiments.js'), JS],
     ['/dashboard/uplot.min.js', require.resolve('uplot/dist/uPlot.iife.min.js'), JS],
     ['/dashboard/uplot.min.css', require.resolve('uplot/dist/uPlot.min.css'), CSS],
   ];

@@ -40,6 +40,12 @@ export interface PlacementChanged {
   origin?: string;
 }
 
+/** Published by the gateway that started, changed or stopped an experiment; `origin` as above. */
+export interface ExperimentChanged {
+  experimentId: string;
+  origin?: string;
+}
+
 /**
  * Published when a shopper's personal data was removed (erased, or consent withdrawn): every gateway drops what
  * it holds of them in memory (their rows of the loaded models' user vectors) and recomputes their open lists.
@@ -122,6 +128,14 @@ export class PubSub {
 
   onPlacementChanged(listener: (change: PlacementChanged) => void): Promise<() => Promise<void>> {
     return this.#listen(`${this.#prefix}:placement`, (message) => listener(JSON.parse(message) as PlacementChanged));
+  }
+
+  async publishExperimentChanged(change: Omit<ExperimentChanged, 'origin'>): Promise<void> {
+    await this.#publisher.publish(`${this.#prefix}:experiment`, JSON.stringify({ ...change, origin: this.instanceId }));
+  }
+
+  onExperimentChanged(listener: (change: ExperimentChanged) => void): Promise<() => Promise<void>> {
+    return this.#listen(`${this.#prefix}:experiment`, (message) => listener(JSON.parse(message) as ExperimentChanged));
   }
 
   async publishShopperForgotten(change: ShopperForgotten): Promise<void> {

@@ -5,6 +5,7 @@ import type { CatalogService } from '../services/catalog.ts';
 import type { ConsentService } from '../services/consent.ts';
 import type { ErasureService } from '../services/erasure.ts';
 import type { EventService } from '../services/events.ts';
+import type { ExperimentService } from '../services/experiments.ts';
 import type { ModelService } from '../services/models.ts';
 import type { PlacementService } from '../services/placements.ts';
 import type { RecommendationService } from '../services/recommendations.ts';
@@ -22,6 +23,7 @@ export interface Services {
   training: TrainingService;
   keys: KeyStore;
   placements: PlacementService;
+  experiments: ExperimentService;
   erasure: ErasureService;
   consent: ConsentService;
   /** Shopper ids as the gateway stores them: resolvers turn every id a caller sends into its internal form. */

@@ -3,6 +3,7 @@ import { withCheckedConnectionArgs } from './connection-args.ts';
 import './types/item.ts';
 import './types/rules.ts';
 import './types/placement.ts';
+import './types/experiment.ts';
 import './types/event.ts';
 import './types/recommendation.ts';
 import './types/shopper.ts';

@@ -75,8 +75,11 @@ export function learnedSource(deps: {
   history: readonly HistoryEntry[] | undefined;
   filter: CompiledFilter;
   reach: ListReach | null;
+  /** A version an experiment variant pins, instead of the current one. */
+  versionId?: number;
 }): CandidateSource {
   const { models, catalog, userId, foldedIn, reach, history } = deps;
+  const pinned = deps.versionId;
   const narrow = annNarrowing(deps.filter);
   let exhausted = false;
   // Ranked on the first call, the best few only; later calls page further down, ranking more when needed.
@@ -93,7 +96,7 @@ export function learnedSource(deps: {
         // Ranked as far as the limit: rank further (the same order, so the prefix already read stays).
         if (ranking.items.length >= ranking.reached || !history) break;
         limit *= 4;
-        const more = models.rankHistory(history, limit);
+        const more = models.rankHistory(history, limit, pinned);
         // Another version took over between two calls: this list ends its learned part with the first one.
         if (!more || more.versionId !== versionId) {
           exhausted = true;
@@ -134,10 +137,10 @@ export function learnedSource(deps: {
       if (table === null) {
         // Enough for a typical list and its rejections; deeper pages rank more.
         limit = Math.max(RANKED_FIRST, 4 * want);
-        table = history?.length ? models.rankHistory(history, limit) : undefined;
+        table = history?.length ? models.rankHistory(history, limit, pinned) : undefined;
       }
       if (table && table.ranking.reached > 0) return fromTable(want, accept);
-      const learned = models.recommendFor(userId, want, accept, foldedIn, narrow);
+      const learned = models.recommendFor(userId, want, accept, foldedIn, narrow, pinned);
       if (!learned) {
         exhausted = true;
         return [];
@@ -241,6 +244,8 @@ export function similarSource(deps: {
   anchors: () => Promise<readonly string[]>;
   filter: CompiledFilter;
   reach: ListReach | null;
+  /** A version an experiment variant pins, instead of the current one. */
+  versionId?: number;
 }): CandidateSource {
   const { models, catalog, anchors, reach } = deps;
   const narrow = annNarrowing(deps.filter);
@@ -256,7 +261,13 @@ export function similarSource(deps: {
       let anyModel = false;
       for (const anchor of (await anchors()).slice(0, SIMILAR_SEEDS)) {
         if (out.length >= want) break;
-        const similar = models.similarTo(anchor, want - out.length, (id) => !taken.has(id) && accept(id), narrow);
+        const similar = models.similarTo(
+          anchor,
+          want - out.length,
+          (id) => !taken.has(id) && accept(id),
+          narrow,
+          deps.versionId,
+        );
         if (!similar) continue;
         anyModel = true;
         for (const { itemId, score } of similar.hits) {

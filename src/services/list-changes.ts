@@ -2,9 +2,18 @@ import type { Item } from '../generated/prisma/client.ts';
 
 /**
  * What made the gateway push a list (PRIVACY: the shopper was erased or withdrew consent; FEATURES: a rebuild
- * of the online features ended, so lists that fell back read them whole again).
+ * of the online features ended, so lists that fell back read them whole again; EXPERIMENT: an experiment
+ * covering the list started, changed phase or stopped).
  */
-export type ListTrigger = 'SUBSCRIBED' | 'EVENT' | 'CATALOG' | 'MODEL' | 'PLACEMENT' | 'PRIVACY' | 'FEATURES';
+export type ListTrigger =
+  | 'SUBSCRIBED'
+  | 'EVENT'
+  | 'CATALOG'
+  | 'MODEL'
+  | 'PLACEMENT'
+  | 'PRIVACY'
+  | 'FEATURES'
+  | 'EXPERIMENT';
 
 /** How a pushed list differs from the one pushed before it on the same subscription. */
 export interface ListChange {
@@ -20,11 +29,13 @@ export interface ComparableList {
   readonly items: readonly { readonly item: Pick<Item, 'id' | 'updatedAt'> }[];
   readonly strategy: string;
   readonly modelVersion: number | null;
+  /** The experiment variant that served it: a new one must reach the subscriber (its recommendationId attributes). */
+  readonly experiment?: { readonly id: string; readonly variant: string; readonly phase: number } | null;
 }
 
 /**
  * Compares two lists as a subscriber sees them: the items, their order, their catalogue data (a new price
- * or stock shows as a newer `updatedAt`) and which model ranked them. Scores alone do not count: a
+ * or stock shows as a newer `updatedAt`), which model ranked them and under which experiment variant. Scores alone do not count: a
  * storefront does not show them, so a push that only moves scores would be noise. Returns null when nothing
  * visible changed; `undefined` as the previous list means there was none.
  */
@@ -39,6 +50,7 @@ export function diffLists(
     previousList !== undefined &&
     previousList.strategy === nextList.strategy &&
     previousList.modelVersion === nextList.modelVersion &&
+    sameExperiment(previousList.experiment, nextList.experiment) &&
     previous.length === next.length &&
     previous.every(
       ({ item }, index) =>
@@ -52,4 +64,8 @@ export function diffLists(
     entered: [...after].filter((id) => !before.has(id)),
     left: [...before].filter((id) => !after.has(id)),
   };
+}
+
+function sameExperiment(a: ComparableList['experiment'], b: ComparableList['experiment']): boolean {
+  return (a ?? null) === (b ?? null) || (!!a && !!b && a.id === b.id && a.variant === b.variant && a.phase === b.phase);
 }

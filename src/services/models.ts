@@ -97,6 +97,11 @@ export class ModelService {
   readonly #index = new VersionedIndex({ keep: 2 });
   readonly #loaded = new Map<string, LoadedModel>();
   /**
+   * Versions running experiments pin, held beside the serving ones so a variant can rank by them (at most
+   * MAX_PINNED_VERSIONS, which ExperimentService enforces: each costs a version's vectors and index).
+   */
+  readonly #pinned = new Map<string, LoadedModel>();
+  /**
    * Shoppers forgotten while a version may still be loading (read from Postgres before their rows were cut):
    * a load that ends applies these too. Capped and aged out: a load takes seconds, not ten minutes.
    */
@@ -129,7 +134,7 @@ export class ModelService {
 
   /** Copies the catalogue's current facts about these items into every loaded index (after a catalogue change). */
   refreshMeta(itemIds: readonly string[]): void {
-    for (const model of this.#loaded.values()) {
+    for (const model of [...this.#loaded.values(), ...this.#pinned.values()]) {
       for (const id of itemIds) {
         const meta = this.#itemMeta(id);
         if (meta) model.index.setMeta(id, meta);
@@ -148,7 +153,7 @@ export class ModelService {
       }),
       await this.#pubsub.onShopperForgotten(({ userId }) => this.forget(userId)),
       await this.#pubsub.onItemVectorsAdded(({ versionId, itemIds }) => {
-        if (!this.#loaded.has(String(versionId))) return;
+        if (!this.#loaded.has(String(versionId)) && !this.#pinned.has(String(versionId))) return;
         this.#newItems
           .read(versionId, itemIds)
           .then((vectors) => this.#addNewItems(versionId, vectors))
@@ -175,6 +180,7 @@ export class ModelService {
       this.#recentlyForgotten.delete(id);
     }
     for (const model of this.#loaded.values()) this.#dropUser(model, userId);
+    for (const model of this.#pinned.values()) this.#dropUser(model, userId);
   }
 
   #dropUser(model: LoadedModel, userId: string): void {
@@ -188,8 +194,11 @@ export class ModelService {
 
   /** Makes items the version was not trained on retrievable, with the vectors the worker derived for them. */
   #addNewItems(versionId: number, vectors: ReadonlyMap<string, Float32Array>): void {
-    const model = this.#loaded.get(String(versionId));
-    if (!model) return;
+    const key = String(versionId);
+    for (const model of [this.#loaded.get(key), this.#pinned.get(key)]) if (model) this.#addNewItemsTo(model, vectors);
+  }
+
+  #addNewItemsTo(model: LoadedModel, vectors: ReadonlyMap<string, Float32Array>): void {
     for (const [itemId, vector] of vectors) {
       if (model.items.has(itemId)) continue;
       model.index.upsert(itemId, vector, this.#itemMeta(itemId));
@@ -231,45 +240,80 @@ export class ModelService {
       }
       return;
     }
+    await this.#index.load(key, async (): Promise<AnnIndex> => {
+      const model = await this.#read(versionId);
+      this.#loaded.set(key, model);
+      return model.index;
+    });
+    // Forget vectors of versions the index no longer holds.
+    for (const held of this.#loaded.keys()) if (!this.#index.versions().includes(held)) this.#loaded.delete(held);
+    this.#logger.info({ versionId }, 'serving model version');
+    if (this.#index.current?.version === key) this.#activated(versionId);
+  }
+
+  /** Reads a stored version: its vectors, its index (with the catalogue's facts), the item vectors derived since. */
+  async #read(versionId: number): Promise<LoadedModel> {
     const [vectors, newItems, version] = await Promise.all([
       loadModelVectors(this.#db, versionId),
       this.#newItems.readAll(versionId),
       this.#db.modelVersion.findUnique({ where: { id: versionId }, select: { metrics: true, params: true } }),
     ]);
     if (!vectors) throw new Error(`model version ${versionId} has no artifact`);
-    await this.#index.load(key, async (): Promise<AnnIndex> => {
-      const index = await deserializeAnnIndex(vectors.itemIndex);
-      for (const id of vectors.itemIds) {
-        const meta = this.#itemMeta(id);
-        if (meta) index.setMeta(id, meta);
+    const index = await deserializeAnnIndex(vectors.itemIndex);
+    for (const id of vectors.itemIds) {
+      const meta = this.#itemMeta(id);
+      if (meta) index.setMeta(id, meta);
+    }
+    const model: LoadedModel = {
+      versionId,
+      vectors,
+      users: new Map(vectors.userIds.map((id, row) => [id, row])),
+      items: new Map(vectors.itemIds.map((id, row) => [id, row])),
+      index,
+      newItems: new Map(),
+      ndcg10: holdoutNdcg10(version?.metrics),
+      neighbours: vectors.neighbours && {
+        table: vectors.neighbours,
+        weighting: historyWeightingOf(version?.params),
+        scratch: makeRankingScratch(vectors.neighbours.items),
+      },
+    };
+    this.#addNewItemsTo(model, newItems);
+    // Vectors the worker derived while this loaded (content for cold items, at its own switch to this
+    // version): their announcement found the version not loaded here yet.
+    this.#addNewItemsTo(model, await this.#newItems.readAll(versionId));
+    // Shoppers forgotten while this version's rows were being read.
+    for (const userId of this.#recentlyForgotten.keys()) this.#dropUser(model, userId);
+    return model;
+  }
+
+  /**
+   * Holds exactly these versions for experiments (loading those not held yet, dropping the others), so a
+   * variant pinned to one ranks by it whichever version is current. A version that fails to load is logged
+   * and left out: its variant then ranks without the learned source until the next `pin`.
+   */
+  async pin(versionIds: readonly number[]): Promise<void> {
+    const wanted = new Set(versionIds.map(String));
+    for (const key of this.#pinned.keys()) if (!wanted.has(key)) this.#pinned.delete(key);
+    for (const versionId of new Set(versionIds)) {
+      const key = String(versionId);
+      if (this.#pinned.has(key)) continue;
+      try {
+        this.#pinned.set(key, await this.#read(versionId));
+      } catch (error) {
+        this.#logger.error({ err: error, versionId }, 'loading a version an experiment pins failed');
       }
-      this.#loaded.set(key, {
-        versionId,
-        vectors,
-        users: new Map(vectors.userIds.map((id, index) => [id, index])),
-        items: new Map(vectors.itemIds.map((id, index) => [id, index])),
-        index,
-        newItems: new Map(),
-        ndcg10: holdoutNdcg10(version?.metrics),
-        neighbours: vectors.neighbours && {
-          table: vectors.neighbours,
-          weighting: historyWeightingOf(version?.params),
-          scratch: makeRankingScratch(vectors.neighbours.items),
-        },
-      });
-      this.#addNewItems(versionId, newItems);
-      // Vectors the worker derived while this loaded (content for cold items, at its own switch to this
-      // version): their announcement found the version not loaded here yet.
-      this.#addNewItems(versionId, await this.#newItems.readAll(versionId));
-      // Shoppers forgotten while this version's rows were being read.
-      const loaded = this.#loaded.get(key);
-      if (loaded) for (const userId of this.#recentlyForgotten.keys()) this.#dropUser(loaded, userId);
-      return index;
-    });
-    // Forget vectors of versions the index no longer holds.
-    for (const held of this.#loaded.keys()) if (!this.#index.versions().includes(held)) this.#loaded.delete(held);
-    this.#logger.info({ versionId }, 'serving model version');
-    if (this.#index.current?.version === key) this.#activated(versionId);
+    }
+  }
+
+  /** The current version, or the given one when it is held (serving, held for a rollback, or pinned). */
+  #model(versionId: number | undefined): LoadedModel | undefined {
+    if (versionId !== undefined) {
+      const key = String(versionId);
+      return this.#pinned.get(key) ?? this.#loaded.get(key);
+    }
+    const current = this.#index.current;
+    return current && this.#loaded.get(current.version);
   }
 
   /**
@@ -300,10 +344,12 @@ export class ModelService {
     foldedIn?: { versionId: number; vector: Float32Array },
     /** Category and price constraints the index applies itself (see `itemMeta`); `eligible` still decides. */
     narrow?: Pick<SearchFilter, 'categories' | 'minPrice' | 'maxPrice'>,
+    /** A version an experiment pins (see `pin`) instead of the current one; undefined when it is not held. */
+    versionId?: number,
   ): LearnedHits | undefined {
-    const current = this.#index.current;
-    const model = current && this.#loaded.get(current.version);
-    if (!current || !model) return undefined;
+    const model = this.#model(versionId);
+    if (!model) return undefined;
+    const current = model;
     // A vector folded in since training (it reflects the shopper's latest events) beats the trained one.
     let query = foldedIn?.versionId === model.versionId ? foldedIn.vector : undefined;
     const row = model.users.get(userId);
@@ -328,8 +374,12 @@ export class ModelService {
 
   /** Whether the current version serves shoppers from their history × its neighbour table (item-to-item). */
   get servesFromHistory(): boolean {
-    const current = this.#index.current;
-    return current !== undefined && this.#loaded.get(current.version)?.neighbours !== undefined;
+    return this.#model(undefined)?.neighbours !== undefined;
+  }
+
+  /** Whether a held version (see `#model`) serves shoppers from their history × its neighbour table. */
+  versionServesFromHistory(versionId: number): boolean {
+    return this.#model(versionId)?.neighbours !== undefined;
   }
 
   /**
@@ -338,9 +388,8 @@ export class ModelService {
    * without an item-to-item version. Items of the history the version was not trained on count for nothing.
    * `limit`: only the best that many are ranked (`ranking.reached` says how many there were).
    */
-  rankHistory(history: readonly HistoryEntry[], limit?: number): HistoryHits | undefined {
-    const current = this.#index.current;
-    const model = current && this.#loaded.get(current.version);
+  rankHistory(history: readonly HistoryEntry[], limit?: number, versionId?: number): HistoryHits | undefined {
+    const model = this.#model(versionId);
     const neighbours = model?.neighbours;
     if (!model || !neighbours) return undefined;
     const rows: number[] = [];
@@ -361,7 +410,7 @@ export class ModelService {
    * version is not loaded, has no table, or no history row reaches the item (then no ranking can offer it).
    */
   historyScore(versionId: number, query: HistoryQuery, itemId: string): number | undefined {
-    const model = this.#loaded.get(String(versionId));
+    const model = this.#model(versionId);
     const row = model?.items.get(itemId);
     if (!model?.neighbours || row === undefined) return undefined;
     const score = historyScore(model.neighbours.table, query.rows, query.weights, row);
@@ -373,7 +422,7 @@ export class ModelService {
    * undefined when the version is not loaded or has no vector for the item (then no search can return it).
    */
   itemScore(versionId: number, query: Float32Array, itemId: string): number | undefined {
-    const model = this.#loaded.get(String(versionId));
+    const model = this.#model(versionId);
     const vector = model && this.#itemVector(model, itemId);
     if (!vector || vector.length !== query.length) return undefined;
     let sum = 0;
@@ -385,9 +434,8 @@ export class ModelService {
    * Cosine similarity of two items' vectors in the current version (for diversity), or undefined without a
    * model; 0 for an item the version has no vector for.
    */
-  similarity(): ((a: string, b: string) => number) | undefined {
-    const current = this.#index.current;
-    const model = current && this.#loaded.get(current.version);
+  similarity(versionId?: number): ((a: string, b: string) => number) | undefined {
+    const model = this.#model(versionId);
     if (!model) return undefined;
     const norms = new Map<string, number>();
     const normOf = (id: string, vector: Float32Array) => {
@@ -416,11 +464,13 @@ export class ModelService {
     k: number,
     eligible: (itemId: string) => boolean,
     narrow?: Pick<SearchFilter, 'categories' | 'minPrice' | 'maxPrice'>,
+    /** A version an experiment pins instead of the current one. */
+    versionId?: number,
   ): { versionId: number; hits: ModelHit[] } | undefined {
-    const current = this.#index.current;
-    const model = current && this.#loaded.get(current.version);
+    const model = this.#model(versionId);
     const vector = model && this.#itemVector(model, itemId);
-    if (!current || !model || !vector) return undefined;
+    if (!model || !vector) return undefined;
+    const current = model;
     // Cosine similarity: a plain inner product would favour popular items (long vectors) over similar ones.
     // The inner-product index supplies a generous candidate set, re-scored here by cosine.
     const norm = (id: string) => {

@@ -17,6 +17,7 @@ import {
   trendingSource,
 } from './candidate-sources.ts';
 import type { CatalogChange, CatalogService } from './catalog.ts';
+import type { Assignment, ExperimentService } from './experiments.ts';
 import { type FeatureStore, type HistoryEntry, SERVED_HISTORY_ITEMS } from './features.ts';
 import { diffLists, type ListChange, type ListTrigger } from './list-changes.ts';
 import { canEnter, type EntryContext, type ListReach } from './list-reach.ts';
@@ -97,9 +98,22 @@ export interface TrendingProduct {
   score: number;
 }
 
+/** The experiment variant a list was served under. */
+export interface ListExperiment {
+  id: string;
+  variant: string;
+  /** The experiment's phase when the list was served; analyses never mix phases. */
+  phase: number;
+}
+
 export interface RecommendationList {
-  /** Identifies this list; storefronts send it back on events for attribution. */
+  /**
+   * Identifies this list; storefronts send it back on events for attribution. Under an experiment it is a
+   * signed token naming the experiment, phase and variant (see RecommendationIds).
+   */
   recommendationId: string;
+  /** The experiment variant that served the list; null outside any experiment. */
+  experiment: ListExperiment | null;
   userId: string;
   items: Recommendation[];
   /** Which ranking produced the list: `als` (the learned model) or `trending`. */
@@ -186,6 +200,12 @@ interface CheckedRequest {
   rules: ReturnType<typeof checkRules> | undefined;
 }
 
+/** What one ranking serves: the merged rules and, under an experiment, the shopper's variant. */
+interface Serving {
+  rules: EffectiveRules;
+  assignment: Assignment | null;
+}
+
 /** Why the merge loop may not use an item, before the filter. */
 type Exclusion = 'EXCLUDE_PURCHASED' | 'EXCLUDE_SEEN' | 'ANCHOR';
 
@@ -197,6 +217,7 @@ const byTrigger = (): Record<ListTrigger, number> => ({
   PLACEMENT: 0,
   PRIVACY: 0,
   FEATURES: 0,
+  EXPERIMENT: 0,
 });
 
 const REASONS: Record<ItemSource, string> = {
@@ -229,6 +250,7 @@ export class RecommendationService {
   readonly #counts = { recomputes: byTrigger(), pushes: byTrigger() };
   readonly #metrics: Metrics;
   readonly #stopListening: Promise<() => Promise<void>>;
+  readonly #experiments: ExperimentService | undefined;
 
   constructor(deps: {
     features: FeatureStore;
@@ -245,7 +267,10 @@ export class RecommendationService {
     /** And started per second (config FANOUT_RATE; 0 = no limit). */
     fanoutRate: number;
     metrics: Metrics;
+    /** Assigns shoppers to experiment variants and logs what they were served; none: no experiments. */
+    experiments?: ExperimentService;
   }) {
+    this.#experiments = deps.experiments;
     this.#features = deps.features;
     this.#fallback = deps.fallback;
     this.#catalog = deps.catalog;
@@ -266,6 +291,12 @@ export class RecommendationService {
     });
     this.#placements.onChange((placementId) => {
       for (const watched of this.#watched) if (watched.placementId === placementId) watched.request('PLACEMENT');
+    });
+    // An experiment on every list (null) reaches every subscription; one on a placement, those naming it.
+    deps.experiments?.onChange((placement) => {
+      for (const watched of this.#watched) {
+        if (placement === null || watched.placementId === placement) watched.request('EXPERIMENT');
+      }
     });
     this.#stopListening = deps.pubsub
       .onShopperForgotten(({ userId }) => {
@@ -290,7 +321,10 @@ export class RecommendationService {
     checkId('userId', userId);
     checkK('k', k);
     const checked = this.#checkRequest(request, k);
-    return (await this.#rankOrFail(userId, k, this.#rulesOf(checked, k), causedBy)).list;
+    const serving = this.#servingOf(userId, checked, k);
+    const { list } = await this.#rankOrFail(userId, k, serving, causedBy);
+    this.#served(list, serving.assignment);
+    return list;
   }
 
   /**
@@ -300,11 +334,13 @@ export class RecommendationService {
   async preview(userId: string, k: number, request: RuleRequest = {}): Promise<Preview> {
     checkId('userId', userId);
     checkK('k', k);
-    const rules = this.#rulesOf(this.#checkRequest(request, k), k);
+    const serving = this.#servingOf(userId, this.#checkRequest(request, k), k);
+    const { rules } = serving;
     try {
-      const { list } = await this.#rank(userId, k, rules, null);
+      // The list the shopper would get, their variant included; a dry run logs no impression.
+      const { list } = await this.#rank(userId, k, serving, null);
       const onList = new Set(list.items.map((r) => r.item.id));
-      const context = await this.#shopperContext(userId, rules);
+      const context = await this.#shopperContext(userId, rules, serving.assignment);
       const perCategory = new Map<string, number>();
       for (const { item } of list.items) {
         if (item.category !== null) perCategory.set(item.category, (perCategory.get(item.category) ?? 0) + 1);
@@ -338,7 +374,15 @@ export class RecommendationService {
         if (item) consider(item, 'PINNED', 0);
       }
       // The same sources, unfiltered: what the rules took away.
-      const sources = this.#sources(userId, context, { ...rules, filter: NO_RULES.filter }, null, context.recent);
+      const sources = this.#sources(
+        userId,
+        context,
+        { ...rules, filter: NO_RULES.filter },
+        null,
+        context.recent,
+        0,
+        serving.assignment,
+      );
       for (const source of sources.slice(0, -1)) {
         for (const candidate of await source.next(Math.max(k, PREVIEW_PER_SOURCE), (id) => !seen.has(id))) {
           consider(candidate.item, candidate.source, candidate.score);
@@ -366,9 +410,29 @@ export class RecommendationService {
     return mergeRules(placement?.rules, request.rules, k);
   }
 
-  async #rankOrFail(userId: string, k: number, rules: EffectiveRules, causedBy: UserChanged | null): Promise<Ranked> {
+  /**
+   * What a shopper's list serves now: under an experiment covering the request's placement, the variant's
+   * rules (its inline rules, or its placement's) take the place of the request's placement's; the request's
+   * own rules still apply on top. Outside an experiment, the request's rules as `#rulesOf` merges them.
+   */
+  #servingOf(userId: string, request: CheckedRequest, k: number): Serving {
+    const assignment = this.#experiments?.assign(userId, request.placementId) ?? null;
+    const variant = assignment?.variant;
+    if (!variant || (variant.rules === null && variant.placement === null)) {
+      return { rules: this.#rulesOf(request, k), assignment };
+    }
+    const base = variant.rules ?? this.#placements.get(variant.placement ?? '')?.rules;
+    return { rules: mergeRules(base, request.rules, k), assignment };
+  }
+
+  /** Counts an experiment list in the impression log. */
+  #served(list: RecommendationList, assignment: Assignment | null): void {
+    if (assignment) this.#experiments?.served(list.userId, assignment);
+  }
+
+  async #rankOrFail(userId: string, k: number, serving: Serving, causedBy: UserChanged | null): Promise<Ranked> {
     try {
-      return await this.#rank(userId, k, rules, causedBy);
+      return await this.#rank(userId, k, serving, causedBy);
     } catch (error) {
       if (error instanceof DomainError) throw error;
       throw new UnavailableError('redis', 'Redis (online features)', error);
@@ -376,11 +440,15 @@ export class RecommendationService {
   }
 
   /** What the shopper's state excludes, and the reads the sources share (all in one round trip's time). */
-  async #shopperContext(userId: string, rules: EffectiveRules) {
-    const versionId = this.#models.currentVersionId;
+  async #shopperContext(userId: string, rules: EffectiveRules, assignment: Assignment | null = null) {
+    // A variant's pinned version, else the current one: its vector (folded in only for the current version;
+    // a pinned one ranks by the trained row) or its history ranking.
+    const pinned = assignment?.variant.modelVersion ?? undefined;
+    const versionId = pinned ?? this.#models.currentVersionId;
     const seenSince = rules.excludeSeenWithinHours;
     // An item-to-item version ranks by the shopper's latest items (no folded-in vector: the worker makes none).
-    const fromHistory = this.#models.servesFromHistory;
+    const fromHistory =
+      pinned === undefined ? this.#models.servesFromHistory : this.#models.versionServesFromHistory(pinned);
     // These reads run for every push: in parallel, and the seen window only when a rule asks for it.
     const [bought, vector, seen, history] = await Promise.all([
       rules.excludePurchased ? this.#fallback.boughtItems(userId) : new Set<string>(),
@@ -414,37 +482,54 @@ export class RecommendationService {
     reach: ListReach | null,
     recent: () => Promise<readonly string[]>,
     skipHint = 0,
+    assignment: Assignment | null = null,
   ): CandidateSource[] {
     const features = this.#features;
     const catalog = this.#catalog;
     const models = this.#models;
     // While a rebuild has replayed only part of the log, co-visitation is half there: left out meanwhile.
     const rebuilding = this.#fallback.rebuilding;
+    const variant = assignment?.variant;
+    const trending = trendingSource({
+      trending: this.#fallback,
+      catalog,
+      skipHint,
+      narrow: rules.filter.narrow,
+      reach,
+    });
+    const catalogue = catalogueSource({ catalog, filter: rules.filter, reach });
+    // A trending-only control: nothing personal, the shop's trending then its catalogue.
+    if (variant?.strategy === 'trending') return [trending, catalogue];
+    const versionId = variant?.modelVersion ?? undefined;
     return [
-      learnedSource({ models, catalog, userId, ...shopper, filter: rules.filter, reach }),
+      learnedSource({ models, catalog, userId, ...shopper, filter: rules.filter, reach, versionId }),
       // Without a model (or a vector for the shopper): what other shoppers touched in the same sessions as this
       // shopper's latest items, then the items nearest to those by the model's item vectors.
       ...(rebuilding ? [] : [coVisitedSource({ features, catalog, seeds: recent, reach })]),
-      similarSource({ models, catalog, anchors: recent, filter: rules.filter, reach }),
+      similarSource({ models, catalog, anchors: recent, filter: rules.filter, reach, versionId }),
       // Trending from the fallback: the features' ranking, or during a rebuild the last complete one.
-      trendingSource({ trending: this.#fallback, catalog, skipHint, narrow: rules.filter.narrow, reach }),
+      trending,
       // Too little signal (a new shop, a narrow filter, a shopper who bought nearly everything).
-      catalogueSource({ catalog, filter: rules.filter, reach }),
+      catalogue,
     ];
   }
 
-  async #rank(userId: string, k: number, rules: EffectiveRules, causedBy: UserChanged | null): Promise<Ranked> {
-    const context = await this.#shopperContext(userId, rules);
+  async #rank(userId: string, k: number, serving: Serving, causedBy: UserChanged | null): Promise<Ranked> {
+    const { rules, assignment } = serving;
+    const context = await this.#shopperContext(userId, rules, assignment);
     const reach: ListReach = { learned: null, coVisitBlocked: null, trendingCut: null, open: false };
-    const sources = this.#sources(userId, context, rules, reach, context.recent, context.bought.size);
-    const items = await this.#merge(k, rules, sources, context.excluded);
+    const sources = this.#sources(userId, context, rules, reach, context.recent, context.bought.size, assignment);
+    const items = await this.#merge(k, rules, sources, context.excluded, assignment?.variant.modelVersion ?? undefined);
     // Boosts, pins, a cap or diversity can let an item in that the sources' order alone would not: any may enter.
     if (rules.reorders) reach.open = true;
     const learned = items.find((r) => r.explanation.source === 'LEARNED');
     // Only an item-to-item version's learned items have an anchor (the history item behind each).
     const learnedStrategy = learned?.explanation.anchorItem ? 'item-to-item' : 'als';
     const list: RecommendationList = {
-      recommendationId: randomUUID(),
+      recommendationId: assignment ? (this.#experiments?.recommendationId(assignment) ?? randomUUID()) : randomUUID(),
+      experiment: assignment
+        ? { id: assignment.experiment.id, variant: assignment.variant.name, phase: assignment.experiment.phase }
+        : null,
       userId,
       items,
       strategy: learned
@@ -470,6 +555,8 @@ export class RecommendationService {
     rules: EffectiveRules,
     sources: readonly CandidateSource[],
     excluded: (itemId: string) => Exclusion | null,
+    /** A version an experiment variant pins, for diversity's item similarities. */
+    versionId?: number,
   ): Promise<Recommendation[]> {
     const catalog = this.#catalog;
     const filter = rules.filter;
@@ -521,7 +608,7 @@ export class RecommendationService {
       k,
       rules,
       filterableOf: (id) => catalog.filterable(id),
-      similarity: rules.diversity > 0 ? this.#models.similarity() : undefined,
+      similarity: rules.diversity > 0 ? this.#models.similarity(versionId) : undefined,
     });
     return selection.items.map(({ item, candidate, boosts, pin }) => {
       const source: ItemSource = candidate?.source ?? 'PINNED';
@@ -612,8 +699,15 @@ export class RecommendationService {
     checkId('userId', userId);
     checkK('k', k);
     const checked = this.#checkRequest(request, k);
-    const hasRules = checked.placementId !== null || checked.rules !== undefined;
-    const rulesOf = () => this.#rulesOf(checked, k);
+    const requestRules = checked.placementId !== null || checked.rules !== undefined;
+    // A shopper's experiment variant may bring rules of its own: the catalogue check then looks at the filter too.
+    const hasRules = () => {
+      if (requestRules) return true;
+      const variant = this.#experiments?.assign(userId, checked.placementId)?.variant;
+      return variant !== undefined && (variant.rules !== null || variant.placement !== null);
+    };
+    const servingOf = () => this.#servingOf(userId, checked, k);
+    const rulesOf = () => servingOf().rules;
     const catalog = this.#catalog;
     const counts = this.#counts;
     const pacer = this.#pacer;
@@ -639,12 +733,15 @@ export class RecommendationService {
             const { trigger, cause } = pending;
             pending = null;
             counts.recomputes[trigger]++;
-            const ranked = await this.#rankOrFail(userId, k, rulesOf(), cause);
+            const serving = servingOf();
+            const ranked = await this.#rankOrFail(userId, k, serving, cause);
             reach = ranked.reach;
             const change = diffLists(shown, ranked.list, trigger);
             if (!change) continue;
             shown = ranked.list;
             this.#pushed(ranked.list, trigger);
+            // Each push is a list served (its own recommendationId); a recomputation that changes nothing is neither.
+            this.#served(ranked.list, serving.assignment);
             await push({ ...ranked.list, change });
           }
         } catch (error) {
@@ -672,7 +769,7 @@ export class RecommendationService {
           if (shown.items.some(({ item }) => changed.has(item.id))) return true;
           // Under rules a changed item may now pass the filter (a new price or category) or a boost, without
           // having become recommendable: any changed item the filter lets through may enter.
-          if (hasRules) {
+          if (hasRules()) {
             if (changed.size > MAX_ENTERING_CHECKED) return true;
             const { filter } = rulesOf();
             for (const id of changed) {
@@ -689,10 +786,12 @@ export class RecommendationService {
       this.#metrics.subscriptionsOpen.inc();
       try {
         counts.recomputes.SUBSCRIBED++;
-        const first = await this.#rankOrFail(userId, k, rulesOf(), null);
+        const serving = servingOf();
+        const first = await this.#rankOrFail(userId, k, serving, null);
         shown = first.list;
         reach = first.reach;
         this.#pushed(first.list, 'SUBSCRIBED');
+        this.#served(first.list, serving.assignment);
         await push({ ...first.list, change: diffLists(undefined, first.list, 'SUBSCRIBED') });
         computing = false;
         kick();

@@ -185,4 +185,54 @@ describe('browser pages (headless Chromium)', () => {
     },
     BROWSER_TEST_MS,
   );
+  it(
+    'when /dashboard/experiments opens then it lists the variants against the control and plots their conversion, without errors',
+    async () => {
+      const id = uniqueId('page');
+      const item = { id: uniqueId('exp-item'), name: 'Experiment teapot', price: 12 };
+      await gateway.graphql(UPSERT, { items: [item] });
+      const started = await gateway.graphql(
+        `mutation($input: ExperimentInput!) { upsertExperiment(input: $input) { id } }`,
+        {
+          input: {
+            id,
+            variants: [
+              { name: 'control', weight: 1 },
+              { name: 'trending', weight: 1, strategy: 'trending' },
+            ],
+          },
+        },
+      );
+      expect(started.errors).toBeUndefined();
+      const events = [];
+      for (let i = 0; i < 20; i++) {
+        const list = await gateway.app.services.recommendations.recommend(uniqueId('visitor'), 3);
+        events.push({
+          userId: list.userId,
+          type: 'CLICK' as const,
+          itemId: item.id,
+          recommendationId: list.recommendationId,
+        });
+        if (i % 3 === 0) events.push({ userId: list.userId, type: 'PURCHASE' as const, itemId: item.id, value: 12 });
+      }
+      await gateway.app.services.events.trackMany(events);
+      await gateway.app.services.experiments.flushImpressions();
+      context = await browser.newContext();
+      const page = await context.newPage();
+      const problems = collectProblems(page);
+
+      await page.goto(`${gateway.url}/dashboard/experiments?id=${id}`);
+
+      await page.locator('#variants tr', { hasText: 'control' }).waitFor({ timeout: 15_000 });
+      const rows = await page.locator('#variants tr').allTextContents();
+      expect(rows).toHaveLength(2);
+      expect(rows[0]).toContain('(control)');
+      expect(await page.locator('#summary').textContent()).toContain('sample ratio');
+      const canvas = await page.locator('#chart canvas').boundingBox();
+      expect(canvas?.width).toBeGreaterThan(100);
+      expect(problems).toEqual([]);
+      await gateway.graphql(`mutation($id: ID!) { stopExperiment(id: $id) { id } }`, { id });
+    },
+    BROWSER_TEST_MS,
+  );
 });

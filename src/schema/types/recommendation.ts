@@ -14,6 +14,7 @@ import type {
 } from '../../services/recommendations.ts';
 import type { FilterClause, RuleOrigin } from '../../services/rules.ts';
 import { builder } from '../builder.ts';
+import { ExperimentAssignmentRef } from './experiment.ts';
 import { ItemRef } from './item.ts';
 import { RulesInputRef } from './rules.ts';
 
@@ -110,6 +111,7 @@ const TriggerRef = builder.enumType('RecommendationTrigger', {
       description:
         'A rebuild of the online features ended: trending and co-visitation, which lists fell back from meanwhile, are whole again.',
     },
+    EXPERIMENT: { description: 'An experiment covering the list started, changed phase or stopped.' },
   } as const,
 });
 
@@ -128,6 +130,12 @@ const RecommendationListRef = builder.objectRef<RecommendationList>('Recommendat
       description: 'Send it back as EventInput.recommendationId on interactions with these items.',
     }),
     userId: t.exposeID('userId'),
+    experiment: t.field({
+      type: ExperimentAssignmentRef,
+      nullable: true,
+      description: 'The experiment variant that produced the list; null outside any experiment.',
+      resolve: (list) => list.experiment,
+    }),
     items: t.field({ type: [RecommendationRef], resolve: (list) => list.items }),
     strategy: t.exposeString('strategy', {
       description:
