@@ -40,6 +40,14 @@ export async function startGateway(
     ? await startTrainer(config, { db: app.db, logger, metrics: trainerMetrics })
     : undefined;
   const { url } = await app.start(0);
+  // Settled before a test begins: a gateway whose first look at the features came before the worker marked
+  // a fresh layout would otherwise push its open lists again (trigger FEATURES) in the middle of a test.
+  if (workers) {
+    await eventually(async () => {
+      await app.fallback.check();
+      return !app.fallback.rebuilding;
+    }, 15_000);
+  }
   const clients: Client[] = [];
   return {
     app,
