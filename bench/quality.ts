@@ -10,8 +10,8 @@ import { parseArgs } from 'node:util';
 import { type EvaluationReport, runEvaluation, type SplitData, splitLog } from '../src/cli/lib/evaluation-run.ts';
 import { IdTables, readInteractionRecords, readInteractionsFile } from '../src/cli/lib/interactions-csv.ts';
 import { RETAIL_GZ, readRetailPurchases } from '../src/cli/lib/retail.ts';
-import { createAlsExecutor } from '../src/model/als-pool.ts';
 import { isModelName, type ModelName, type ModelParams } from '../src/model/evaluation.ts';
+import { createExecutors } from '../src/model/executors.ts';
 import { writeResults } from './lib/results.ts';
 
 const { values } = parseArgs({
@@ -56,7 +56,7 @@ for (const name of (values.models ?? '').split(',')) {
   runs.push({ label: params ? `${name} (tuned)` : name, model: name, params: params ?? {} });
 }
 
-const executor = await createAlsExecutor(os.availableParallelism(), (why) => console.error(`one thread: ${why}`));
+const executor = await createExecutors(os.availableParallelism(), (why) => console.error(`one thread: ${why}`));
 const reports: (EvaluationReport & { label: string })[] = [];
 try {
   for (const run of runs) {
