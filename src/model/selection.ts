@@ -436,7 +436,10 @@ export async function selectModel(
       const score = await handle.run(runner.rungs - 1);
       trials.push({ family, params: pinned as SearchParams, rung: runner.rungs - 1, score, seconds: now() - t0 });
     } else {
-      const result = await searchParams(SEARCH_SPACES[family], runner, {
+      // A half-life the operator set is kept, not searched.
+      const { halfLifeDays: _searched, ...alsSpace } = SEARCH_SPACES.als;
+      const space = family === 'als' && weighting.halfLifeDays !== undefined ? alsSpace : SEARCH_SPACES[family];
+      const result = await searchParams(space, runner, {
         kind: options.search,
         budgetSeconds: share,
         seed: (options.seed ?? 1) + at,
