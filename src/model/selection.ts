@@ -498,7 +498,13 @@ export async function fitChoice(
   params: ChoiceParams,
   data: TrainingData,
   executors: Executors,
-  options: { neighbours: number; weighting?: ModelParams; als?: AlsModel },
+  options: {
+    neighbours: number;
+    weighting?: ModelParams;
+    als?: AlsModel;
+    /** Item-to-item fits on this same data, reused and filled in (a blend and its parts share fits). */
+    cache?: Map<Family, ItemToItemModel>;
+  },
 ): Promise<FittedChoice> {
   const weighting = options.weighting ?? {};
   const history = historyMatrix(data, weighting);
@@ -507,8 +513,10 @@ export async function fitChoice(
   let als = options.als;
   for (const family of members) {
     const p = params.families[family] ?? {};
-    let model: ItemToItemModel;
-    if (family === 'als') {
+    let model: ItemToItemModel | undefined = choice === 'als' ? undefined : options.cache?.get(family);
+    if (model) {
+      // Fitted before on this data.
+    } else if (family === 'als') {
       const alsHistory = historyMatrix(data, { ...weighting, ...p });
       if (!als) {
         const trainer = new AlsTrainer(alsHistory, p, executors.als);
@@ -522,6 +530,7 @@ export async function fitChoice(
     } else {
       model = fitItemSimilarity('itemknn', history, transposeCsr(history), p);
     }
+    options.cache?.set(family, model);
     parts.push({ model, weight: choice === 'blend' ? (params.blend?.[family] ?? 0) : 1 });
   }
   const model =
