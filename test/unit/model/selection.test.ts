@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../../src/model/als.ts';
 import { inProcessExecutor } from '../../../src/model/als-pool.ts';
 import { inProcessEaseExecutor } from '../../../src/model/ease-pool.ts';
-import { evaluateRecommender, type Executors, type TrainingData } from '../../../src/model/evaluation.ts';
+import { type Executors, evaluateRecommender, type TrainingData } from '../../../src/model/evaluation.ts';
 import { type InteractionLog, selectRows } from '../../../src/model/interactions.ts';
 import { type Choice, FAMILIES, fitChoice, type Selection, selectModel } from '../../../src/model/selection.ts';
 import { temporalSplit } from '../../../src/model/split.ts';
@@ -17,7 +17,11 @@ const USERS = 800;
  * a partner exactly: the structure has no low-rank shortcut. `holdout` replaces what the held-out events
  * are (the training part stays the same): 'partners' as built, or 'popular', the five most popular items.
  */
-function pairShoppers(holdout: 'partners' | 'popular'): { data: TrainingData; train: TrainingData; split: ReturnType<typeof temporalSplit> } {
+function pairShoppers(holdout: 'partners' | 'popular'): {
+  data: TrainingData;
+  train: TrainingData;
+  split: ReturnType<typeof temporalSplit>;
+} {
   const random = seededRandom(7);
   const user: number[] = [];
   const item: number[] = [];
@@ -72,10 +76,17 @@ describe('selectModel', () => {
   const popular = pairShoppers('popular');
   let selection: Selection;
   const holdout = async (choice: Choice, data: typeof partners) => {
-    const fitted = await fitChoice(choice, selection.params.families ? withBlend(choice) : selection.params, data.train, executors, {
-      neighbours: 50,
-    });
-    return evaluateRecommender(fitted.recommender, fitted.history, data.split.testIndptr, data.split.testItems, 10).ndcg;
+    const fitted = await fitChoice(
+      choice,
+      selection.params.families ? withBlend(choice) : selection.params,
+      data.train,
+      executors,
+      {
+        neighbours: 50,
+      },
+    );
+    return evaluateRecommender(fitted.recommender, fitted.history, data.split.testIndptr, data.split.testItems, 10)
+      .ndcg;
   };
   const withBlend = (choice: Choice) => {
     const blend = selection.outcomes.find((o) => o.family === 'blend')?.params;
