@@ -96,7 +96,7 @@ describe('model selection in training (trials stored and exposed on modelVersion
     const next = await gateway.app.db.modelVersion.findUnique({
       where: { id: trained.data?.retrainModel.version.id ?? -1 },
     });
-    const firstItemknn = (next?.trials as unknown as Trial[]).find((t) => t.family === 'itemknn');
+    const firstItemknn = ((next?.trials ?? []) as unknown as Trial[]).find((t) => t.family === 'itemknn');
 
     expect(previous).toBeDefined();
     expect(firstItemknn?.params).toEqual(expect.objectContaining(stripWeighting(previous ?? {})));
