@@ -35,6 +35,11 @@ export interface TrialHandle {
 export interface TrialRunner {
   /** Number of fidelity levels; the last is the real fit. 1 = no halving, every trial is a full fit. */
   readonly rungs: number;
+  /**
+   * Expected cost of a fit at each rung relative to the top one (ALS: its iterations; EASE: n³ of its item
+   * cap), so the search can keep back what the last full fit will cost. Default: all 1.
+   */
+  readonly relativeCost?: readonly number[];
   start(params: SearchParams): TrialHandle;
 }
 
@@ -77,9 +82,19 @@ export async function searchParams(
 ): Promise<SearchResult> {
   const now = options.now ?? (() => performance.now() / 1000);
   const started = now();
-  const left = () => options.budgetSeconds - (now() - started);
-  const eta = options.eta ?? 3;
   const top = runner.rungs - 1;
+  const relative = (rung: number) => Math.max(1e-6, runner.relativeCost?.[rung] ?? 1);
+  // What the best configuration's full fit will cost, estimated from the fits so far; kept back from the
+  // budget until that fit is done, so the search ends close to its budget rather than one full fit past it.
+  const topReserve = () => {
+    if (best && best.rung === top) return 0;
+    if (trials.length === 0) return 0;
+    let sum = 0;
+    for (const t of trials) sum += t.seconds / relative(t.rung);
+    return (sum / trials.length) * (1 - (best ? relative(best.rung) : 0));
+  };
+  const left = () => options.budgetSeconds - (now() - started) - topReserve();
+  const eta = options.eta ?? 3;
   const random = seededRandom(options.seed ?? 1);
   const propose = proposer(space, options.kind, random);
   const trials: TrialRecord[] = [];

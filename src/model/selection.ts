@@ -175,6 +175,7 @@ type FamilyRunner = TrialRunner & { best?: BestFit };
 function alsRunner(validation: Validation, executors: Executors, weighting: ModelParams): FamilyRunner {
   const runner: FamilyRunner = {
     rungs: ALS_RUNGS.length,
+    relativeCost: ALS_RUNGS.map((n) => n / (ALS_RUNGS[ALS_RUNGS.length - 1] as number)),
     start(search) {
       const params = asModelParams(search, weighting);
       const history = historyMatrix(validation.train, params);
@@ -227,6 +228,7 @@ function easeRunner(
   const full = Math.min(maxItems ?? Number.POSITIVE_INFINITY, validation.train.items);
   const runner: FamilyRunner = {
     rungs: EASE_RUNGS.length,
+    relativeCost: EASE_RUNGS.map((f) => f ** 3),
     start(search) {
       const params = asModelParams(search, {});
       return {

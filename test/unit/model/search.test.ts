@@ -68,6 +68,26 @@ describe('searchParams', () => {
     expect(result.trials.at(-1)?.rung).toBe(2);
   });
 
+  it('when a full fit costs more than the partial ones then its cost is kept back and the search ends within budget', async () => {
+    let ticks = 0;
+    const cost = [1, 3, 9];
+    const runner: TrialRunner = {
+      rungs: 3,
+      relativeCost: [1 / 9, 1 / 3, 1],
+      start: (params) => ({
+        async run(rung) {
+          ticks += cost[rung] as number;
+          return objective(params);
+        },
+      }),
+    };
+
+    const result = await searchParams(SPACE, runner, { kind: 'random', budgetSeconds: 30, now: () => ticks });
+
+    expect(result.trials.find((t) => t.rung === 2)?.params).toEqual(result.params);
+    expect(ticks).toBeLessThanOrEqual(30);
+  });
+
   it('when warm-started then the previous best is the first configuration tried', async () => {
     const { runner, clock } = countingRunner(1);
     const previous = { x: 0.31, y: 1.2, mode: 'b' };
