@@ -99,6 +99,8 @@ export async function searchParams(
   const propose = proposer(space, options.kind, random);
   const trials: TrialRecord[] = [];
   const seen = new Set<string>();
+  /** Handles of the current bracket that a later rung may still run. */
+  const live = new Set<TrialHandle>();
   let best: { params: SearchParams; score: number; rung: number; handle?: TrialHandle } | undefined;
 
   const evaluate = async (params: SearchParams, handle: TrialHandle, rung: number): Promise<number> => {
@@ -106,7 +108,8 @@ export async function searchParams(
     const score = await handle.run(rung);
     trials.push({ params, rung, score, seconds: round3(now() - t0) });
     if (!best || rung > best.rung || (rung === best.rung && score > best.score)) {
-      if (best?.handle && best.handle !== handle) best.handle.dispose?.();
+      // The former best is freed only once no rung can promote it any more.
+      if (best?.handle && best.handle !== handle && !live.has(best.handle)) best.handle.dispose?.();
       best = { params, score, rung, handle };
     }
     return score;
@@ -128,12 +131,14 @@ export async function searchParams(
       if (!params) break;
       seen.add(JSON.stringify(params));
       const handle = runner.start(params);
+      live.add(handle);
       alive.push({ params, handle, score: await evaluate(params, handle, 0) });
     }
     if (alive.length === 0) break;
     for (let rung = 1; rung <= top && left() > 0; rung++) {
       alive.sort((a, b) => b.score - a.score);
       for (const dropped of alive.slice(Math.ceil(alive.length / eta))) {
+        live.delete(dropped.handle);
         if (dropped.handle !== best?.handle) dropped.handle.dispose?.();
       }
       alive = alive.slice(0, Math.ceil(alive.length / eta));
@@ -141,6 +146,10 @@ export async function searchParams(
         if (left() <= 0) break;
         trial.score = await evaluate(trial.params, trial.handle, rung);
       }
+    }
+    for (const trial of alive) {
+      live.delete(trial.handle);
+      if (trial.handle !== best?.handle) trial.handle.dispose?.();
     }
     // A grid that is exhausted ends the search early.
     if (alive.length < size && left() > 0 && options.kind === 'grid') break;

@@ -30,11 +30,17 @@ function countingRunner(rungs: number): { runner: TrialRunner; clock: () => numb
     runner: {
       rungs,
       start(params) {
+        let disposed = false;
         return {
           async run(rung) {
+            // A real trial frees its fitted state on dispose: running it afterwards is a bug of the search.
+            if (disposed) throw new Error('run after dispose');
             ticks++;
             runs[rung] = (runs[rung] as number) + 1;
             return objective(params) - 0.02 * (rungs - 1 - rung);
+          },
+          dispose() {
+            disposed = true;
           },
         };
       },
@@ -56,6 +62,16 @@ describe('searchParams', () => {
     const rung0 = result.trials.filter((t) => t.rung === 0).sort((a, b) => b.score - a.score);
     const promoted = result.trials.filter((t) => t.rung === 1).map((t) => t.params);
     expect(promoted).toEqual(expect.arrayContaining(rung0.slice(0, 3).map((t) => t.params)));
+  });
+
+  it('when many brackets run then no trial is run after it was freed', async () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const { runner, clock } = countingRunner(3);
+
+      await expect(
+        searchParams(SPACE, runner, { kind: 'bayes', budgetSeconds: 60, seed, now: clock }),
+      ).resolves.toBeDefined();
+    }
   });
 
   it('when the budget runs out before any top-rung fit then the best configuration still gets one', async () => {
