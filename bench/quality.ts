@@ -69,6 +69,7 @@ try {
     seed: Number(values.seed),
     k,
     easeMaxItems: config.EASE_MAX_ITEMS,
+    neighbours: config.MODEL_NEIGHBOURS,
     log: (message) => console.error(message),
   });
   const tuningSeconds = selection.seconds;

@@ -56,6 +56,7 @@ try {
     seed: Number(values.seed),
     families: model === 'auto' ? FAMILIES : [model],
     easeMaxItems: config.EASE_MAX_ITEMS,
+    neighbours: config.MODEL_NEIGHBOURS,
     log: (message) => console.error(message),
   });
   const document: Record<string, unknown> = {

@@ -2,7 +2,7 @@
 // caller's hold-out never reaches this file), each family is tuned within its share of a time budget, a blend
 // of the tuned families gets weights tuned on the same validation users, and the best validation NDCG@k wins.
 // `fitChoice` then fits the winner for real, in the form that serves (a neighbour table for item-to-item ones).
-import { type AlsModel, AlsTrainer, alsRecommender } from './als.ts';
+import { type AlsModel, AlsTrainer, alsRecommender, DEFAULT_ALS_PARAMS } from './als.ts';
 import { fitEase } from './ease.ts';
 import {
   type Executors,
@@ -88,6 +88,11 @@ export interface SelectionOptions {
   readonly maxValidationUsers?: number;
   /** EASE's catalogue limit (default EASE_MAX_ITEMS). */
   readonly easeMaxItems?: number;
+  /**
+   * Neighbours per item an item-to-item version serves from (MODEL_NEIGHBOURS): item-to-item candidates are
+   * compared as they would serve, from their top-N table, not from their full matrix. Default 200.
+   */
+  readonly neighbours?: number;
   readonly now?: () => number;
   readonly log?: (message: string) => void;
 }
@@ -112,6 +117,19 @@ export const SEARCH_SPACES: Readonly<Record<Family, ParamSpace>> = {
     userPenalty: { kind: 'uniform', lo: 0, hi: 1 },
     power: { kind: 'uniform', lo: 1, hi: 3 },
   },
+};
+
+/** The first candidate of a search without a previous version: each library's own defaults. */
+const LIBRARY_DEFAULTS: Readonly<Record<Family, ModelParams>> = {
+  als: {
+    factors: DEFAULT_ALS_PARAMS.factors,
+    lambda: DEFAULT_ALS_PARAMS.lambda,
+    alpha: DEFAULT_ALS_PARAMS.alpha,
+    confidence: DEFAULT_ALS_PARAMS.confidence,
+    epsilon: DEFAULT_ALS_PARAMS.epsilon,
+  },
+  ease: { lambda: 300 },
+  itemknn: {},
 };
 
 /** ALS iterations per rung: trials start short and the promising ones continue. */
@@ -157,6 +175,17 @@ function validate(validation: Validation, recommender: Recommender, history: Csr
     history.cols,
     validation.users,
   );
+}
+
+/** An item-to-item model scored as it serves: from its top-`neighbours` table. */
+function validateTable(
+  validation: Validation,
+  model: ItemToItemModel,
+  history: Csr,
+  neighbours: number,
+): RankingSummary {
+  const table = neighbourTableOf(model, validation.train.items, neighbours);
+  return validate(validation, tableRecommender(table, model.name), history);
 }
 
 const asModelParams = (params: SearchParams, extra: ModelParams): ModelParams => ({ ...extra, ...params });
@@ -411,6 +440,7 @@ export async function selectModel(
   const k = options.k ?? 10;
   const families = options.families ?? FAMILIES;
   const weighting = options.weighting ?? {};
+  const neighbours = options.neighbours ?? 200;
   const validation = validationOf(data, k, options.maxValidationUsers ?? 2500);
   log(`validation: ${validation.train.log.user.length} training events, ${validation.users.length} validation users`);
   const trials: StoredTrial[] = [];
@@ -445,7 +475,9 @@ export async function selectModel(
         kind: options.search,
         budgetSeconds: share,
         seed: (options.seed ?? 1) + at,
-        warmStart: options.warmStart?.[family] as SearchParams | undefined,
+        // The previous version's best, else the library defaults: a family whose budget allows one fit
+        // (EASE on a large catalogue) gets a sensible one rather than a random draw.
+        warmStart: (options.warmStart?.[family] ?? LIBRARY_DEFAULTS[family]) as SearchParams,
         now,
       });
       for (const trial of result.trials) trials.push({ family, ...trial });
@@ -453,14 +485,22 @@ export async function selectModel(
     const best = runner.best;
     if (!best) throw new Error(`${family}: no full-fidelity fit`);
     fits.push({ family, fit: best });
-    outcomes.push({ family, params: best.params, validation: best.summary, seconds: now() - t0 });
+    // ALS serves by fold-in, as it was scored; the others serve from their neighbour table: score that.
+    const served = family === 'als' ? best.summary : validateTable(validation, best.model, best.history, neighbours);
+    outcomes.push({ family, params: best.params, validation: served, seconds: now() - t0 });
     log(
       `${family}: validation ndcg@${k} ${best.summary.ndcg.toFixed(4)} (${Math.round(now() - t0)} s) ${JSON.stringify(best.params)}`,
     );
   }
   const blend = tuneBlend(validation, fits, trials, now);
   if (blend) {
-    outcomes.push({ family: 'blend', params: blend.weights, validation: blend.summary, seconds: blend.seconds });
+    const t0 = now();
+    const parts = fits
+      .filter(({ family }) => (blend.weights[family] ?? 0) > 0)
+      .map(({ family, fit }) => ({ model: fit.model, weight: blend.weights[family] ?? 0 }));
+    const history = (fits[0] as { fit: BestFit }).fit.history;
+    const served = validateTable(validation, blendItemToItem(parts, data.items), history, neighbours);
+    outcomes.push({ family: 'blend', params: blend.weights, validation: served, seconds: blend.seconds + now() - t0 });
     log(`blend: validation ndcg@${k} ${blend.summary.ndcg.toFixed(4)} ${JSON.stringify(blend.weights)}`);
   }
   const winner = outcomes.reduce((a, b) => (b.validation.ndcg > a.validation.ndcg ? b : a));

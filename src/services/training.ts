@@ -254,6 +254,7 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
       pinned: pinnedParams,
       weighting,
       easeMaxItems: options.easeMaxItems,
+      neighbours: options.neighbours,
       log: (message) => logger.info({ version: version.id }, `model selection: ${message}`),
     });
     const selected = performance.now();

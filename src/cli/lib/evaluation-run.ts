@@ -193,6 +193,7 @@ export async function runAutoEvaluation(
     k,
     families: options.families,
     easeMaxItems: options.easeMaxItems,
+    neighbours: options.neighbours,
     log: (message) => console.error(message),
   });
   console.error(`chosen: ${selection.chosen}; fitting it on the whole training part…`);
