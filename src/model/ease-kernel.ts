@@ -42,6 +42,8 @@ function dot(x: Float32Array, xo: number, y: Float32Array, yo: number, len: numb
 /**
  * Thread `w` of `threads`' share of the EASE solve. `a` holds G + λI (n×n, row-major) on entry and P after;
  * `z` (n×n) holds B on return of every thread. `flags` from {@link easeFlags}, shared by all threads.
+ * Each thread takes its rows two at a time (i and i + threads), so every row another thread finished is read
+ * once for both: the phases are bound by memory traffic more than by arithmetic.
  */
 export function easeSolve(
   a: Float32Array,
@@ -51,48 +53,130 @@ export function easeSolve(
   w: number,
   threads: number,
 ): void {
+  const step = 2 * threads;
   // 1. Cholesky, lower triangle of `a` becomes L.
-  for (let i = w; i < n; i += threads) {
-    const ri = i * n;
-    for (let j = 0; j < i; j++) {
+  for (let i1 = w; i1 < n; i1 += step) {
+    const i2 = i1 + threads;
+    const r1 = i1 * n;
+    const r2 = i2 * n;
+    const pair = i2 < n;
+    for (let j = 0; j < i1; j++) {
       waitFor(flags, j);
       const rj = j * n;
-      a[ri + j] = ((a[ri + j] as number) - dot(a, ri, a, rj, j)) / (a[rj + j] as number);
+      const d = a[rj + j] as number;
+      if (pair) {
+        // Both rows against row j in one pass (inlined: a returned pair would allocate per entry).
+        let s1 = 0;
+        let s2 = 0;
+        let t1 = 0;
+        let t2 = 0;
+        let m = 0;
+        for (; m + 1 < j; m += 2) {
+          const y0 = a[rj + m] as number;
+          const y1 = a[rj + m + 1] as number;
+          s1 += (a[r1 + m] as number) * y0;
+          t1 += (a[r1 + m + 1] as number) * y1;
+          s2 += (a[r2 + m] as number) * y0;
+          t2 += (a[r2 + m + 1] as number) * y1;
+        }
+        if (m < j) {
+          const y0 = a[rj + m] as number;
+          s1 += (a[r1 + m] as number) * y0;
+          s2 += (a[r2 + m] as number) * y0;
+        }
+        a[r1 + j] = ((a[r1 + j] as number) - s1 - t1) / d;
+        a[r2 + j] = ((a[r2 + j] as number) - s2 - t2) / d;
+      } else {
+        a[r1 + j] = ((a[r1 + j] as number) - dot(a, r1, a, rj, j)) / d;
+      }
     }
-    const d = (a[ri + i] as number) - dot(a, ri, a, ri, i);
-    a[ri + i] = Math.sqrt(Math.max(d, 1e-12));
-    done(flags, i);
+    a[r1 + i1] = Math.sqrt(Math.max((a[r1 + i1] as number) - dot(a, r1, a, r1, i1), 1e-12));
+    done(flags, i1);
+    if (!pair) continue;
+    for (let j = i1; j < i2; j++) {
+      waitFor(flags, j);
+      const rj = j * n;
+      a[r2 + j] = ((a[r2 + j] as number) - dot(a, r2, a, rj, j)) / (a[rj + j] as number);
+    }
+    a[r2 + i2] = Math.sqrt(Math.max((a[r2 + i2] as number) - dot(a, r2, a, r2, i2), 1e-12));
+    done(flags, i2);
   }
   // 2. Z = L⁻¹ (lower triangular): row i = (e_i − Σ_{m<i} L[i][m]·Z[m]) / L[i][i].
-  for (let i = w; i < n; i += threads) {
-    const ri = i * n;
-    z.fill(0, ri, ri + n);
-    z[ri + i] = 1;
-    for (let m = 0; m < i; m++) {
-      const l = a[ri + m] as number;
-      if (l === 0) continue;
+  for (let i1 = w; i1 < n; i1 += step) {
+    const i2 = i1 + threads;
+    const r1 = i1 * n;
+    const r2 = i2 * n;
+    const pair = i2 < n;
+    z.fill(0, r1, r1 + n);
+    z[r1 + i1] = 1;
+    if (pair) {
+      z.fill(0, r2, r2 + n);
+      z[r2 + i2] = 1;
+    }
+    for (let m = 0; m < i1; m++) {
+      const l1 = a[r1 + m] as number;
+      const l2 = pair ? (a[r2 + m] as number) : 0;
+      if (l1 === 0 && l2 === 0) continue;
       waitFor(flags, n + m);
       const rm = m * n;
-      for (let c = 0; c <= m; c++) z[ri + c] = (z[ri + c] as number) - l * (z[rm + c] as number);
+      if (pair) {
+        for (let c = 0; c <= m; c++) {
+          const zm = z[rm + c] as number;
+          z[r1 + c] = (z[r1 + c] as number) - l1 * zm;
+          z[r2 + c] = (z[r2 + c] as number) - l2 * zm;
+        }
+      } else {
+        for (let c = 0; c <= m; c++) z[r1 + c] = (z[r1 + c] as number) - l1 * (z[rm + c] as number);
+      }
     }
-    const inv = 1 / (a[ri + i] as number);
-    for (let c = 0; c <= i; c++) z[ri + c] = (z[ri + c] as number) * inv;
-    done(flags, n + i);
+    const inv1 = 1 / (a[r1 + i1] as number);
+    for (let c = 0; c <= i1; c++) z[r1 + c] = (z[r1 + c] as number) * inv1;
+    done(flags, n + i1);
+    if (!pair) continue;
+    for (let m = i1; m < i2; m++) {
+      const l2 = a[r2 + m] as number;
+      if (l2 === 0) continue;
+      waitFor(flags, n + m);
+      const rm = m * n;
+      for (let c = 0; c <= m; c++) z[r2 + c] = (z[r2 + c] as number) - l2 * (z[rm + c] as number);
+    }
+    const inv2 = 1 / (a[r2 + i2] as number);
+    for (let c = 0; c <= i2; c++) z[r2 + c] = (z[r2 + c] as number) * inv2;
+    done(flags, n + i2);
   }
   for (let m = 0; m < n; m++) waitFor(flags, n + m);
   // 3. P = ZᵀZ into the lower triangle of `a` (L is no longer read: every thread's phase 2 is over).
-  const acc = new Float64Array(n);
-  for (let i = w; i < n; i += threads) {
-    const ri = i * n;
-    acc.fill(0, 0, i + 1);
-    for (let m = i; m < n; m++) {
+  // Row i of P (c ≤ i) = Σ_{m ≥ i} Z[m][i]·Z[m][c]; Z[m][i] = 0 for m < i.
+  const acc1 = new Float64Array(n);
+  const acc2 = new Float64Array(n);
+  for (let i1 = w; i1 < n; i1 += step) {
+    const i2 = i1 + threads;
+    const pair = i2 < n;
+    acc1.fill(0, 0, i1 + 1);
+    if (pair) acc2.fill(0, 0, i2 + 1);
+    for (let m = i1; m < n; m++) {
       const rm = m * n;
-      const zi = z[rm + i] as number;
-      if (zi === 0) continue;
-      for (let c = 0; c <= i; c++) acc[c] = (acc[c] as number) + zi * (z[rm + c] as number);
+      const z1 = z[rm + i1] as number;
+      const z2 = pair && m >= i2 ? (z[rm + i2] as number) : 0;
+      if (z2 === 0) {
+        if (z1 === 0) continue;
+        for (let c = 0; c <= i1; c++) acc1[c] = (acc1[c] as number) + z1 * (z[rm + c] as number);
+        continue;
+      }
+      for (let c = 0; c <= i1; c++) {
+        const v = z[rm + c] as number;
+        acc1[c] = (acc1[c] as number) + z1 * v;
+        acc2[c] = (acc2[c] as number) + z2 * v;
+      }
+      for (let c = i1 + 1; c <= i2; c++) acc2[c] = (acc2[c] as number) + z2 * (z[rm + c] as number);
     }
-    for (let c = 0; c <= i; c++) a[ri + c] = acc[c] as number;
-    done(flags, 2 * n + i);
+    const r1 = i1 * n;
+    for (let c = 0; c <= i1; c++) a[r1 + c] = acc1[c] as number;
+    done(flags, 2 * n + i1);
+    if (!pair) continue;
+    const r2 = i2 * n;
+    for (let c = 0; c <= i2; c++) a[r2 + c] = acc2[c] as number;
+    done(flags, 2 * n + i2);
   }
   for (let m = 0; m < n; m++) waitFor(flags, 2 * n + m);
   // 4. B[i][j] = −P[i][j] / P[j][j], zero diagonal; P[i][j] for j > i is the mirror P[j][i].
