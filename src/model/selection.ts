@@ -446,13 +446,16 @@ export async function selectModel(
   const trials: StoredTrial[] = [];
   const outcomes: FamilyOutcome[] = [];
   const fits: { family: Family; fit: BestFit }[] = [];
-  // Cheap families first, so what they leave of their share goes to the costly ones.
+  // Item-kNN (cheap) first, EASE (one full fit is its floor) next, ALS (better the more trials) last: what a
+  // family leaves of its share goes to the next.
   const order = [...families].sort((a, b) => FAMILIES_BY_COST.indexOf(a) - FAMILIES_BY_COST.indexOf(b));
+  let carried = 0;
   for (let at = 0; at < order.length; at++) {
     const family = order[at] as Family;
     const t0 = now();
-    // Equal shares, fixed up front: a family that overruns (its last full fit) does not starve the next one.
-    const share = options.budgetSeconds / order.length;
+    // Equal shares plus what earlier families left unspent; an overrun (a family's one full fit can cost more
+    // than its share: EASE on a large catalogue) is not taken from the next family.
+    const share = options.budgetSeconds / order.length + carried;
     const runner =
       family === 'als'
         ? alsRunner(validation, executors, weighting)
@@ -482,6 +485,7 @@ export async function selectModel(
       });
       for (const trial of result.trials) trials.push({ family, ...trial });
     }
+    carried = Math.max(0, share - (now() - t0));
     const best = runner.best;
     if (!best) throw new Error(`${family}: no full-fidelity fit`);
     fits.push({ family, fit: best });
@@ -517,7 +521,7 @@ export async function selectModel(
   };
 }
 
-const FAMILIES_BY_COST: readonly Family[] = ['itemknn', 'als', 'ease'];
+const FAMILIES_BY_COST: readonly Family[] = ['itemknn', 'ease', 'als'];
 
 /** A fitted choice in the form that serves it. */
 export interface FittedChoice {
