@@ -493,7 +493,7 @@ export async function selectModel(
     const served = family === 'als' ? best.summary : validateTable(validation, best.model, best.history, neighbours);
     outcomes.push({ family, params: best.params, validation: served, seconds: now() - t0 });
     log(
-      `${family}: validation ndcg@${k} ${best.summary.ndcg.toFixed(4)} (${Math.round(now() - t0)} s) ${JSON.stringify(best.params)}`,
+      `${family}: validation ndcg@${k} ${served.ndcg.toFixed(4)} as served (${best.summary.ndcg.toFixed(4)} in its search) (${Math.round(now() - t0)} s) ${JSON.stringify(best.params)}`,
     );
   }
   const blend = tuneBlend(validation, fits, trials, now);
@@ -505,7 +505,9 @@ export async function selectModel(
     const history = (fits[0] as { fit: BestFit }).fit.history;
     const served = validateTable(validation, blendItemToItem(parts, data.items), history, neighbours);
     outcomes.push({ family: 'blend', params: blend.weights, validation: served, seconds: blend.seconds + now() - t0 });
-    log(`blend: validation ndcg@${k} ${blend.summary.ndcg.toFixed(4)} ${JSON.stringify(blend.weights)}`);
+    log(
+      `blend: validation ndcg@${k} ${served.ndcg.toFixed(4)} as served (${blend.summary.ndcg.toFixed(4)} from full scores) ${JSON.stringify(blend.weights)}`,
+    );
   }
   const winner = outcomes.reduce((a, b) => (b.validation.ndcg > a.validation.ndcg ? b : a));
   const familyParams: Partial<Record<Family, ModelParams>> = {};
