@@ -1,7 +1,8 @@
 // `npm run evaluate -- --train train.csv --test test.csv --model <name> [--k 10] [--params '{"factors":64}']`
 // `npm run evaluate -- --data all.csv --split temporal --model <name> [--params-file best.json] [--threads 2]`
 // `npm run evaluate -- --data all.csv --model auto [--search grid|random|bayes] [--budget 120]`: exactly the
-//   selection training runs (TUNE_SEARCH, TUNE_BUDGET_SECONDS, MODEL_NEIGHBOURS, EASE_MAX_ITEMS from config
+//   selection training runs (TRAIN_MODEL, TRAIN_PARAMS_FILE, TRAIN_HALF_LIFE_DAYS, TUNE_SEARCH, TUNE_BUDGET_SECONDS,
+//   MODEL_NEIGHBOURS, EASE_MAX_ITEMS from config
 //   unless given here), on the training part only; prints { chosen, params, metrics } with the hold-out metrics.
 // Prints one JSON object on stdout; progress goes to stderr.
 import os from 'node:os';
@@ -10,6 +11,8 @@ import { loadConfig } from '../config.ts';
 import { isModelName, MODEL_NAMES } from '../model/evaluation.ts';
 import { createExecutors } from '../model/executors.ts';
 import { isSearchKind, SEARCH_KINDS } from '../model/search.ts';
+import { FAMILIES } from '../model/selection.ts';
+import { readPinnedParams } from '../services/training.ts';
 import { loadSplitData, readParams, runAutoEvaluation, runEvaluation } from './lib/evaluation-run.ts';
 
 const { values } = parseArgs({
@@ -64,12 +67,16 @@ const executors = await createExecutors(threads, (why) =>
 );
 try {
   if (model === 'auto') {
+    // The trainer's own settings: which families, pinned params, the half-life (when set).
     const { selection: _selection, ...report } = await runAutoEvaluation(data, k, executors, {
       search,
       budgetSeconds,
       neighbours: config.MODEL_NEIGHBOURS,
       easeMaxItems: config.EASE_MAX_ITEMS,
       seed: Number(values.seed),
+      families: config.TRAIN_MODEL === 'auto' ? FAMILIES : [config.TRAIN_MODEL],
+      pinned: config.TRAIN_PARAMS_FILE ? await readPinnedParams(config.TRAIN_PARAMS_FILE) : undefined,
+      weighting: config.TRAIN_HALF_LIFE_DAYS === undefined ? {} : { halfLifeDays: config.TRAIN_HALF_LIFE_DAYS },
     });
     console.log(JSON.stringify(report));
   } else {

@@ -158,6 +158,10 @@ export interface AutoOptions {
   easeMaxItems: number;
   seed?: number;
   families?: readonly Family[];
+  /** Families whose params are pinned (TRAIN_PARAMS_FILE). */
+  pinned?: Partial<Record<Family, ModelParams>>;
+  /** Weighting every family's history is built with (TRAIN_HALF_LIFE_DAYS). */
+  weighting?: ModelParams;
 }
 
 /** Scores a fitted choice on the split's hold-out. */
@@ -168,9 +172,10 @@ export async function holdoutOf(
   k: number,
   executors: Executors,
   neighbours: number,
+  weighting: ModelParams = {},
 ): Promise<{ summary: RankingSummary; seconds: number }> {
   const started = performance.now();
-  const fitted = await fitChoice(choice, params, data.train, executors, { neighbours });
+  const fitted = await fitChoice(choice, params, data.train, executors, { neighbours, weighting });
   const seconds = (performance.now() - started) / 1000;
   const summary = evaluateRecommender(fitted.recommender, fitted.history, data.testIndptr, data.testItems, k);
   return { summary, seconds };
@@ -194,6 +199,8 @@ export async function runAutoEvaluation(
     families: options.families,
     easeMaxItems: options.easeMaxItems,
     neighbours: options.neighbours,
+    pinned: options.pinned,
+    weighting: options.weighting,
     log: (message) => console.error(message),
   });
   console.error(`chosen: ${selection.chosen}; fitting it on the whole training part…`);
@@ -204,6 +211,7 @@ export async function runAutoEvaluation(
     k,
     executors,
     options.neighbours,
+    options.weighting,
   );
   return {
     chosen: selection.chosen,
