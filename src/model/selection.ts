@@ -55,7 +55,7 @@ export interface StoredTrial extends TrialRecord {
 export interface FamilyOutcome {
   readonly family: Choice;
   readonly params: ModelParams;
-  /** On the validation users, at full fidelity. */
+  /** On the validation users set apart for selection (no search saw them), as it would serve. */
   readonly validation: RankingSummary;
   readonly seconds: number;
 }
@@ -143,7 +143,14 @@ interface Validation {
   readonly train: TrainingData;
   readonly testIndptr: Int32Array;
   readonly testItems: Int32Array;
+  /** The users the searches (and the blend's weights) are tuned on. */
   readonly users: Int32Array;
+  /**
+   * Other users with validation items, that no search saw: the candidates are compared on them, so the one
+   * tuned hardest (the blend, the best of dozens of weight vectors) does not win on its tuning's optimism.
+   * The same as `users` when the data has too few shoppers to set any apart.
+   */
+  readonly selectUsers: Int32Array;
   readonly k: number;
 }
 
@@ -152,17 +159,31 @@ function validationOf(data: TrainingData, k: number, maxUsers: number): Validati
   const withItems: number[] = [];
   for (let u = 0; u < data.users; u++)
     if ((split.testIndptr[u + 1] as number) > (split.testIndptr[u] as number)) withItems.push(u);
-  const step = Math.max(1, withItems.length / maxUsers);
-  const users: number[] = [];
-  for (let at = 0; Math.floor(at) < withItems.length && users.length < maxUsers; at += step)
-    users.push(withItems[Math.floor(at)] as number);
+  // Every other user tunes, the rest select (each side at most maxUsers, sampled evenly).
+  const even = (pool: number[]) => {
+    const step = Math.max(1, pool.length / maxUsers);
+    const out: number[] = [];
+    for (let at = 0; Math.floor(at) < pool.length && out.length < maxUsers; at += step)
+      out.push(pool[Math.floor(at)] as number);
+    return out;
+  };
+  const tune = even(withItems.filter((_, at) => at % 2 === 0));
+  const rest = even(withItems.filter((_, at) => at % 2 === 1));
+  const users = withItems.length >= 20 ? tune : withItems;
+  const selectUsers = withItems.length >= 20 ? rest : withItems;
   return {
     train: { ...data, log: selectRows(data.log, split.trainRows) },
     testIndptr: split.testIndptr,
     testItems: split.testItems,
     users: Int32Array.from(users),
+    selectUsers: Int32Array.from(selectUsers),
     k,
   };
+}
+
+/** The same validation, scored on the users set apart for selection. */
+function selecting(validation: Validation): Validation {
+  return { ...validation, users: validation.selectUsers };
 }
 
 function validate(validation: Validation, recommender: Recommender, history: Csr): RankingSummary {
@@ -442,7 +463,9 @@ export async function selectModel(
   const weighting = options.weighting ?? {};
   const neighbours = options.neighbours ?? 200;
   const validation = validationOf(data, k, options.maxValidationUsers ?? 2500);
-  log(`validation: ${validation.train.log.user.length} training events, ${validation.users.length} validation users`);
+  log(
+    `validation: ${validation.train.log.user.length} training events, ${validation.users.length} users to tune on, ${validation.selectUsers.length} to select on`,
+  );
   const trials: StoredTrial[] = [];
   const outcomes: FamilyOutcome[] = [];
   const fits: { family: Family; fit: BestFit }[] = [];
@@ -490,7 +513,10 @@ export async function selectModel(
     if (!best) throw new Error(`${family}: no full-fidelity fit`);
     fits.push({ family, fit: best });
     // ALS serves by fold-in, as it was scored; the others serve from their neighbour table: score that.
-    const served = family === 'als' ? best.summary : validateTable(validation, best.model, best.history, neighbours);
+    const served =
+      family === 'als'
+        ? validate(selecting(validation), best.serving, best.history)
+        : validateTable(selecting(validation), best.model, best.history, neighbours);
     outcomes.push({ family, params: best.params, validation: served, seconds: now() - t0 });
     log(
       `${family}: validation ndcg@${k} ${served.ndcg.toFixed(4)} as served (${best.summary.ndcg.toFixed(4)} in its search) (${Math.round(now() - t0)} s) ${JSON.stringify(best.params)}`,
@@ -503,7 +529,7 @@ export async function selectModel(
       .filter(({ family }) => (blend.weights[family] ?? 0) > 0)
       .map(({ family, fit }) => ({ model: fit.model, weight: blend.weights[family] ?? 0 }));
     const history = (fits[0] as { fit: BestFit }).fit.history;
-    const served = validateTable(validation, blendItemToItem(parts, data.items), history, neighbours);
+    const served = validateTable(selecting(validation), blendItemToItem(parts, data.items), history, neighbours);
     outcomes.push({ family: 'blend', params: blend.weights, validation: served, seconds: blend.seconds + now() - t0 });
     log(
       `blend: validation ndcg@${k} ${served.ndcg.toFixed(4)} as served (${blend.summary.ndcg.toFixed(4)} from full scores) ${JSON.stringify(blend.weights)}`,

