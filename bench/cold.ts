@@ -1,6 +1,6 @@
 // `npm run bench -- cold [--share 0.1] [--seed 1] [--threads 2] [--data path/to/online_retail_II.csv.gz]`
 // Content for cold items, measured: the interactions of a random 10 % of Online Retail II's products are hidden
-// from training; ALS (the tuned parameters) learns the rest; each hidden product gets its vector from its
+// from training; ALS (library defaults) learns the rest; each hidden product gets its vector from its
 // description alone (src/model/content.ts: hashed TF-IDF, the factors of its closest trained products by
 // content), as the worker gives a product that nobody has touched yet. Then, against the hidden interactions:
 // - similar items: is one of its 10 most similar products (cosine of vectors, as similarItems ranks) bought in
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { csvRecords, parseTimestamp } from '../src/cli/lib/interactions-csv.ts';
 import { isProductCode, RETAIL_GZ } from '../src/cli/lib/retail.ts';
-import { type AlsParams, seededRandom, trainAls } from '../src/model/als.ts';
+import { type AlsParams, DEFAULT_ALS_PARAMS, seededRandom, trainAls } from '../src/model/als.ts';
 import { createAlsExecutor } from '../src/model/als-pool.ts';
 import { contentNeighbours, contentVector, fitContentMapping } from '../src/model/content.ts';
 import { historyMatrix } from '../src/model/evaluation.ts';
@@ -96,7 +96,7 @@ for (let item = 0; item < items; item++) {
   }
 }
 
-// 3. ALS on the trained products' purchases, with the tuned parameters.
+// 3. ALS on the trained products' purchases.
 const trainRows = rows.filter((row) => !hidden.has(row.item));
 const log = {
   user: Int32Array.from(trainRows, (row) => row.user),
@@ -105,12 +105,9 @@ const log = {
   type: new Uint8Array(trainRows.length),
   value: Float32Array.from(trainRows, (row) => row.quantity),
 };
-// The parameters `npm run tune` found for ALS on this data set (as bench quality uses them).
-const tunedFile = fileURLToPath(new URL('../src/model/tuned/online-retail-ii.json', import.meta.url));
-const tuned = JSON.parse(readFileSync(tunedFile, 'utf8')) as {
-  als: { params: Partial<AlsParams> & { halfLifeDays?: number } };
-};
-const params = tuned.als.params;
+// ALS with the library's defaults: what a shop's first training gets before any search (no parameter file
+// tuned on this data set; the cold path must work on data nobody tuned for).
+const params: Partial<AlsParams> = { ...DEFAULT_ALS_PARAMS };
 const history = historyMatrix({ log, users, items: trained.length, typeNames: ['purchase'] }, params);
 const executor = await createAlsExecutor(Number(values.threads), (why) => console.error(`one thread: ${why}`));
 let started = performance.now();

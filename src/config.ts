@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_HNSW_PARAMS } from './ann/index.ts';
 
@@ -147,10 +146,32 @@ const Env = z.object({
   /** Retrain the model from the event log this often (minutes); 0 turns the schedule off (`retrainModel` still works). */
   TRAIN_INTERVAL_MINUTES: z.coerce.number().min(0).default(60),
   /**
-   * ALS parameters to train with: a JSON file as `npm run tune` writes it (its `als.params`). The default
-   * was tuned on Online Retail II; empty means the library defaults.
+   * Pins parameters instead of tuning them: a JSON file `{ "als": { "params": {…} }, "ease": …, "itemknn": … }`
+   * (as `npm run tune` writes it). A family listed there is fitted with exactly those params, the others are
+   * still tuned. Empty (the default): every family is tuned on the shop's own data.
    */
-  TRAIN_PARAMS_FILE: z.string().default(fileURLToPath(new URL('./model/tuned/online-retail-ii.json', import.meta.url))),
+  TRAIN_PARAMS_FILE: z.string().default(''),
+  /**
+   * Which family serves: `auto` tunes ALS, EASE and item-kNN and a blend of them on a validation split of the
+   * shop's data and serves the best by NDCG@10; a family name trains only that family.
+   */
+  TRAIN_MODEL: z
+    .enum(['auto', 'als', 'ease', 'itemknn'], { error: 'must be auto, als, ease or itemknn' })
+    .default('auto'),
+  /** How training searches each family's parameters: `grid`, `random` (both with successive halving) or `bayes` (TPE). */
+  TUNE_SEARCH: z.enum(['grid', 'random', 'bayes'], { error: 'must be grid, random or bayes' }).default('bayes'),
+  /**
+   * Seconds of parameter search per training, shared by the families (the best candidate's last full fit may
+   * run past it). 0: no search, each family fits the previous version's best params or the library defaults.
+   */
+  TUNE_BUDGET_SECONDS: z.coerce.number().min(0).max(86_400).default(60),
+  /** Neighbours per item kept in an item-to-item version's neighbour table (what EASE, item-kNN and blends serve from). */
+  MODEL_NEIGHBOURS: z.coerce.number().int().min(1).max(2000).default(200),
+  /**
+   * Most items EASE fits (a dense solve: n³/2 multiply-adds, 8n² bytes); above it EASE keeps the items with the
+   * most shoppers and the rest score nothing from EASE.
+   */
+  EASE_MAX_ITEMS: z.coerce.number().int().min(10).max(30_000).default(5000),
   /** In training, an interaction's weight halves every this many days before the newest event; 0 = no decay. */
   TRAIN_HALF_LIFE_DAYS: z.coerce.number().min(0).optional(),
   /**
@@ -159,7 +180,7 @@ const Env = z.object({
    * cut from different data, so a small margin absorbs that noise.
    */
   MODEL_PIN_MARGIN: z.coerce.number().min(0).max(10).default(0.05),
-  /** Threads the training worker uses for the ALS solves. */
+  /** Threads the training worker uses for the ALS and EASE solves. */
   TRAIN_THREADS: z.coerce.number().int().min(1).max(64).default(2),
   /**
    * When set, admin operations (retrainModel, rollbackModel) require `Authorization: Bearer <token>`;

@@ -56,7 +56,7 @@ export async function completeModelVersion(
   id: number,
   summary: Pick<
     Prisma.ModelVersionUpdateInput,
-    'dataFrom' | 'dataTo' | 'events' | 'users' | 'items' | 'metrics' | 'timings'
+    'dataFrom' | 'dataTo' | 'events' | 'users' | 'items' | 'metrics' | 'timings' | 'algorithm' | 'params' | 'trials'
   >,
   vectors: ModelVectors,
   activate: boolean,
@@ -98,6 +98,11 @@ export async function activateModelVersion(db: Db, id: number): Promise<ModelVer
 
 export async function failModelVersion(db: Db, id: number, error: string): Promise<void> {
   await db.modelVersion.update({ where: { id }, data: { status: 'FAILED', error, finishedAt: new Date() } });
+}
+
+/** The READY version trained last (what a new training warm-starts its search from). */
+export async function findLatestReadyModelVersion(db: Db): Promise<ModelVersion | null> {
+  return db.modelVersion.findFirst({ where: { status: 'READY' }, orderBy: { id: 'desc' } });
 }
 
 /** The version serving now: the READY one activated last. */

@@ -1,13 +1,17 @@
 // EASE (Steck 2019): a linear item-to-item model with a closed form, B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹,
-// diag(B) = 0. Dense in the number of items, so it suits catalogues of a few thousand items (Online Retail II
-// has ~4,600); items with fewer than `minUsers` training users are left out of the matrix and score 0.
+// diag(B) = 0. Dense in the number of items: float32, solved on worker threads (ease-kernel.ts), capped at
+// EASE_MAX_ITEMS items; items with fewer than `minUsers` training users are left out of the matrix.
+
+import { type EaseExecutor, sharedSquare } from './ease-pool.ts';
 import type { Csr } from './interactions.ts';
-import type { Recommender } from './recommender.ts';
+import type { ItemToItemModel } from './recommender.ts';
 
 /** Hyper-parameters of EASE. */
 export interface EaseParams {
   readonly lambda?: number;
   readonly minUsers?: number;
+  /** At most this many items (those with the most users) enter the matrix. */
+  readonly maxItems?: number;
 }
 
 /**
@@ -57,10 +61,19 @@ export function invertSpd(a: Float64Array, n: number): void {
   for (let i = 0; i < n; i++) for (let c = i + 1; c < n; c++) a[i * n + c] = a[c * n + i] as number;
 }
 
-/** Fits EASE on which items each user has (binary), scoring a shopper as the sum of their items' rows of B. */
-export function fitEase(userItems: Csr, params: EaseParams = {}): Recommender {
-  const lambda = params.lambda ?? 300;
-  const minUsers = params.minUsers ?? 1;
+/**
+ * The item limit EASE fits without asking: a dense solve costs ~n³/2 multiply-adds and 8n² bytes (two float32
+ * n×n matrices), so 5,000 items are ~60 G multiply-adds and 200 MB, tens of seconds on two threads, while
+ * 20,000 would be 64× the work and 3.2 GB. Above the limit EASE keeps the items with the most users; the rest
+ * score nothing from EASE (a blend or ALS covers them).
+ */
+export const EASE_MAX_ITEMS = 5000;
+
+/**
+ * The items EASE models: those with at least `minUsers` users, and of those at most `maxItems`, the ones with
+ * the most users (ties to the lower index). Returns the kept original indices, ascending.
+ */
+export function easeItems(userItems: Csr, minUsers: number, maxItems: number): Int32Array {
   const items = userItems.cols;
   const nnz = userItems.indptr[userItems.rows] as number;
   const counts = new Int32Array(items);
@@ -68,16 +81,29 @@ export function fitEase(userItems: Csr, params: EaseParams = {}): Recommender {
     const i = userItems.indices[e] as number;
     counts[i] = (counts[i] as number) + 1;
   }
-  const dense = new Int32Array(items).fill(-1);
-  const kept: number[] = [];
-  for (let i = 0; i < items; i++) {
-    if ((counts[i] as number) >= minUsers) {
-      dense[i] = kept.length;
-      kept.push(i);
-    }
+  let kept: number[] = [];
+  for (let i = 0; i < items; i++) if ((counts[i] as number) >= minUsers) kept.push(i);
+  if (kept.length > maxItems) {
+    kept = kept
+      .sort((a, b) => (counts[b] as number) - (counts[a] as number) || a - b)
+      .slice(0, maxItems)
+      .sort((a, b) => a - b);
   }
-  const n = kept.length;
-  const g = new Float64Array(n * n);
+  return Int32Array.from(kept);
+}
+
+/**
+ * Fits EASE on which items each user has (binary), scoring a shopper as the sum of their items' rows of B. The
+ * solve runs on `executor` (worker threads); `params.maxItems` (default {@link EASE_MAX_ITEMS}) caps the matrix.
+ */
+export async function fitEase(userItems: Csr, params: EaseParams, executor: EaseExecutor): Promise<ItemToItemModel> {
+  const lambda = params.lambda ?? 300;
+  const keptItems = easeItems(userItems, params.minUsers ?? 1, params.maxItems ?? EASE_MAX_ITEMS);
+  const items = userItems.cols;
+  const n = keptItems.length;
+  const dense = new Int32Array(items).fill(-1);
+  for (let d = 0; d < n; d++) dense[keptItems[d] as number] = d;
+  const g = sharedSquare(n);
   const row: number[] = [];
   for (let u = 0; u < userItems.rows; u++) {
     row.length = 0;
@@ -91,15 +117,8 @@ export function fitEase(userItems: Csr, params: EaseParams = {}): Recommender {
     }
   }
   for (let i = 0; i < n; i++) g[i * n + i] = (g[i * n + i] as number) + lambda;
-  invertSpd(g, n);
-  // B[i][j] = −P[i][j] / P[j][j], zero diagonal, kept in float32 for scoring.
-  const b = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) {
-      b[i * n + j] = i === j ? 0 : -(g[i * n + j] as number) / (g[j * n + j] as number);
-    }
-  }
-  const keptItems = Int32Array.from(kept);
+  const b = sharedSquare(n);
+  await executor.solve(g, b, n);
   const acc = new Float32Array(n);
   return {
     name: 'ease',
@@ -114,6 +133,13 @@ export function fitEase(userItems: Csr, params: EaseParams = {}): Recommender {
       // Items outside the matrix rank after every modelled item, even a negatively scored one.
       out.fill(-1e30);
       for (let j = 0; j < n; j++) out[keptItems[j] as number] = acc[j] as number;
+    },
+    row(item, out) {
+      out.fill(0);
+      const d = dense[item] as number;
+      if (d < 0) return;
+      const base = d * n;
+      for (let j = 0; j < n; j++) out[keptItems[j] as number] = b[base + j] as number;
     },
   };
 }

@@ -5,6 +5,7 @@ import { alsRecommender, trainAls } from './als.ts';
 import type { AlsExecutor } from './als-pool.ts';
 import { fitCooccurrence } from './cooccurrence.ts';
 import { fitEase } from './ease.ts';
+import type { EaseExecutor } from './ease-pool.ts';
 import {
   type Csr,
   eventWeights,
@@ -14,7 +15,7 @@ import {
   type WeightingParams,
 } from './interactions.ts';
 import { fitItemSimilarity } from './item-similarity.ts';
-import { RankingMetrics, type RankingSummary, topK } from './metrics.ts';
+import { popularMask, RankingMetrics, type RankingSummary, topK } from './metrics.ts';
 import { fitPopularity } from './popularity.ts';
 import type { Recommender } from './recommender.ts';
 
@@ -52,12 +53,18 @@ export function historyMatrix(data: TrainingData, params: ModelParams): Csr {
   return userItemMatrix(data.log, data.users, data.items, weights);
 }
 
-/** Fits `name` on `data`; the executor runs ALS (other models are single-threaded and cheap). */
+/** Where the heavy fits run: ALS half-steps and EASE solves, each on its worker threads. */
+export interface Executors {
+  readonly als: AlsExecutor;
+  readonly ease: EaseExecutor;
+}
+
+/** Fits `name` on `data`; ALS and EASE run on their executors (the similarity models are cheap). */
 export async function fitModel(
   name: ModelName,
   params: ModelParams,
   data: TrainingData,
-  executor: AlsExecutor,
+  executors: Executors,
 ): Promise<{ recommender: Recommender; history: Csr }> {
   const history = historyMatrix(data, params);
   switch (name) {
@@ -68,9 +75,9 @@ export async function fitModel(
     case 'itemknn':
       return { recommender: fitItemSimilarity('itemknn', history, transposeCsr(history), params), history };
     case 'ease':
-      return { recommender: fitEase(history, params), history };
+      return { recommender: await fitEase(history, params, executors.ease), history };
     case 'als': {
-      const model = await trainAls(history, params, executor);
+      const model = await trainAls(history, params, executors.als);
       return { recommender: alsRecommender(model), history };
     }
   }
@@ -78,7 +85,9 @@ export async function fitModel(
 
 /**
  * Evaluates `recommender` for every user with held-out items: their training history is `history` row u, their
- * held-out items `testItems[testIndptr[u]..testIndptr[u+1])`. `catalogue` is the coverage denominator.
+ * held-out items `testItems[testIndptr[u]..testIndptr[u+1])`. `catalogue` is the coverage denominator;
+ * `users`, when given, restricts the evaluation to those users (a validation sample). The share of top-k slots
+ * taken by the 1 % most popular items is measured against the popularity in `history`.
  */
 export function evaluateRecommender(
   recommender: Recommender,
@@ -87,12 +96,15 @@ export function evaluateRecommender(
   testItems: Int32Array,
   k: number,
   catalogue = history.cols,
+  users: ArrayLike<number> | undefined = undefined,
 ): RankingSummary {
-  const metrics = new RankingMetrics(k, catalogue);
+  const popular = popularMask(history.indices, history.indptr[history.rows] as number, history.cols);
+  const metrics = new RankingMetrics(k, catalogue, popular);
   const scores = new Float32Array(history.cols);
   const ranked = new Int32Array(k);
-  const users = testIndptr.length - 1;
-  for (let u = 0; u < users; u++) {
+  const count = users ? users.length : testIndptr.length - 1;
+  for (let at = 0; at < count; at++) {
+    const u = users ? (users[at] as number) : at;
     const from = testIndptr[u] as number;
     const to = testIndptr[u + 1] as number;
     if (from === to) continue;

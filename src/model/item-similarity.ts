@@ -2,7 +2,7 @@
 // "sum of the similarities from the shopper's items". Raw co-occurrence counts are the `cooccurrence` baseline;
 // a normalised (asymmetric cosine) similarity with a popularity-damping exponent is `itemknn`.
 import type { Csr } from './interactions.ts';
-import type { Recommender } from './recommender.ts';
+import type { ItemToItemModel } from './recommender.ts';
 
 /** Hyper-parameters of an item-similarity model. */
 export interface ItemSimilarityParams {
@@ -20,7 +20,7 @@ export interface ItemSimilarityParams {
 }
 
 /** An item-similarity model; `similar(item)` exposes the neighbour list as a candidate source. */
-export interface ItemSimilarityModel extends Recommender {
+export interface ItemSimilarityModel extends ItemToItemModel {
   similar(item: number): { items: Int32Array; scores: Float32Array };
 }
 
@@ -130,6 +130,12 @@ export function fitItemSimilarity(
           const i = simIdx[p] as number;
           out[i] = (out[i] as number) + (simVal[p] as number);
         }
+      }
+    },
+    row(item, out) {
+      out.fill(0);
+      for (let p = indptr[item] as number, end = indptr[item + 1] as number; p < end; p++) {
+        out[simIdx[p] as number] = simVal[p] as number;
       }
     },
     similar(item) {

@@ -52,6 +52,8 @@ export interface RankingSummary {
   readonly ndcg: number;
   readonly map: number;
   readonly coverage: number;
+  /** Share of the top-k slots filled by the 1 % most popular items (0 when no popularity mask was given). */
+  readonly popularShare: number;
   readonly users: number;
 }
 
@@ -62,11 +64,15 @@ export class RankingMetrics {
   private ndcg = 0;
   private map = 0;
   private users = 0;
+  private slots = 0;
+  private popularSlots = 0;
   private readonly shown: Uint8Array;
 
+  /** `popular[i]` = 1 marks item i as one of the most popular (see {@link popularMask}). */
   constructor(
     readonly k: number,
     private readonly catalogue: number,
+    private readonly popular?: Uint8Array,
   ) {
     this.shown = new Uint8Array(catalogue);
   }
@@ -78,7 +84,12 @@ export class RankingMetrics {
     this.recall += recallAtK(ranked, relevant, this.k);
     this.ndcg += ndcgAtK(ranked, relevant, this.k);
     this.map += averagePrecisionAtK(ranked, relevant, this.k);
-    for (let i = 0; i < Math.min(this.k, ranked.length); i++) this.shown[ranked[i] as number] = 1;
+    for (let i = 0; i < Math.min(this.k, ranked.length); i++) {
+      const item = ranked[i] as number;
+      this.shown[item] = 1;
+      this.slots++;
+      if (this.popular?.[item]) this.popularSlots++;
+    }
     this.users++;
   }
 
@@ -92,9 +103,25 @@ export class RankingMetrics {
       ndcg: this.ndcg / n,
       map: this.map / n,
       coverage: this.catalogue === 0 ? 0 : shown / this.catalogue,
+      popularShare: this.slots === 0 ? 0 : this.popularSlots / this.slots,
       users: this.users,
     };
   }
+}
+
+/**
+ * Marks the `fraction` (at least one) of items with the most users in `userItems` (a CSR's indptr/indices over
+ * `items` columns): the "bestsellers" a list can flatten to.
+ */
+export function popularMask(indices: Int32Array, nnz: number, items: number, fraction = 0.01): Uint8Array {
+  const counts = new Float64Array(items);
+  for (let e = 0; e < nnz; e++) counts[indices[e] as number] = (counts[indices[e] as number] as number) + 1;
+  const order = Array.from({ length: items }, (_, i) => i).sort(
+    (a, b) => (counts[b] as number) - (counts[a] as number) || a - b,
+  );
+  const mask = new Uint8Array(items);
+  for (const i of order.slice(0, Math.max(1, Math.ceil(fraction * items)))) mask[i] = 1;
+  return mask;
 }
 
 /**

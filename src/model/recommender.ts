@@ -12,3 +12,12 @@ export interface Recommender {
    */
   score(items: Int32Array, weights: Float32Array, out: Float32Array): void;
 }
+
+/**
+ * A model whose scores are linear in the shopper's history: score = Σ over history items of that item's row.
+ * `row` is what a neighbour table keeps (top N of it) to serve the model.
+ */
+export interface ItemToItemModel extends Recommender {
+  /** Writes `item`'s weight towards every item into `out` (length = item count). */
+  row(item: number, out: Float32Array): void;
+}

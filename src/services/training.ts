@@ -8,14 +8,17 @@ import {
   completeModelVersion,
   createModelVersion,
   failModelVersion,
+  findLatestReadyModelVersion,
   findPinnedModelVersion,
 } from '../db/models.ts';
-import type { EventType, ModelVersion } from '../generated/prisma/client.ts';
+import type { EventType, ModelVersion, Prisma } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
-import { type AlsParams, alsRecommender, DEFAULT_ALS_PARAMS, trainAls } from '../model/als.ts';
-import { createAlsExecutor } from '../model/als-pool.ts';
-import { evaluateRecommender, historyMatrix, type TrainingData } from '../model/evaluation.ts';
+import { type AlsParams, trainAls } from '../model/als.ts';
+import { evaluateRecommender, historyMatrix, type ModelParams, type TrainingData } from '../model/evaluation.ts';
+import { createExecutors } from '../model/executors.ts';
 import { type InteractionLog, selectRows } from '../model/interactions.ts';
+import type { SearchKind } from '../model/search.ts';
+import { FAMILIES, type Family, fitChoice, isFamily, selectModel } from '../model/selection.ts';
 import { temporalSplit } from '../model/split.ts';
 import { Progress } from '../progress.ts';
 import type { EventWeights } from './features.ts';
@@ -26,10 +29,20 @@ const TYPE_NAMES: readonly EventType[] = ['VIEW', 'CLICK', 'ADD_TO_CART', 'REMOV
 const PAGE_SIZE = 10_000;
 
 export interface TrainingOptions {
-  /** The parameters to train with (the tuned ones, say); `params` overrides them for one training. */
-  defaults?: Partial<AlsParams>;
+  /** Params pinned per family (TRAIN_PARAMS_FILE): those families are fitted once with them, not searched. */
+  pinned?: Partial<Record<Family, ModelParams>>;
+  /** ALS overrides for one training (retrainModel's params): they pin ALS. */
   params?: Partial<AlsParams>;
-  /** Threads for the ALS solves (worker_threads). */
+  /** `auto` selects among every family and a blend; a family name trains that family only. */
+  model: 'auto' | Family;
+  /** How each family's params are searched, and the seconds all searches share (0: no search). */
+  search: SearchKind;
+  budgetSeconds: number;
+  /** Neighbours per item stored for an item-to-item version. */
+  neighbours: number;
+  /** Most items EASE fits. */
+  easeMaxItems: number;
+  /** Threads for the ALS and EASE solves (worker_threads). */
   threads: number;
   /** Halves an interaction's weight every this many days before the newest event; 0 = no decay. */
   halfLifeDays?: number;
@@ -60,19 +73,42 @@ export async function hasTrainingData(db: Db, weights: EventWeights): Promise<bo
 }
 
 /**
- * The ALS parameters a tuning run wrote (`npm run tune`: `{ "als": { "params": {…} } }`), split into the
- * model's parameters and the weighting's half-life. Fails with the path when the file is unusable.
+ * Pinned parameters per family from a JSON file as `npm run tune` writes it (`{ "als": { "params": {…} }, … }`;
+ * a family's entry may also be the bare params). Fails with the path when the file is unusable.
  */
-export async function readTunedParams(path: string): Promise<{ params: Partial<AlsParams>; halfLifeDays?: number }> {
-  let parsed: { als?: { params?: Partial<AlsParams> & { halfLifeDays?: number } } };
+export async function readPinnedParams(path: string): Promise<Partial<Record<Family, ModelParams>>> {
+  let parsed: unknown;
   try {
     parsed = JSON.parse(await readFile(path, 'utf8'));
   } catch (error) {
     throw new Error(`TRAIN_PARAMS_FILE ${path} cannot be read as JSON: ${(error as Error).message}`);
   }
-  const { halfLifeDays, ...params } = parsed.als?.params ?? {};
-  if (Object.keys(params).length === 0) throw new Error(`TRAIN_PARAMS_FILE ${path} has no als.params`);
-  return { params, halfLifeDays };
+  const pinned: Partial<Record<Family, ModelParams>> = {};
+  if (isRecord(parsed)) {
+    for (const [family, entry] of Object.entries(parsed)) {
+      if (!isFamily(family) || !isRecord(entry)) continue;
+      pinned[family] = isRecord(entry.params) ? entry.params : entry;
+    }
+  }
+  if (Object.keys(pinned).length === 0)
+    throw new Error(
+      `TRAIN_PARAMS_FILE ${path} pins no family: expected { "${FAMILIES.join('" | "')}": { "params": {…} } }`,
+    );
+  return pinned;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The best params per family a stored version recorded (`params.families`), to warm-start the next search. */
+function familiesOf(version: ModelVersion | null): Partial<Record<Family, ModelParams>> {
+  const families = isRecord(version?.params) ? version.params.families : undefined;
+  const out: Partial<Record<Family, ModelParams>> = {};
+  if (isRecord(families))
+    for (const [family, params] of Object.entries(families))
+      if (isFamily(family) && isRecord(params)) out[family] = params;
+  return out;
 }
 
 /** The hold-out NDCG@10 stored with a version (0 when it has none, so any new version beats it). */
@@ -142,14 +178,21 @@ class LogBuilder {
 }
 
 /**
- * Trains an implicit-ALS model from the event log and stores it as a new ModelVersion: streams the events,
- * measures the model on a temporal hold-out of the same data, retrains on all of it for serving, and builds
- * the item index every gateway loads. The version becomes current unless a pinned version keeps serving
- * (`pinMargin`). With no interactions yet it stores nothing and says so: training waits for data.
+ * Trains a model version from the event log: streams the events, cuts the protocol's temporal hold-out, and
+ * on the training part alone tunes each family and a blend on a validation split and picks the best by NDCG@10;
+ * the winner is scored on the hold-out as it serves, then every family it needs is refitted on all the data.
+ * ALS is always fitted too (its vectors serve similarItems, ANN candidates and cold shoppers) with the item
+ * index every gateway loads; an item-to-item winner also stores its neighbour table. The version becomes
+ * current unless a pinned version keeps serving (`pinMargin`). With no interactions yet it stores nothing.
  */
 export async function trainModelVersion(db: Db, logger: Logger, options: TrainingOptions): Promise<TrainingOutcome> {
-  const params: AlsParams = { ...DEFAULT_ALS_PARAMS, ...options.defaults, ...options.params };
-  const weighting = { typeWeights: options.weights, halfLifeDays: options.halfLifeDays ?? 0 };
+  const weighting: ModelParams = {
+    typeWeights: options.weights,
+    ...(options.halfLifeDays === undefined ? {} : { halfLifeDays: options.halfLifeDays }),
+  };
+  const pinnedParams: Partial<Record<Family, ModelParams>> = { ...options.pinned };
+  if (options.params && Object.keys(options.params).length > 0)
+    pinnedParams.als = { ...pinnedParams.als, ...options.params };
   const started = performance.now();
   // On Postgres's clock, which stamps the erasure log: removals from now on are cut out of what this stores.
   const readFrom = await databaseNow(db);
@@ -177,18 +220,22 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
   reading.finish({ interactions: builder.size });
   const read = performance.now();
 
-  const version = await createModelVersion(db, 'als', { ...params, ...weighting });
-  const executor = await createAlsExecutor(options.threads, (reason) =>
+  const previous = familiesOf(await findLatestReadyModelVersion(db));
+  const version = await createModelVersion(db, options.model, {
+    search: options.search,
+    budgetSeconds: options.budgetSeconds,
+    ...weighting,
+  } as Prisma.InputJsonObject);
+  const executors = await createExecutors(options.threads, (reason) =>
     logger.warn({ reason }, 'training on one thread: worker threads could not start'),
   );
   // The phases after reading, for the log: which one runs and how far along the whole training is.
   const phase = (name: string, step: number) =>
     logger.info(
-      { version: version.id, phase: name, step, of: 4 },
-      `training version ${version.id}: ${name} (${step}/4)`,
+      { version: version.id, phase: name, step, of: 5 },
+      `training version ${version.id}: ${name} (${step}/5)`,
     );
   try {
-    phase('hold-out fit and evaluation', 1);
     const data: TrainingData = {
       log: builder.build(),
       users: builder.userIds.length,
@@ -197,21 +244,42 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
     };
     const split = temporalSplit(data.log, data.users, data.items);
     const trainPart: TrainingData = { ...data, log: selectRows(data.log, split.trainRows) };
-    const trainHistory = historyMatrix(trainPart, weighting);
-    const holdoutModel = await trainAls(trainHistory, params, executor);
-    const summary = evaluateRecommender(
-      alsRecommender(holdoutModel),
-      trainHistory,
-      split.testIndptr,
-      split.testItems,
-      10,
-    );
+    phase(`model selection (${options.search} search, ${options.budgetSeconds} s budget)`, 1);
+    // Only the training part goes in: the hold-out below is never read while tuning.
+    const selection = await selectModel(trainPart, executors, {
+      search: options.search,
+      budgetSeconds: options.budgetSeconds,
+      families: options.model === 'auto' ? FAMILIES : [options.model],
+      warmStart: previous,
+      pinned: pinnedParams,
+      weighting,
+      easeMaxItems: options.easeMaxItems,
+      neighbours: options.neighbours,
+      log: (message) => logger.info({ version: version.id }, `model selection: ${message}`),
+    });
+    const selected = performance.now();
+
+    phase(`hold-out fit and evaluation of ${selection.chosen}`, 2);
+    const holdout = await fitChoice(selection.chosen, selection.params, trainPart, executors, {
+      neighbours: options.neighbours,
+      weighting,
+    });
+    const summary = evaluateRecommender(holdout.recommender, holdout.history, split.testIndptr, split.testItems, 10);
     const evaluated = performance.now();
 
-    phase('fit on all data', 2);
-    const model = await trainAls(historyMatrix(data, weighting), params, executor);
+    phase('fit on all data', 3);
+    const alsParams = selection.params.families.als ?? pinnedParams.als ?? previous.als ?? {};
+    const model = await trainAls(historyMatrix(data, { ...weighting, ...alsParams }), alsParams, executors.als);
+    const serving =
+      selection.chosen === 'als'
+        ? undefined
+        : await fitChoice(selection.chosen, selection.params, data, executors, {
+            neighbours: options.neighbours,
+            weighting,
+            als: model,
+          });
     const trained = performance.now();
-    phase('item index build', 3);
+    phase('item index build', 4);
     const index = HnswIndex.build({
       space: 'ip',
       dim: model.factors,
@@ -223,7 +291,7 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
     const indexed = performance.now();
 
     const seconds = (from: number, to: number) => Math.round(to - from) / 1000;
-    phase('store', 4);
+    phase('store', 5);
     const pinned = await findPinnedModelVersion(db);
     const activated = !pinned || summary.ndcg >= pinnedNdcg(pinned) * (1 + options.pinMargin);
     let stored = await completeModelVersion(
@@ -235,17 +303,46 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
         events: builder.size,
         users: data.users,
         items: data.items,
+        algorithm: selection.chosen,
+        params: {
+          // The ALS fit's fold-in params stay at the top level, where serving reads them (shopper-vectors.ts).
+          factors: model.factors,
+          lambda: model.lambda,
+          alpha: model.alpha,
+          confidence: model.confidence,
+          epsilon: model.epsilon,
+          chosen: selection.chosen,
+          search: options.search,
+          budgetSeconds: options.budgetSeconds,
+          families: selection.params.families,
+          ...(selection.params.blend ? { blend: selection.params.blend } : {}),
+          ...weighting,
+        } as Prisma.InputJsonObject,
         metrics: {
           'precision@10': summary.precision,
           'recall@10': summary.recall,
           'ndcg@10': summary.ndcg,
           'map@10': summary.map,
           coverage: summary.coverage,
+          popularShare: summary.popularShare,
           users: summary.users,
+          'validationNdcg@10': selection.validation.ndcg,
+          validation: Object.fromEntries(
+            selection.outcomes.map((o) => [
+              o.family,
+              {
+                'ndcg@10': o.validation.ndcg,
+                coverage: o.validation.coverage,
+                popularShare: o.validation.popularShare,
+              },
+            ]),
+          ),
         },
+        trials: selection.trials.map((t) => ({ ...t })) as Prisma.InputJsonArray,
         timings: {
           readSeconds: seconds(started, read),
-          holdoutSeconds: seconds(read, evaluated),
+          tuneSeconds: seconds(read, selected),
+          holdoutSeconds: seconds(selected, evaluated),
           trainSeconds: seconds(evaluated, trained),
           indexSeconds: seconds(trained, indexed),
         },
@@ -257,6 +354,7 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
         userIds: builder.userIds,
         userFactors: model.userFactors,
         itemIndex,
+        ...(serving?.neighbours ? { neighbours: serving.neighbours } : {}),
       },
       false,
     );
@@ -277,6 +375,6 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
     await failModelVersion(db, version.id, (error as Error).message);
     throw error;
   } finally {
-    await executor.close();
+    await executors.close();
   }
 }

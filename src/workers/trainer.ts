@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
 import { connectRoleConnections } from '../redis.ts';
 import { ShopperIds } from '../services/shopper-ids.ts';
-import { hasTrainingData, readTunedParams } from '../services/training.ts';
+import { hasTrainingData, readPinnedParams } from '../services/training.ts';
 import { makeTrainModelProcessor } from './processors/train-model.ts';
 import { createTrainQueue, requestTraining, TRAIN_QUEUE, type TrainJob, type TrainResult } from './queues.ts';
 
@@ -36,7 +36,7 @@ export async function startTrainer(
   const queue = createTrainQueue(queues, config.REDIS_PREFIX);
   // One training at a time across all trainer replicas: two would compete for the same two cores.
   await queue.setGlobalConcurrency(1);
-  const tuned = config.TRAIN_PARAMS_FILE ? await readTunedParams(config.TRAIN_PARAMS_FILE) : { params: {} };
+  const pinned = config.TRAIN_PARAMS_FILE ? await readPinnedParams(config.TRAIN_PARAMS_FILE) : {};
   const worker = new Worker<TrainJob, TrainResult>(
     TRAIN_QUEUE,
     makeTrainModelProcessor({
@@ -47,8 +47,13 @@ export async function startTrainer(
       options: {
         threads: config.TRAIN_THREADS,
         weights: config.EVENT_WEIGHTS,
-        defaults: tuned.params,
-        halfLifeDays: config.TRAIN_HALF_LIFE_DAYS ?? tuned.halfLifeDays,
+        pinned,
+        model: config.TRAIN_MODEL,
+        search: config.TUNE_SEARCH,
+        budgetSeconds: config.TUNE_BUDGET_SECONDS,
+        neighbours: config.MODEL_NEIGHBOURS,
+        easeMaxItems: config.EASE_MAX_ITEMS,
+        halfLifeDays: config.TRAIN_HALF_LIFE_DAYS,
         index: { M: config.HNSW_M, efConstruction: config.HNSW_EF_CONSTRUCTION, ef: config.HNSW_EF },
         pinMargin: config.MODEL_PIN_MARGIN,
         ids: new ShopperIds(config.USER_ID_KEY),

@@ -30,6 +30,9 @@ export async function createTestConfig(overrides: Record<string, string> = {}): 
     // The schedule trains once at start: a model appearing mid-test would push lists no test asked for.
     // Tests that need a model train it with retrainModel.
     TRAIN_INTERVAL_MINUTES: '0',
+    // No parameter search in tests that only need a model: each family is fitted once with its defaults (the
+    // selection among them still runs). Tests of the search set a budget of their own.
+    TUNE_BUDGET_SECONDS: '0',
     // Test runs share the machine's ports: the worker's and trainer's metrics servers stay off unless a test asks.
     WORKER_METRICS_PORT: '0',
     TRAINER_METRICS_PORT: '0',

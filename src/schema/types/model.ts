@@ -3,6 +3,42 @@ import { builder } from '../builder.ts';
 
 const ModelStatusRef = builder.enumType('ModelStatus', { values: ['TRAINING', 'READY', 'FAILED'] as const });
 
+/** One trial of a training's parameter search, as stored in `ModelVersion.trials`. */
+interface ModelTrial {
+  family: string;
+  params: Record<string, unknown>;
+  rung: number;
+  score: number;
+  seconds: number;
+}
+
+/** The stored trials, keeping only well-formed entries (the column is JSON, written by training). */
+function trialsOf(stored: unknown): ModelTrial[] {
+  if (!Array.isArray(stored)) return [];
+  const trials: ModelTrial[] = [];
+  for (const entry of stored as unknown[]) {
+    if (typeof entry !== 'object' || entry === null) continue;
+    const { family, params, rung, score, seconds } = entry as Record<string, unknown>;
+    if (typeof family !== 'string' || typeof rung !== 'number' || typeof score !== 'number') continue;
+    if (typeof seconds !== 'number' || typeof params !== 'object' || params === null) continue;
+    trials.push({ family, params: params as Record<string, unknown>, rung, score, seconds });
+  }
+  return trials;
+}
+
+const ModelTrialRef = builder.objectRef<ModelTrial>('ModelTrial').implement({
+  description: "One evaluation of a training's parameter search, on a validation split cut from its training part.",
+  fields: (t) => ({
+    family: t.exposeString('family', { description: 'als, ease, itemknn or blend.' }),
+    params: t.field({ type: 'JSON', resolve: (trial) => trial.params }),
+    rung: t.exposeInt('rung', {
+      description: 'Fidelity of the fit (successive halving): 0 is the cheapest, the highest is a full fit.',
+    }),
+    score: t.exposeFloat('score', { description: 'Validation NDCG@10.' }),
+    seconds: t.exposeFloat('seconds'),
+  }),
+});
+
 export const ModelVersionRef = builder.prismaObject('ModelVersion', {
   description: 'A trained model. Immutable once READY; the READY version activated last serves.',
   fields: (t) => ({
@@ -21,6 +57,13 @@ export const ModelVersionRef = builder.prismaObject('ModelVersion', {
       description: 'Offline metrics on a temporal hold-out.',
     }),
     timings: t.expose('timings', { type: 'JSON', nullable: true }),
+    trials: t.field({
+      type: [ModelTrialRef],
+      description:
+        "The training's parameter search: every trial's family, params, fidelity rung, validation NDCG@10 and seconds (empty for versions trained before tuning moved into training).",
+      select: { trials: true },
+      resolve: (v) => trialsOf(v.trials),
+    }),
     error: t.exposeString('error', { nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fitCooccurrence } from '../../../src/model/cooccurrence.ts';
 import { fitEase, invertSpd } from '../../../src/model/ease.ts';
+import { inProcessEaseExecutor } from '../../../src/model/ease-pool.ts';
 import { buildCsr, eventWeights, transposeCsr } from '../../../src/model/interactions.ts';
 import { fitItemSimilarity } from '../../../src/model/item-similarity.ts';
 import { fitPopularity } from '../../../src/model/popularity.ts';
@@ -89,8 +90,8 @@ describe('EASE', () => {
     }
   });
 
-  it('scores items that co-occur with the history above items that do not', () => {
-    const model = fitEase(matrix, { lambda: 0.5 });
+  it('scores items that co-occur with the history above items that do not', async () => {
+    const model = await fitEase(matrix, { lambda: 0.5 }, inProcessEaseExecutor());
     const out = new Float32Array(4);
 
     model.score(Int32Array.from([2]), Float32Array.from([1]), out);
