@@ -33,6 +33,8 @@ export async function createTestConfig(overrides: Record<string, string> = {}): 
     // No parameter search in tests that only need a model: each family is fitted once with its defaults (the
     // selection among them still runs). Tests of the search set a budget of their own.
     TUNE_BUDGET_SECONDS: '0',
+    // Suites written for the learned (ALS) path keep it; model-selection tests ask for auto themselves.
+    TRAIN_MODEL: 'als',
     // Test runs share the machine's ports: the worker's and trainer's metrics servers stay off unless a test asks.
     WORKER_METRICS_PORT: '0',
     TRAINER_METRICS_PORT: '0',
