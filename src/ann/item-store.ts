@@ -248,8 +248,7 @@ export class ItemStore {
    * Offers `labels[0 … n)` (or labels 0 … n−1 when `labels` is null) to `top`. The score first: a filter (a
    * caller's predicate above all) costs more than a dot product, and only an item that would enter the top k
    * needs it; same result as filtering first. With `norms` (of `labels`, longest first) the scan ends once
-   * `qNorm × norm` cannot beat the k-th best. The dot product is written out here rather than called, so the
-   * loop over thousands of rows stays one tight loop.
+   * `qNorm × norm` cannot beat the k-th best.
    */
   private scan(
     q: Float32Array,
@@ -260,27 +259,12 @@ export class ItemStore {
     norms?: Float64Array,
     qNorm = 0,
   ): void {
-    const v = this.vectors;
     const removed = this.removed;
-    const dim = this.dim;
     for (let x = 0; x < n; x++) {
       if (norms !== undefined && top.rejects(qNorm * (norms[x] as number))) return;
       const label = labels === null ? x : (labels[x] as number);
       if (removed[label] === 1) continue;
-      const offset = label * dim;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let j = 0;
-      for (; j + 3 < dim; j += 4) {
-        s0 += (q[j] as number) * (v[offset + j] as number);
-        s1 += (q[j + 1] as number) * (v[offset + j + 1] as number);
-        s2 += (q[j + 2] as number) * (v[offset + j + 2] as number);
-        s3 += (q[j + 3] as number) * (v[offset + j + 3] as number);
-      }
-      for (; j < dim; j++) s0 += (q[j] as number) * (v[offset + j] as number);
-      const score = s0 + s1 + s2 + s3;
+      const score = this.dot(q, label);
       if (top.rejects(score)) continue;
       if (allow !== null && !allow(label)) continue;
       top.offer(label, score);
