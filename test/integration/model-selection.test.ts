@@ -27,7 +27,12 @@ describe('model selection in training (trials stored and exposed on modelVersion
   beforeAll(async () => {
     // A small budget: each family gets a few trials on the validation split of this shop's events.
     gateway = await startGateway(
-      await createTestConfig({ TRAIN_THREADS: '2', TUNE_BUDGET_SECONDS: '3', TUNE_SEARCH: 'random', TRAIN_MODEL: 'auto' }),
+      await createTestConfig({
+        TRAIN_THREADS: '2',
+        TUNE_BUDGET_SECONDS: '3',
+        TUNE_SEARCH: 'random',
+        TRAIN_MODEL: 'auto',
+      }),
     );
     await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, {
       items: [...aItems, ...bItems].map((id) => ({ id, name: id })),
