@@ -3,6 +3,7 @@
 // (HeapProfiler.collectGarbage) and reads process.memoryUsage() inside it, with no change to src/. An RSS delta
 // between two moments of a busy run is drowned by GC timing; right after a forced GC it is steady to the page.
 import { type Client, createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { connectInspector, type Inspector } from './inspector.ts';
 import { freePort, startProcess } from './services.ts';
 
