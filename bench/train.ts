@@ -155,7 +155,8 @@ if (easeOnly) {
 } else if (process.argv.includes('--only-e2e')) {
   // Child mode: load the demo data into a fresh database and train one version with tuning.
   const env = await createBenchEnvironment('train');
-  const config = loadConfig({ ...process.env, ...env.roleEnv, LOG_LEVEL: 'info' });
+  // The e2e figure is selection's: every family, as a shop's first training runs it.
+  const config = loadConfig({ ...process.env, ...env.roleEnv, TRAIN_MODEL: 'auto', LOG_LEVEL: 'info' });
   const logger = createLogger('info', 'train-bench', 2);
   const db = createDb(config.DATABASE_URL, { poolSize: 4, onError: (e) => logger.warn({ err: e.message }, 'pg') });
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });

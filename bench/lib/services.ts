@@ -69,9 +69,12 @@ export async function createBenchEnvironment(name: string, options: { privateRed
     /**
      * What every role of the run starts with: this database and Redis prefix, no demo data, no training
      * schedule, and the metrics ports off (other processes on the machine may hold the defaults, and a role
-     * that cannot listen exits).
+     * that cannot listen exits). Training trains ALS: under `auto` the family chosen varies from run to run
+     * with the search, and so would what serving costs; item-to-item serving has its own figures
+     * (`freshness --item-to-item`, `neighbours`).
      */
     roleEnv: {
+      TRAIN_MODEL: 'als',
       DATABASE_URL: databaseUrl,
       REDIS_URL: redisUrl,
       REDIS_PREFIX: id,
