@@ -2,8 +2,10 @@
 // Events/s and latency of trackEvent (single) and trackEvents (batches of 100) through the real gateway,
 // against two baselines measured in the same run: the same rows inserted by plain parameterised SQL from
 // one pool, and a trivial GraphQL query on the same server (the HTTP+GraphQL ceiling).
-// With --experiment: single and batched ingestion without, then with an experiment running and a share of the
-// events (--attributed-share, default all: the worst case) carrying one of its lists' signed recommendationIds (verified and attributed on the acknowledgement path),
+// With --experiment: an experiment running, single and batched ingestion of events without a
+// recommendationId and of events of which a share (--attributed-share, default all: the worst case) carries
+// one of its lists' signed recommendationIds (verified and attributed on the acknowledgement path), the arms
+// alternating over two rounds,
 // to bench/results/ingest-experiment.json. The gateway runs without a worker (this measures ingestion alone),
 // so MAX_EVENT_BACKLOG is off: back-pressure would answer OVERLOADED once 20,000 events wait, and autocannon
 // would count those fast refusals as requests served.
@@ -114,7 +116,10 @@ function figuresOf(
   };
 }
 
-/** Single and batched ingestion without, then with, an experiment whose recommendationIds every event carries. */
+/** Rounds of the --experiment comparison. */
+const ROUNDS = 2;
+
+/** Single and batched ingestion without and with an experiment whose recommendationIds the events carry, alternating. */
 async function experimentRun(url: string, databaseUrl: string, pid: number) {
   /** A load run with the gateway's CPU milliseconds per event (less sensitive to a busy machine than rates). */
   const measured = async (perRequest: number, body: () => string) => {
@@ -123,11 +128,6 @@ async function experimentRun(url: string, databaseUrl: string, pid: number) {
     const cpuMs = (cpuSeconds(pid) - before) * 1000;
     return { ...figures, gatewayCpuMsPerEvent: Math.round((cpuMs / (figures.requests * perRequest)) * 1000) / 1000 };
   };
-  console.error('without an experiment: single, then batches');
-  const single = await measured(1, () => JSON.stringify({ query: SINGLE, variables: { input: randomEvent() } }));
-  const batch = await measured(BATCH, () =>
-    JSON.stringify({ query: BATCHED, variables: { inputs: Array.from({ length: BATCH }, randomEvent) } }),
-  );
   await post(url, 'mutation($input: ExperimentInput!) { upsertExperiment(input: $input) { id } }', {
     input: {
       id: 'bench-aa',
@@ -150,13 +150,36 @@ async function experimentRun(url: string, databaseUrl: string, pid: number) {
     const list = lists[Math.floor(Math.random() * lists.length)]!;
     return { ...randomEvent(), type: 'CLICK', userId: list.userId, recommendationId: list.recommendationId };
   };
-  console.error('with an experiment, every event attributed: single, then batches');
-  const singleWith = await measured(1, () =>
-    JSON.stringify({ query: SINGLE, variables: { input: attributedEvent() } }),
-  );
-  const batchWith = await measured(BATCH, () =>
-    JSON.stringify({ query: BATCHED, variables: { inputs: Array.from({ length: BATCH }, attributedEvent) } }),
-  );
+  const singleBody = (event: () => Record<string, unknown>) => () =>
+    JSON.stringify({ query: SINGLE, variables: { input: event() } });
+  const batchBody = (event: () => Record<string, unknown>) => () =>
+    JSON.stringify({ query: BATCHED, variables: { inputs: Array.from({ length: BATCH }, event) } });
+  // Arms alternate (without, with) in each round: the Event table grows through the run and every insert gets
+  // a little dearer, which would otherwise fall on whichever arm ran second.
+  type Run = Awaited<ReturnType<typeof measured>>;
+  const runs = { single: [] as Run[], singleWith: [] as Run[], batch: [] as Run[], batchWith: [] as Run[] };
+  for (let round = 1; round <= ROUNDS; round++) {
+    console.error(`round ${round} of ${ROUNDS}: single without and with attribution, then batches`);
+    runs.single.push(await measured(1, singleBody(randomEvent)));
+    runs.singleWith.push(await measured(1, singleBody(attributedEvent)));
+    runs.batch.push(await measured(BATCH, batchBody(randomEvent)));
+    runs.batchWith.push(await measured(BATCH, batchBody(attributedEvent)));
+  }
+  /** The rounds of one arm as one run: requests and CPU summed, latencies averaged. */
+  const pooled = (arm: Run[]): Run => {
+    const mean = (pick: (run: Run) => number) => arm.reduce((sum, run) => sum + pick(run), 0) / arm.length;
+    return {
+      requestsPerSecond: mean((run) => run.requestsPerSecond),
+      p50Ms: mean((run) => run.p50Ms),
+      p99Ms: mean((run) => run.p99Ms),
+      requests: arm.reduce((sum, run) => sum + run.requests, 0),
+      gatewayCpuMsPerEvent: Math.round(mean((run) => run.gatewayCpuMsPerEvent) * 1000) / 1000,
+    };
+  };
+  const single = pooled(runs.single);
+  const singleWith = pooled(runs.singleWith);
+  const batch = pooled(runs.batch);
+  const batchWith = pooled(runs.batchWith);
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   const { rows } = await client.query<{ count: string }>('SELECT count(*) FROM "ExperimentEvent"');
@@ -167,6 +190,9 @@ async function experimentRun(url: string, databaseUrl: string, pid: number) {
     concurrency,
     batchSize: BATCH,
     attributedShare: ATTRIBUTED_SHARE,
+    rounds: ROUNDS,
+    roundsWhat: 'each round: single without, single with, batches without, batches with; figures are means over rounds',
+    perRound: runs,
     without: {
       single: figuresOf(single, 1),
       batch: figuresOf(batch, BATCH),

@@ -132,7 +132,8 @@ writeResults('quality', {
   selection: selectionSummary,
   targets: {
     autoNdcgAtLeast0125: ndcg(String(auto.chosen)) >= 0.125,
-    tuningBudgetAtMost120s: budgetSeconds <= 120,
+    // What selection took, not only what it was asked for: the search may overrun its budget.
+    tuningBudgetAtMost120s: budgetSeconds <= 120 && Number(selectionSummary.tuningSeconds) <= budgetSeconds,
   },
   loadAverage: os.loadavg(),
   peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),

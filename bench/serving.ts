@@ -12,8 +12,9 @@
 //   paced client (one request every 1/rate s; latency from the scheduled send time, so a stall is counted, not
 //   hidden), for --rate-seconds.
 // With --experiment, instead of the rules figures: plain recommendations without and then with an A/A
-// experiment on every list (assignment, a signed recommendationId and a count in the impression log per list), closed loop
-// (gateway CPU ms per request) and open loop at half the ceiling (p99), to bench/results/serving-experiment.json.
+// experiment on every list (assignment, a signed recommendationId and a count in the impression log per list),
+// in two alternating rounds: closed loop (gateway CPU ms per request) and open loop at half of what plain
+// recommendations sustain closed-loop (p99), to bench/results/serving-experiment.json.
 // Machines differ by 2-3x and more: the targets are ratios (rulesRps ≥ 50 % of ceilingRps; p99 ≤ 10 ms at
 // half the ceiling). loadAverage and uptime say how busy the machine was.
 import { execFileSync } from 'node:child_process';
@@ -190,6 +191,21 @@ async function withCpu<T extends { requestsPerSecond: number }>(pid: number, sec
   return { ...figures, gatewayCpuMsPerRequest: Math.round(((cpuSeconds(pid) - before) * 1e5) / requests) / 100 };
 }
 
+/** Rounds of the --experiment comparison, each one arm without the experiment and one with it. */
+const EXPERIMENT_ROUNDS = 2;
+
+interface ArmFigures {
+  closed: Awaited<ReturnType<typeof closedLoop>> & { gatewayCpuMsPerRequest: number };
+  open: Awaited<ReturnType<typeof openLoop>>;
+}
+
+/** One arm of the --experiment comparison: plain recommendations closed-loop (with gateway CPU), then open-loop at `rate`. */
+async function arm(pid: number, url: string, rate: number): Promise<ArmFigures> {
+  const closed = await withCpu(pid, SECONDS, () => closedLoop(url, bodyOf(RECOMMEND)));
+  const open = await openLoop(url, bodyOf(RECOMMEND), rate, RATE_SECONDS);
+  return { closed, open };
+}
+
 async function closedLoop(url: string, body: () => string) {
   const result = await autocannon({
     url: `${url}/graphql`,
@@ -304,46 +320,66 @@ try {
   const categories = Array.from({ length: Math.max(1, Math.round(CATEGORIES / 10)) }, (_, i) => `c${i * 10}`);
   if (EXPERIMENT) {
     const ceiling = await withCpu(pid, SECONDS, () => trivialQueryCeiling(url, SECONDS, CONNECTIONS));
-    const rate = ceiling.requestsPerSecond / 2;
-    const without = await withCpu(pid, SECONDS, () => closedLoop(url, bodyOf(RECOMMEND)));
-    const withoutOpen = await openLoop(url, bodyOf(RECOMMEND), rate, RATE_SECONDS);
-    await postAdmin(url, 'mutation($input: ExperimentInput!) { upsertExperiment(input: $input) { id } }', {
-      input: {
-        id: 'bench-aa',
-        variants: [
-          { name: 'a', weight: 1 },
-          { name: 'b', weight: 1 },
-        ],
-      },
-    });
-    const listed = (await postAdmin(url, RECOMMEND_EXPERIMENT, { u: 's1', k: K })) as {
-      recommendations: { experiment: { id: string } | null };
-    };
-    if (listed.recommendations.experiment?.id !== 'bench-aa') throw new Error('the experiment does not serve');
-    const withExperiment = await withCpu(pid, SECONDS, () => closedLoop(url, bodyOf(RECOMMEND)));
-    const withOpen = await openLoop(url, bodyOf(RECOMMEND), rate, RATE_SECONDS);
-    await postAdmin(url, 'mutation { stopExperiment(id: "bench-aa") { id } }');
+    // Half of what plain recommendations sustain closed-loop: a rate both arms can serve, so p99 measures the
+    // experiment's cost and not a queue (half the trivial ceiling is above what `recommendations` sustains).
+    const probe = await closedLoop(url, bodyOf(RECOMMEND));
+    const rate = Math.round(probe.requestsPerSecond / 2);
+    // Arms alternate (without, with, without, with): drift over the run (caches warming, the machine's other
+    // load) then falls on both arms instead of on whichever ran second.
+    const rounds: { without: ArmFigures; withExperiment: ArmFigures }[] = [];
+    for (let round = 1; round <= EXPERIMENT_ROUNDS; round++) {
+      const without = await arm(pid, url, rate);
+      const id = `bench-aa-${round}`;
+      await postAdmin(url, 'mutation($input: ExperimentInput!) { upsertExperiment(input: $input) { id } }', {
+        input: {
+          id,
+          variants: [
+            { name: 'a', weight: 1 },
+            { name: 'b', weight: 1 },
+          ],
+        },
+      });
+      const listed = (await postAdmin(url, RECOMMEND_EXPERIMENT, { u: 's1', k: K })) as {
+        recommendations: { experiment: { id: string } | null };
+      };
+      if (listed.recommendations.experiment?.id !== id) throw new Error('the experiment does not serve');
+      const withExperiment = await arm(pid, url, rate);
+      await postAdmin(url, `mutation { stopExperiment(id: "${id}") { id } }`);
+      rounds.push({ without, withExperiment });
+    }
     const impressions = await countRows(
       env.databaseUrl,
       'SELECT coalesce(sum("lists"), 0) AS count FROM "ExperimentExposure"',
     );
     const round = (value: number) => Math.round(value * 1000) / 1000;
+    const mean = (pick: (r: (typeof rounds)[number]) => number) =>
+      rounds.reduce((sum, r) => sum + pick(r), 0) / rounds.length;
+    const cpuWithout = mean((r) => r.without.closed.gatewayCpuMsPerRequest);
+    const cpuWith = mean((r) => r.withExperiment.closed.gatewayCpuMsPerRequest);
+    const openP99Without = mean((r) => r.without.open.p99Ms);
+    const openP99With = mean((r) => r.withExperiment.open.p99Ms);
+    const ratios = {
+      rpsWithOverWithout: round(
+        mean((r) => r.withExperiment.closed.requestsPerSecond) / mean((r) => r.without.closed.requestsPerSecond),
+      ),
+      openP99WithOverWithout: round(openP99With / openP99Without),
+      cpuWithOverWithout: round(cpuWith / cpuWithout),
+    };
     writeResults('serving-experiment', {
       sizes: { items: ITEMS, shoppers: SHOPPERS, categories: CATEGORIES, eventsPerShopper: EVENTS_PER_SHOPPER, k: K },
       ceilingRps: Math.round(ceiling.requestsPerSecond),
-      closedLoop: { without, withExperiment, connections: CONNECTIONS, seconds: SECONDS },
-      gatewayCpuMsPerRequest: {
-        without: without.gatewayCpuMsPerRequest,
-        withExperiment: withExperiment.gatewayCpuMsPerRequest,
-        experimentCost: round(withExperiment.gatewayCpuMsPerRequest - without.gatewayCpuMsPerRequest),
-      },
-      openLoopAtHalfCeiling: { without: withoutOpen, withExperiment: withOpen },
-      ratios: {
-        rpsWithOverWithout: round(withExperiment.requestsPerSecond / without.requestsPerSecond),
-        openP99WithOverWithout: round(withOpen.p99Ms / withoutOpen.p99Ms),
-      },
+      plainClosedLoopRps: Math.round(probe.requestsPerSecond),
+      openLoopRate: rate,
+      openLoopRateWhat: 'half of plain recommendations closed-loop throughput, measured in this run',
+      rounds,
+      gatewayCpuMsPerRequest: { without: round(cpuWithout), withExperiment: round(cpuWith) },
+      openLoopP99Ms: { without: round(openP99Without), withExperiment: round(openP99With) },
+      ratios,
       impressionsLogged: impressions,
-      targets: { openP99WithOverWithoutAtMost: 1.05 },
+      targets: {
+        openP99WithOverWithoutAtMost: 1.05,
+        met: ratios.openP99WithOverWithout <= 1.05,
+      },
       loadAverage: { atStart: loadAtStart, atEnd: loadAverage() },
       uptime: { atStart: uptimeAtStart, atEnd: uptime() },
     });
