@@ -84,6 +84,26 @@ export async function fitModel(
 }
 
 /**
+ * At most `max` of `pool`, spread evenly over it (deterministic: the same pool gives the same sample), so a
+ * sample of users keeps the mix of old and new shoppers that ids in order of first appearance have.
+ */
+export function evenSample(pool: readonly number[], max: number): number[] {
+  const step = Math.max(1, pool.length / max);
+  const out: number[] = [];
+  for (let at = 0; Math.floor(at) < pool.length && out.length < max; at += step)
+    out.push(pool[Math.floor(at)] as number);
+  return out;
+}
+
+/** The users with at least one held-out item, in id order. */
+export function usersWithTestItems(testIndptr: Int32Array): number[] {
+  const users: number[] = [];
+  for (let u = 0; u + 1 < testIndptr.length; u++)
+    if ((testIndptr[u + 1] as number) > (testIndptr[u] as number)) users.push(u);
+  return users;
+}
+
+/**
  * Evaluates `recommender` for every user with held-out items: their training history is `history` row u, their
  * held-out items `testItems[testIndptr[u]..testIndptr[u+1])`. `catalogue` is the coverage denominator;
  * `users`, when given, restricts the evaluation to those users (a validation sample). The share of top-k slots

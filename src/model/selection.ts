@@ -7,9 +7,11 @@ import { fitEase } from './ease.ts';
 import {
   type Executors,
   evaluateRecommender,
+  evenSample,
   historyMatrix,
   type ModelParams,
   type TrainingData,
+  usersWithTestItems,
 } from './evaluation.ts';
 import { type Csr, selectRows, transposeCsr } from './interactions.ts';
 import { fitItemSimilarity } from './item-similarity.ts';
@@ -156,19 +158,16 @@ interface Validation {
 
 function validationOf(data: TrainingData, k: number, maxUsers: number): Validation {
   const split = temporalSplit(data.log, data.users, data.items);
-  const withItems: number[] = [];
-  for (let u = 0; u < data.users; u++)
-    if ((split.testIndptr[u + 1] as number) > (split.testIndptr[u] as number)) withItems.push(u);
+  const withItems = usersWithTestItems(split.testIndptr);
   // Every other user tunes, the rest select (each side at most maxUsers, sampled evenly).
-  const even = (pool: number[]) => {
-    const step = Math.max(1, pool.length / maxUsers);
-    const out: number[] = [];
-    for (let at = 0; Math.floor(at) < pool.length && out.length < maxUsers; at += step)
-      out.push(pool[Math.floor(at)] as number);
-    return out;
-  };
-  const tune = even(withItems.filter((_, at) => at % 2 === 0));
-  const rest = even(withItems.filter((_, at) => at % 2 === 1));
+  const tune = evenSample(
+    withItems.filter((_, at) => at % 2 === 0),
+    maxUsers,
+  );
+  const rest = evenSample(
+    withItems.filter((_, at) => at % 2 === 1),
+    maxUsers,
+  );
   const users = withItems.length >= 20 ? tune : withItems;
   const selectUsers = withItems.length >= 20 ? rest : withItems;
   return {
