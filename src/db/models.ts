@@ -48,6 +48,13 @@ export async function createModelVersion(
 }
 
 /**
+ * How long storing a version's artifact may take. Prisma's 5 s default is too short for a large shop: at
+ * 100,000 items and shoppers the vectors and index are tens of MB, and the commit took 9 s and failed (the
+ * version stayed TRAINING) on a 2-core machine while the trainer was also busy.
+ */
+const ARTIFACT_STORE_TIMEOUT_MS = 120_000;
+
+/**
  * Stores the artifact and marks the version READY, all at once; with `activate` it also becomes current
  * (and ends any pin: it beat the pinned version).
  */
@@ -62,29 +69,29 @@ export async function completeModelVersion(
   activate: boolean,
 ): Promise<ModelVersion> {
   const now = new Date();
-  const unpin = activate
-    ? [db.modelVersion.updateMany({ where: { pinnedAt: { not: null } }, data: { pinnedAt: null } })]
-    : [];
-  const [version] = await db.$transaction([
-    db.modelVersion.update({
-      where: { id },
-      data: { ...summary, status: 'READY', finishedAt: now, activatedAt: activate ? now : null },
-    }),
-    db.modelArtifact.create({
-      data: {
-        versionId: id,
-        factors: vectors.factors,
-        itemIds: vectors.itemIds,
-        itemFactors: toBytes(vectors.itemFactors),
-        userIds: vectors.userIds,
-        userFactors: toBytes(vectors.userFactors),
-        itemIndex: new Uint8Array(vectors.itemIndex) as Uint8Array<ArrayBuffer>,
-        neighbours: vectors.neighbours ? encodeNeighbourTable(vectors.neighbours) : null,
-      },
-    }),
-    ...unpin,
-  ]);
-  return version;
+  return db.$transaction(
+    async (tx) => {
+      const version = await tx.modelVersion.update({
+        where: { id },
+        data: { ...summary, status: 'READY', finishedAt: now, activatedAt: activate ? now : null },
+      });
+      await tx.modelArtifact.create({
+        data: {
+          versionId: id,
+          factors: vectors.factors,
+          itemIds: vectors.itemIds,
+          itemFactors: toBytes(vectors.itemFactors),
+          userIds: vectors.userIds,
+          userFactors: toBytes(vectors.userFactors),
+          itemIndex: new Uint8Array(vectors.itemIndex) as Uint8Array<ArrayBuffer>,
+          neighbours: vectors.neighbours ? encodeNeighbourTable(vectors.neighbours) : null,
+        },
+      });
+      if (activate) await tx.modelVersion.updateMany({ where: { pinnedAt: { not: null } }, data: { pinnedAt: null } });
+      return version;
+    },
+    { timeout: ARTIFACT_STORE_TIMEOUT_MS },
+  );
 }
 
 /** Makes a READY version current (it beat any pinned one, so the pin ends), as `completeModelVersion` does. */
