@@ -11,9 +11,7 @@
 //   without interactions (0 by construction).
 // Online Retail II has StockCode descriptions only (no category or attributes): the content is the description.
 // Data: Chen, D. (2012). Online Retail II. UCI ML Repository, CC BY 4.0, https://doi.org/10.24432/C5CG6D
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { csvRecords, parseTimestamp } from '../src/cli/lib/interactions-csv.ts';
 import { isProductCode, RETAIL_GZ } from '../src/cli/lib/retail.ts';
