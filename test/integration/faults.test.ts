@@ -55,7 +55,10 @@ describe('faults', () => {
       metrics: createMetrics(['worker']),
     });
     cleanups.push(() => workers.stop());
-    const pushed = await subscription.next(10_000);
+    // The workers' start may push a list of its own first (the features rebuild ending, trigger FEATURES):
+    // the one that counts is the push naming the event.
+    let pushed = await subscription.next(10_000);
+    while (pushed.data?.recommendationsUpdated.causedBy?.eventId !== eventId) pushed = await subscription.next(10_000);
 
     expect(tracked.data).toEqual({ trackEvent: { eventId, status: 'ACCEPTED' } });
     expect(storedBefore.processedAt).toBeNull();
