@@ -182,7 +182,9 @@ async function experimentRun(url: string, databaseUrl: string, pid: number) {
   const batchWith = pooled(runs.batchWith);
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
-  const { rows } = await client.query<{ count: string }>('SELECT count(*) FROM "ExperimentEvent"');
+  const { rows } = await client.query<{ count: string }>(
+    'SELECT count(*) FROM "Event" WHERE "experimentId" IS NOT NULL',
+  );
   await client.end();
   const round = (value: number) => Math.round(value * 1000) / 1000;
   writeResults('ingest-experiment', {

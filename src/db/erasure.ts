@@ -36,11 +36,8 @@ export async function eraseShopperRows(
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ERASURE_LOCK})`;
     const events = erase ? await tx.$executeRaw`DELETE FROM "Event" WHERE "userId" = ${userId}` : 0;
     const profiles = erase ? await tx.$executeRaw`DELETE FROM "User" WHERE "id" = ${userId}` : 0;
-    // What experiments kept of them (served lists, attributed events): per-shopper rows like the log's.
-    if (erase) {
-      await tx.$executeRaw`DELETE FROM "ExperimentExposure" WHERE "userId" = ${userId}`;
-      await tx.$executeRaw`DELETE FROM "ExperimentEvent" WHERE "userId" = ${userId}`;
-    }
+    // What experiments kept of them: the lists they were served (their attributed events went with the log).
+    if (erase) await tx.$executeRaw`DELETE FROM "ExperimentExposure" WHERE "userId" = ${userId}`;
     const modelVectors = await removeArtifactUser(tx, userId);
     const log = await tx.erasure.create({
       data: { subject, kind: options.kind, events, profiles, modelVectors },

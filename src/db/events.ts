@@ -16,8 +16,8 @@ export interface NewEvent {
   context: unknown;
   recommendationId: string | null;
   /**
-   * The experiment variant its recommendationId was verified to name (ExperimentService#originOf): stored with
-   * the event, in the same statement, as its ExperimentEvent row.
+   * The experiment variant its recommendationId was verified to name (ExperimentService#originOf): stored in
+   * the event's own row (Event.experimentId, experimentPhase, experimentVariant).
    */
   attribution?: { experimentId: string; phase: number; variant: string } | null;
 }
@@ -67,32 +67,17 @@ const INSERT_PLAIN = `INSERT INTO "Event" ("eventId", "userId", "type", "itemId"
      ON CONFLICT ("eventId") DO NOTHING
      RETURNING "id", "eventId", "receivedAt"`;
 
-/** INSERT_PLAIN, and the ExperimentEvent rows of the newly stored events that carry an attribution. */
-const INSERT_ATTRIBUTED = `WITH t AS (
-       SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[],
-                            $8::timestamptz[], $9::jsonb[], $10::text[], $11::text[], $12::int[], $13::text[])
-         WITH ORDINALITY
-         AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
-              "recommendationId", "experimentId", "phase", "variant", "position")
-     ), inserted AS (
-       INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
-                            "context", "recommendationId")
-       SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
-              "context", "recommendationId"
-       FROM t ORDER BY "position"
-       ON CONFLICT ("eventId") DO NOTHING
-       RETURNING "id", "eventId", "receivedAt"
-     ), attributed AS (
-       INSERT INTO "ExperimentEvent" ("eventId", "experimentId", "phase", "variant", "userId", "type", "itemId",
-                                      "value", "occurredAt", "recommendationId")
-       SELECT DISTINCT ON (t."eventId") t."eventId", t."experimentId", t."phase", t."variant", t."userId",
-              t."type"::"EventType", t."itemId", t."value", t."occurredAt", t."recommendationId"
-       FROM t JOIN inserted USING ("eventId")
-       WHERE t."experimentId" IS NOT NULL
-       ORDER BY t."eventId", t."position"
-       ON CONFLICT ("eventId") DO NOTHING
-     )
-     SELECT "id", "eventId", "receivedAt" FROM inserted`;
+/** INSERT_PLAIN, with the experiment attribution of the events that carry one in the same rows. */
+const INSERT_ATTRIBUTED = `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
+                          "context", "recommendationId", "experimentId", "experimentPhase", "experimentVariant")
+     SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
+            "context", "recommendationId", "experimentId", "experimentPhase", "experimentVariant"
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[],
+                 $8::timestamptz[], $9::jsonb[], $10::text[], $11::text[], $12::int[], $13::text[])
+       AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
+            "recommendationId", "experimentId", "experimentPhase", "experimentVariant")
+     ON CONFLICT ("eventId") DO NOTHING
+     RETURNING "id", "eventId", "receivedAt"`;
 
 /**
  * Stores a batch in one statement and returns the eventIds that were new, with their sequence number and the
@@ -114,10 +99,10 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
     events.map((e) => (e.context === null || e.context === undefined ? null : JSON.stringify(e.context))),
     events.map((e) => e.recommendationId),
   ];
-  // Named statements: each pooled connection parses and plans them once, not on every acknowledgement. A batch
-  // with experiment attributions writes them in the same statement (joined to the events it inserted), so an
-  // attribution is exactly as durable as its event and costs no round trip of its own; a batch without any
-  // (all traffic outside experiments) keeps the plain insert.
+  // Named statements: each pooled connection parses and plans them once, not on every acknowledgement. An
+  // attribution is three columns of the event's own row, so it is exactly as durable as its event and costs
+  // neither a round trip nor a row of its own; a batch without any (all traffic outside experiments) keeps the
+  // plain insert and sends no empty arrays.
   const attributed = events.some((e) => e.attribution);
   const { rows } = await pool.query<{ id: string; eventId: string; receivedAt: Date }>(
     attributed

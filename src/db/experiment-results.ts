@@ -40,7 +40,8 @@ export interface BucketCounts {
 function perShopper(experimentId: string, phase: number): Prisma.Sql {
   return Prisma.sql`
     WITH att AS (
-      SELECT * FROM "ExperimentEvent" WHERE "experimentId" = ${experimentId} AND "phase" = ${phase}
+      SELECT "eventId", "experimentVariant" AS variant, "userId", type, "itemId", value, "occurredAt"
+        FROM "Event" WHERE "experimentId" = ${experimentId} AND "experimentPhase" = ${phase}
     ), exposed AS (
       SELECT variant, "userId", min(at) AS at, sum(lists) AS lists FROM (
         SELECT variant, "userId", "firstServedAt" AS at, "lists"

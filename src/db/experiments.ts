@@ -1,35 +1,31 @@
 import type pg from 'pg';
-import type { NewEvent } from './events.ts';
 
-/** An event attributed to an experiment's variant. */
-export type AttributedEvent = NewEvent & {
+/** A stored event's attribution, as a rebuild derives it from its recommendationId. */
+export interface Attribution {
+  eventId: string;
   experimentId: string;
   phase: number;
   variant: string;
-  recommendationId: string;
-};
+}
 
-/** Inserts attributed events in one statement; an eventId attributed before is skipped (retries, rebuilds). */
-export async function insertExperimentEvents(pool: pg.Pool, rows: readonly AttributedEvent[]): Promise<void> {
-  await pool.query(
-    `INSERT INTO "ExperimentEvent"
-       ("eventId", "experimentId", "phase", "variant", "userId", "type", "itemId", "value", "occurredAt", "recommendationId")
-     SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::"EventType"[], $7::text[],
-                          $8::numeric[], $9::timestamptz[], $10::text[])
-     ON CONFLICT ("eventId") DO NOTHING`,
+/**
+ * Writes attributions into the events' rows in one statement; an event attributed before keeps its attribution
+ * (retries, rebuilds). Returns how many events it attributed.
+ */
+export async function attributeEvents(pool: pg.Pool, rows: readonly Attribution[]): Promise<number> {
+  const result = await pool.query(
+    `UPDATE "Event" e
+        SET "experimentId" = t."experimentId", "experimentPhase" = t."phase", "experimentVariant" = t."variant"
+       FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[]) AS t("eventId", "experimentId", "phase", "variant")
+      WHERE e."eventId" = t."eventId" AND e."experimentId" IS NULL`,
     [
       rows.map((row) => row.eventId),
       rows.map((row) => row.experimentId),
       rows.map((row) => row.phase),
       rows.map((row) => row.variant),
-      rows.map((row) => row.userId),
-      rows.map((row) => row.type),
-      rows.map((row) => row.itemId),
-      rows.map((row) => row.value),
-      rows.map((row) => row.occurredAt),
-      rows.map((row) => row.recommendationId),
     ],
   );
+  return result.rowCount ?? 0;
 }
 
 /** A shopper's exposure to a variant in a phase, as the impression log keeps it. */

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { Db } from '../db/client.ts';
-import type { NewEvent } from '../db/events.ts';
-import { type AttributedEvent, insertExperimentEvents } from '../db/experiments.ts';
+import { type Attribution, attributeEvents } from '../db/experiments.ts';
 import { DomainError, ErrorCode, InvalidInputError } from '../errors.ts';
 import type { ExperimentChangeKind } from '../generated/prisma/enums.ts';
 import type { Logger } from '../logger.ts';
@@ -217,52 +216,35 @@ export class ExperimentService {
     return read.kind === 'experiment' ? read.origin : null;
   }
 
-  /** Attributes stored events (a rebuild's): verified as `originOf` does, inserted once per eventId. */
-  async #attribute(events: readonly NewEvent[]): Promise<void> {
-    const rows: AttributedEvent[] = [];
-    for (const row of events) {
-      if (row.recommendationId === null) continue;
-      const read = this.#ids.read(row.recommendationId);
-      if (read.kind === 'experiment') rows.push({ ...row, ...read.origin, recommendationId: row.recommendationId });
-    }
-    if (rows.length > 0) await insertExperimentEvents(this.#pool, rows);
-  }
-
   /**
-   * Rebuilds an experiment's attributed events from the Event table (after a lost attribution write, or to
-   * check the table): every stored event whose recommendationId verifies as this experiment's. Idempotent;
-   * returns how many rows it added. Reads the whole event log: an operator's repair, not a routine.
+   * Rebuilds an experiment's attribution from the Event table (after a lost attribution write, or to check the
+   * table): every stored event whose recommendationId verifies as this experiment's, and that has none yet, is
+   * attributed as `originOf` would have. Idempotent; returns how many events it attributed. Reads the whole
+   * event log: an operator's repair, not a routine.
    */
   async rebuildAttribution(id: string): Promise<number> {
     const experiment = await this.get(id);
     if (!experiment) throw notFound(id);
-    const before = await this.#db.experimentEvent.count({ where: { experimentId: id } });
     const prefix = `x1.${id}.`;
+    let attributed = 0;
     let cursor = 0n;
     for (;;) {
       const page = await this.#db.event.findMany({
         where: { id: { gt: cursor }, recommendationId: { startsWith: prefix } },
+        select: { id: true, eventId: true, recommendationId: true },
         orderBy: { id: 'asc' },
         take: 5000,
       });
       if (page.length === 0) break;
       cursor = page.at(-1)?.id ?? cursor;
-      await this.#attribute(
-        page.map((event) => ({
-          eventId: event.eventId,
-          userId: event.userId,
-          type: event.type,
-          itemId: event.itemId,
-          sessionId: event.sessionId,
-          quantity: event.quantity,
-          value: event.value === null ? null : event.value.toFixed(2),
-          occurredAt: event.occurredAt,
-          context: event.context,
-          recommendationId: event.recommendationId,
-        })),
-      );
+      const rows: Attribution[] = [];
+      for (const event of page) {
+        const read = event.recommendationId === null ? null : this.#ids.read(event.recommendationId);
+        if (read?.kind === 'experiment') rows.push({ eventId: event.eventId, ...read.origin });
+      }
+      if (rows.length > 0) attributed += await attributeEvents(this.#pool, rows);
     }
-    return (await this.#db.experimentEvent.count({ where: { experimentId: id } })) - before;
+    return attributed;
   }
 
   /** Every experiment, newest first. */
