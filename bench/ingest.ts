@@ -2,10 +2,11 @@
 // Events/s and latency of trackEvent (single) and trackEvents (batches of 100) through the real gateway,
 // against two baselines measured in the same run: the same rows inserted by plain parameterised SQL from
 // one pool, and a trivial GraphQL query on the same server (the HTTP+GraphQL ceiling).
-// With --experiment: an experiment running, single and batched ingestion of events without a
-// recommendationId and of events of which a share (--attributed-share, default all: the worst case) carries
-// one of its lists' signed recommendationIds (verified and attributed on the acknowledgement path), the arms
-// alternating over two rounds,
+// With --experiment: single and batched ingestion of the same storefront traffic, of which a share
+// (--attributed-share, default all: the worst case) are clicks sending back the recommendationId of the list
+// they came from: without an experiment that is a plain list's id (a UUID, stored as sent); with one, a signed
+// id of a variant's list (verified and attributed on the acknowledgement path). The arms alternate over two
+// rounds,
 // to bench/results/ingest-experiment.json. The gateway runs without a worker (this measures ingestion alone),
 // so MAX_EVENT_BACKLOG is off: back-pressure would answer OVERLOADED once 20,000 events wait, and autocannon
 // would count those fast refusals as requests served.
@@ -13,9 +14,9 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { cpuSeconds } from './lib/process-cpu.ts';
+import { CpuMeter } from './lib/process-cpu.ts';
 import { percentile, writeResults } from './lib/results.ts';
-import { createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
+import { BENCH_SERVER_URL, createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
 
 const { values } = parseArgs({
   options: {
@@ -105,7 +106,13 @@ async function post(url: string, query: string, variables: Record<string, unknow
 }
 
 function figuresOf(
-  run: { requestsPerSecond: number; p50Ms: number; p99Ms: number; gatewayCpuMsPerEvent: number },
+  run: {
+    requestsPerSecond: number;
+    p50Ms: number;
+    p99Ms: number;
+    gatewayCpuMsPerEvent: number;
+    postgresCpuMsPerEvent?: number;
+  },
   perRequest: number,
 ) {
   return {
@@ -113,6 +120,7 @@ function figuresOf(
     p50Ms: run.p50Ms,
     p99Ms: run.p99Ms,
     gatewayCpuMsPerEvent: run.gatewayCpuMsPerEvent,
+    ...(run.postgresCpuMsPerEvent === undefined ? {} : { postgresCpuMsPerEvent: run.postgresCpuMsPerEvent }),
   };
 }
 
@@ -120,14 +128,46 @@ function figuresOf(
 const ROUNDS = 2;
 
 /** Single and batched ingestion without and with an experiment whose recommendationIds the events carry, alternating. */
-async function experimentRun(url: string, databaseUrl: string, pid: number) {
-  /** A load run with the gateway's CPU milliseconds per event (less sensitive to a busy machine than rates). */
+async function experimentRun(url: string, databaseUrl: string, databaseName: string, pid: number) {
+  const admin = new pg.Client({ connectionString: `${BENCH_SERVER_URL}/postgres` });
+  await admin.connect();
+  /** The gateway, and the Postgres backends serving this run's database: the two that share the cores. */
+  const cpu = new CpuMeter({
+    gateway: async () => [pid],
+    postgres: async () =>
+      (
+        await admin.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
+          [databaseName],
+        )
+      ).rows.map((row) => row.pid),
+  });
+  /** A load run with CPU milliseconds per event by process (less sensitive to a busy machine than rates). */
   const measured = async (perRequest: number, body: () => string) => {
-    const before = cpuSeconds(pid);
+    const meter = await cpu.start();
     const figures = await load(url, body);
-    const cpuMs = (cpuSeconds(pid) - before) * 1000;
-    return { ...figures, gatewayCpuMsPerEvent: Math.round((cpuMs / (figures.requests * perRequest)) * 1000) / 1000 };
+    const used = await meter.stop();
+    const perEvent = (seconds: number | undefined) =>
+      Math.round((((seconds ?? 0) * 1000) / (figures.requests * perRequest)) * 1000) / 1000;
+    return {
+      ...figures,
+      gatewayCpuMsPerEvent: perEvent(used.gateway),
+      postgresCpuMsPerEvent: perEvent(used.postgres),
+    };
   };
+  // Lists served to the same shoppers before and after the experiment starts: their ids are what the
+  // storefront sends back on a click, a plain list's UUID without an experiment, a variant's signed id with one.
+  const listsOf = async () => {
+    const lists: { userId: string; recommendationId: string }[] = [];
+    for (let n = 0; n < 200; n++) {
+      const data = (await post(url, 'query($u: ID!) { recommendations(userId: $u, k: 5) { recommendationId } }', {
+        u: `u${n}`,
+      })) as { recommendations: { recommendationId: string } };
+      lists.push({ userId: `u${n}`, recommendationId: data.recommendations.recommendationId });
+    }
+    return lists;
+  };
+  const plainLists = await listsOf();
   await post(url, 'mutation($input: ExperimentInput!) { upsertExperiment(input: $input) { id } }', {
     input: {
       id: 'bench-aa',
@@ -137,33 +177,36 @@ async function experimentRun(url: string, databaseUrl: string, pid: number) {
       ],
     },
   });
-  // Lists served under the experiment: their ids are what the storefront sends back.
-  const lists: { userId: string; recommendationId: string }[] = [];
-  for (let n = 0; n < 200; n++) {
-    const data = (await post(url, 'query($u: ID!) { recommendations(userId: $u, k: 5) { recommendationId } }', {
-      u: `u${n}`,
-    })) as { recommendations: { recommendationId: string } };
-    lists.push({ userId: `u${n}`, recommendationId: data.recommendations.recommendationId });
+  const experimentLists = await listsOf();
+  if (experimentLists.some((list) => !list.recommendationId.startsWith('x1.'))) {
+    throw new Error('a list served under the experiment has no experiment recommendationId');
   }
-  const attributedEvent = () => {
+  const clickFrom = (lists: readonly { userId: string; recommendationId: string }[]) => () => {
     if (Math.random() >= ATTRIBUTED_SHARE) return randomEvent();
     const list = lists[Math.floor(Math.random() * lists.length)]!;
     return { ...randomEvent(), type: 'CLICK', userId: list.userId, recommendationId: list.recommendationId };
   };
+  const plainEvent = clickFrom(plainLists);
+  const attributedEvent = clickFrom(experimentLists);
   const singleBody = (event: () => Record<string, unknown>) => () =>
     JSON.stringify({ query: SINGLE, variables: { input: event() } });
   const batchBody = (event: () => Record<string, unknown>) => () =>
     JSON.stringify({ query: BATCHED, variables: { inputs: Array.from({ length: BATCH }, event) } });
-  // Arms alternate (without, with) in each round: the Event table grows through the run and every insert gets
-  // a little dearer, which would otherwise fall on whichever arm ran second.
+  // The Event table grows through the run and every insert gets a little dearer, so the order mirrors itself
+  // round by round (single, single with, batch, batch with; then the reverse): over two rounds each arm's mean
+  // sits at the same point of that drift as its pair's, instead of always running second.
   type Run = Awaited<ReturnType<typeof measured>>;
   const runs = { single: [] as Run[], singleWith: [] as Run[], batch: [] as Run[], batchWith: [] as Run[] };
+  const steps: [keyof typeof runs, () => Promise<Run>][] = [
+    ['single', () => measured(1, singleBody(plainEvent))],
+    ['singleWith', () => measured(1, singleBody(attributedEvent))],
+    ['batch', () => measured(BATCH, batchBody(plainEvent))],
+    ['batchWith', () => measured(BATCH, batchBody(attributedEvent))],
+  ];
   for (let round = 1; round <= ROUNDS; round++) {
-    console.error(`round ${round} of ${ROUNDS}: single without and with attribution, then batches`);
-    runs.single.push(await measured(1, singleBody(randomEvent)));
-    runs.singleWith.push(await measured(1, singleBody(attributedEvent)));
-    runs.batch.push(await measured(BATCH, batchBody(randomEvent)));
-    runs.batchWith.push(await measured(BATCH, batchBody(attributedEvent)));
+    const order = round % 2 === 1 ? steps : [...steps].reverse();
+    console.error(`round ${round} of ${ROUNDS}: ${order.map(([arm]) => arm).join(', ')}`);
+    for (const [arm, run] of order) runs[arm].push(await run());
   }
   /** The rounds of one arm as one run: requests and CPU summed, latencies averaged. */
   const pooled = (arm: Run[]): Run => {
@@ -174,6 +217,7 @@ async function experimentRun(url: string, databaseUrl: string, pid: number) {
       p99Ms: mean((run) => run.p99Ms),
       requests: arm.reduce((sum, run) => sum + run.requests, 0),
       gatewayCpuMsPerEvent: Math.round(mean((run) => run.gatewayCpuMsPerEvent) * 1000) / 1000,
+      postgresCpuMsPerEvent: Math.round(mean((run) => run.postgresCpuMsPerEvent) * 1000) / 1000,
     };
   };
   const single = pooled(runs.single);
@@ -186,6 +230,7 @@ async function experimentRun(url: string, databaseUrl: string, pid: number) {
     'SELECT count(*) FROM "Event" WHERE "experimentId" IS NOT NULL',
   );
   await client.end();
+  await admin.end();
   const round = (value: number) => Math.round(value * 1000) / 1000;
   writeResults('ingest-experiment', {
     seconds,
@@ -193,7 +238,10 @@ async function experimentRun(url: string, databaseUrl: string, pid: number) {
     batchSize: BATCH,
     attributedShare: ATTRIBUTED_SHARE,
     rounds: ROUNDS,
-    roundsWhat: 'each round: single without, single with, batches without, batches with; figures are means over rounds',
+    roundsWhat:
+      'odd rounds: single without, single with, batches without, batches with; even rounds the reverse; figures are means over rounds',
+    armsWhat:
+      'the same traffic; its clicks (attributedShare of events) carry a plain list id (a UUID) without the experiment and a variant list id with it',
     perRound: runs,
     without: {
       single: figuresOf(single, 1),
@@ -209,6 +257,8 @@ async function experimentRun(url: string, databaseUrl: string, pid: number) {
       batchWithOverWithout: round(batchWith.requestsPerSecond / batch.requestsPerSecond),
       singleCpuPerEventWithOverWithout: round(singleWith.gatewayCpuMsPerEvent / single.gatewayCpuMsPerEvent),
       batchCpuPerEventWithOverWithout: round(batchWith.gatewayCpuMsPerEvent / batch.gatewayCpuMsPerEvent),
+      singlePostgresCpuPerEventWithOverWithout: round(singleWith.postgresCpuMsPerEvent / single.postgresCpuMsPerEvent),
+      batchPostgresCpuPerEventWithOverWithout: round(batchWith.postgresCpuMsPerEvent / batch.postgresCpuMsPerEvent),
     },
     targets: { throughputWithOverWithoutAtLeast: 0.95 },
   });
@@ -248,7 +298,7 @@ try {
     });
     if (!response.ok) throw new Error(`seeding the catalogue failed: ${await response.text()}`);
   }
-  if (EXPERIMENT) await experimentRun(url, env.databaseUrl, gateway.child.pid ?? 0);
+  if (EXPERIMENT) await experimentRun(url, env.databaseUrl, env.id, gateway.child.pid ?? 0);
   else await standardRun(url, env.databaseUrl);
 } finally {
   await gateway.stop();
