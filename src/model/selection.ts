@@ -75,7 +75,11 @@ export interface Selection {
 
 export interface SelectionOptions {
   readonly search: SearchKind;
-  /** Seconds for all the families' searches together (each gets an equal share of what is left). */
+  /**
+   * Seconds for the whole selection: the validation split, every family's search and served validation, and
+   * the blend (each family gets an equal share of what is left once BLEND_SHARE is held back for the blend).
+   * 0: no search, one fit per family.
+   */
   readonly budgetSeconds: number;
   readonly seed?: number;
   readonly k?: number;
@@ -139,6 +143,13 @@ const ALS_RUNGS = [3, 8, 15] as const;
 /** EASE catalogue fractions per rung (of its full item count): the solve costs n³, so 1/64, 1/8, 1. */
 const EASE_RUNGS = [0.25, 0.5, 1] as const;
 const BLEND_STEP = 0.1;
+/**
+ * The share of the selection budget held back for the blend (scoring every family on the validation users,
+ * its weight grid, its served validation), so the families' searches leave it room and the selection as a
+ * whole ends near its budget. A share rather than an estimate: the blend's cost grows with the catalogue and
+ * the validation users like the searches' trials do. The grid stops at the budget, keeping the best so far.
+ */
+const BLEND_SHARE = 0.1;
 
 /** The validation the searches score on: an inner split of the training data and a sample of its users. */
 interface Validation {
@@ -325,6 +336,12 @@ function itemknnRunner(validation: Validation, weighting: ModelParams): FamilyRu
 }
 
 /** Points of the simplex over `n` weights with step `step`, every weight > 0 (each part really takes part). */
+function bitCount(mask: number): number {
+  let n = 0;
+  for (let m = mask; m; m &= m - 1) n++;
+  return n;
+}
+
 function simplexPoints(n: number, step: number): number[][] {
   const units = Math.round(1 / step);
   const out: number[][] = [];
@@ -349,6 +366,7 @@ function tuneBlend(
   fits: readonly { family: Family; fit: BestFit }[],
   trials: StoredTrial[],
   now: () => number,
+  deadline: number,
 ): { weights: BlendWeights; summary: RankingSummary; seconds: number } | undefined {
   if (fits.length < 2) return undefined;
   const started = now();
@@ -414,10 +432,16 @@ function tuneBlend(
     return metrics.summary();
   };
   let best: { weights: number[]; summary: RankingSummary } | undefined;
-  for (let mask = 1; mask < 1 << fits.length; mask++) {
+  // Pairs before larger subsets (masks in order of their member count), so a grid cut short by the deadline
+  // has compared every pair; at least one point is always ranked.
+  const masks = Array.from({ length: (1 << fits.length) - 1 }, (_, at) => at + 1).sort(
+    (a, b) => bitCount(a) - bitCount(b) || a - b,
+  );
+  for (const mask of masks) {
     const members = fits.map((_, f) => f).filter((f) => mask & (1 << f));
     if (members.length < 2) continue;
     for (const point of simplexPoints(members.length, BLEND_STEP)) {
+      if (best && now() >= deadline) break;
       const t0 = now();
       const weights = fits.map(() => 0);
       members.forEach((f, at) => {
@@ -471,13 +495,19 @@ export async function selectModel(
   // Item-kNN (cheap) first, EASE (one full fit is its floor) next, ALS (better the more trials) last: what a
   // family leaves of its share goes to the next.
   const order = [...families].sort((a, b) => FAMILIES_BY_COST.indexOf(a) - FAMILIES_BY_COST.indexOf(b));
-  let carried = 0;
+  // Everything counts against one deadline: what the validation split and each family took (search, served
+  // validation, an overrun: EASE's one full fit on a large catalogue can cost more than its share) is what the
+  // later families do not get. Without a budget there is no deadline for the blend either.
+  const budgeted = options.budgetSeconds > 0;
+  const deadline = budgeted ? started + options.budgetSeconds : Number.POSITIVE_INFINITY;
+  const blendReserve = families.length > 1 ? options.budgetSeconds * BLEND_SHARE : 0;
+  /** The longest served validation of a family so far: what the next one's, and the blend's, will take, about. */
+  let validationSeconds = 0;
   for (let at = 0; at < order.length; at++) {
     const family = order[at] as Family;
     const t0 = now();
-    // Equal shares plus what earlier families left unspent; an overrun (a family's one full fit can cost more
-    // than its share: EASE on a large catalogue) is not taken from the next family.
-    const share = options.budgetSeconds / order.length + carried;
+    // Its served validation comes out of its share, estimated from the ones before it.
+    const share = budgeted ? Math.max(0, (deadline - blendReserve - t0) / (order.length - at) - validationSeconds) : 0;
     const runner =
       family === 'als'
         ? alsRunner(validation, executors, weighting)
@@ -507,21 +537,24 @@ export async function selectModel(
       });
       for (const trial of result.trials) trials.push({ family, ...trial });
     }
-    carried = Math.max(0, share - (now() - t0));
     const best = runner.best;
     if (!best) throw new Error(`${family}: no full-fidelity fit`);
     fits.push({ family, fit: best });
     // ALS serves by fold-in, as it was scored; the others serve from their neighbour table: score that.
+    const validated = now();
     const served =
       family === 'als'
         ? validate(selecting(validation), best.serving, best.history)
         : validateTable(selecting(validation), best.model, best.history, neighbours);
+    validationSeconds = Math.max(validationSeconds, now() - validated);
     outcomes.push({ family, params: best.params, validation: served, seconds: now() - t0 });
     log(
       `${family}: validation ndcg@${k} ${served.ndcg.toFixed(4)} as served (${best.summary.ndcg.toFixed(4)} in its search) (${Math.round(now() - t0)} s) ${JSON.stringify(best.params)}`,
     );
   }
-  const blend = tuneBlend(validation, fits, trials, now);
+  // The grid stops early enough to leave its served validation, which builds one table from every member's
+  // scores, the time a family's took per member.
+  const blend = tuneBlend(validation, fits, trials, now, deadline - validationSeconds * fits.length);
   if (blend) {
     const t0 = now();
     const parts = fits
@@ -531,7 +564,7 @@ export async function selectModel(
     const served = validateTable(selecting(validation), blendItemToItem(parts, data.items), history, neighbours);
     outcomes.push({ family: 'blend', params: blend.weights, validation: served, seconds: blend.seconds + now() - t0 });
     log(
-      `blend: validation ndcg@${k} ${served.ndcg.toFixed(4)} as served (${blend.summary.ndcg.toFixed(4)} from full scores) ${JSON.stringify(blend.weights)}`,
+      `blend: validation ndcg@${k} ${served.ndcg.toFixed(4)} as served (${blend.summary.ndcg.toFixed(4)} from full scores) (${Math.round(blend.seconds)} s grid, ${Math.round(now() - t0)} s served validation) ${JSON.stringify(blend.weights)}`,
     );
   }
   const winner = outcomes.reduce((a, b) => (b.validation.ndcg > a.validation.ndcg ? b : a));

@@ -127,6 +127,21 @@ describe('selectModel', () => {
     }
   });
 
+  it('when the budget runs out in the blend then its grid stops, pairs ranked first, and a blend still serves', () => {
+    // The ticking clock makes every reading a second, so the families' searches spend the budget and the blend
+    // starts with little of it left (its share is what the time figures are measured against, in the quality
+    // benchmark).
+    const blendTrials = selection.trials.filter((t) => t.family === 'blend');
+    const fullGrid = 3 * 9 + 36;
+    const pairs = blendTrials.filter((t) => Object.values(t.params).filter((w) => w !== 0).length === 2);
+
+    expect(blendTrials.length).toBeGreaterThan(0);
+    expect(blendTrials.length).toBeLessThan(fullGrid);
+    expect(blendTrials.every((t) => Object.values(t.params).filter((w) => w !== 0).length >= 2)).toBe(true);
+    expect(pairs.length).toBe(blendTrials.length);
+    expect(selection.outcomes.map((o) => o.family)).toContain('blend');
+  });
+
   it('when the hold-out would pick another family then the selection is unchanged: it never reads the hold-out', async () => {
     const again = await selectModel(popular.train, executors, {
       search: 'random',
