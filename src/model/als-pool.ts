@@ -1,7 +1,8 @@
 // Runs the ALS kernels on worker threads over SharedArrayBuffer-backed factors (no copies), or in-process when
 // one thread is asked for or workers cannot start. This file is both the pool and the worker's entry point.
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { parentPort, type Worker } from 'node:worker_threads';
 import { addGram, makeScratch, type SolveTask, solveRows, whitenRows } from './als-kernel.ts';
+import { isWorkerOf, startModuleWorker } from './threads.ts';
 
 const WORKER_FLAG = 'alsPoolWorker';
 
@@ -85,38 +86,6 @@ export function inProcessExecutor(): AlsExecutor {
   };
 }
 
-/** Where tsx's ESM API lives: resolved from this file so the worker finds it whatever the cwd. */
-function tsxApi(): string {
-  try {
-    return import.meta.resolve('tsx/esm/api');
-  } catch {
-    // Some runners (vitest) do not provide import.meta.resolve; then resolve from the cwd.
-    return 'tsx/esm/api';
-  }
-}
-
-function startWorker(): Promise<Worker> {
-  return new Promise((resolve, reject) => {
-    // Node 20 workers ignore `--import tsx` in execArgv for their entry file, so the worker registers tsx's
-    // loader itself and then imports this file, which is TypeScript.
-    const bootstrap = `import(${JSON.stringify(tsxApi())}).then(({ register }) => { register(); return import(${JSON.stringify(import.meta.url)}); })`;
-    const worker = new Worker(bootstrap, { eval: true, workerData: { [WORKER_FLAG]: true } });
-    const timer = setTimeout(() => {
-      void worker.terminate();
-      reject(new Error('ALS worker did not start within 15 s'));
-    }, 15_000);
-    worker.once('message', (m) => {
-      clearTimeout(timer);
-      if (m === 'ready') resolve(worker);
-      else reject(new Error(`unexpected first message from ALS worker: ${String(m)}`));
-    });
-    worker.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
-}
-
 /**
  * Starts `threads` workers; falls back to the in-process executor (and reports why through `onFallback`)
  * when fewer than two threads are asked for or a worker cannot start.
@@ -125,7 +94,9 @@ export async function createAlsExecutor(threads: number, onFallback?: (reason: s
   if (threads < 2) return inProcessExecutor();
   let workers: Worker[];
   try {
-    workers = await Promise.all(Array.from({ length: threads }, () => startWorker()));
+    workers = await Promise.all(
+      Array.from({ length: threads }, () => startModuleWorker(import.meta.url, WORKER_FLAG, 'ALS')),
+    );
   } catch (err) {
     onFallback?.(err instanceof Error ? err.message : String(err));
     return inProcessExecutor();
@@ -184,7 +155,7 @@ export async function createAlsExecutor(threads: number, onFallback?: (reason: s
   };
 }
 
-if (!isMainThread && parentPort && (workerData as Record<string, unknown> | undefined)?.[WORKER_FLAG]) {
+if (isWorkerOf(WORKER_FLAG) && parentPort) {
   const port = parentPort;
   const scratch = new Map<number, ReturnType<typeof makeScratch>>();
   port.on('message', (job: Job) => {

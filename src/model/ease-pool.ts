@@ -1,8 +1,9 @@
 // Runs the EASE solve (ease-kernel.ts) on worker threads over SharedArrayBuffers, so a fit of a few thousand
 // items (tens of seconds of arithmetic) never holds the caller's event loop, and two threads share one solve.
 // This file is both the pool and the worker's entry point, as als-pool.ts is.
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { parentPort, type Worker } from 'node:worker_threads';
 import { easeFlags, easeSolve } from './ease-kernel.ts';
+import { isWorkerOf, startModuleWorker } from './threads.ts';
 
 const WORKER_FLAG = 'easePoolWorker';
 
@@ -40,35 +41,6 @@ export function inProcessEaseExecutor(): EaseExecutor {
   };
 }
 
-function tsxApi(): string {
-  try {
-    return import.meta.resolve('tsx/esm/api');
-  } catch {
-    return 'tsx/esm/api';
-  }
-}
-
-function startWorker(): Promise<Worker> {
-  return new Promise((resolve, reject) => {
-    // As in als-pool.ts: the worker registers tsx's loader itself, then imports this (TypeScript) file.
-    const bootstrap = `import(${JSON.stringify(tsxApi())}).then(({ register }) => { register(); return import(${JSON.stringify(import.meta.url)}); })`;
-    const worker = new Worker(bootstrap, { eval: true, workerData: { [WORKER_FLAG]: true } });
-    const timer = setTimeout(() => {
-      void worker.terminate();
-      reject(new Error('EASE worker did not start within 15 s'));
-    }, 15_000);
-    worker.once('message', (m) => {
-      clearTimeout(timer);
-      if (m === 'ready') resolve(worker);
-      else reject(new Error(`unexpected first message from EASE worker: ${String(m)}`));
-    });
-    worker.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
-}
-
 /**
  * Starts `threads` (≥ 1) workers that share each solve; falls back to the calling thread (and says why
  * through `onFallback`) when a worker cannot start.
@@ -79,7 +51,9 @@ export async function createEaseExecutor(
 ): Promise<EaseExecutor> {
   let workers: Worker[];
   try {
-    workers = await Promise.all(Array.from({ length: Math.max(1, threads) }, () => startWorker()));
+    workers = await Promise.all(
+      Array.from({ length: Math.max(1, threads) }, () => startModuleWorker(import.meta.url, WORKER_FLAG, 'EASE')),
+    );
   } catch (err) {
     onFallback?.(err instanceof Error ? err.message : String(err));
     return inProcessEaseExecutor();
@@ -107,7 +81,7 @@ export async function createEaseExecutor(
   };
 }
 
-if (!isMainThread && parentPort && (workerData as Record<string, unknown> | undefined)?.[WORKER_FLAG]) {
+if (isWorkerOf(WORKER_FLAG) && parentPort) {
   const port = parentPort;
   port.on('message', (job: SolveJob) => {
     try {

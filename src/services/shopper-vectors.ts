@@ -2,7 +2,8 @@ import type { ChainableCommander, Redis, Result } from 'ioredis';
 import type { Db } from '../db/client.ts';
 import { loadModelVectors, toFloat32 } from '../db/models.ts';
 import { addGram, type ConfidenceParams } from '../model/als-kernel.ts';
-import { type ContentMapping, contentVector, fitContentMapping, type ItemContent } from '../model/content.ts';
+import { type ContentMapping, contentVector, type ItemContent } from '../model/content.ts';
+import { fitContentMappingOffThread } from '../model/content-thread.ts';
 import { type FoldInModel, foldIn, makeFoldInScratch } from '../model/fold-in.ts';
 import { vectorFromNeighbours } from '../model/neighbour-vector.ts';
 import type { FeatureStore, Histories } from './features.ts';
@@ -123,6 +124,9 @@ export class ShopperVectors {
     // the few derived rows would barely move it. Not needed without fold-in.
     const itemGram = new Float64Array(foldsIn ? vectors.factors * vectors.factors : 0);
     if (foldsIn) addGram(vectors.itemFactors, vectors.factors, 0, vectors.itemIds.length, itemGram);
+    // Off this event loop from a few thousand items on: the worker keeps processing events meanwhile.
+    const content = await fitContentMappingOffThread(trainedContent, vectors.itemFactors, vectors.factors);
+    if (this.#state?.versionId === versionId) return;
     const state: FoldInState = {
       versionId,
       rows: new Map(vectors.itemIds.map((id, index) => [id, index])),
@@ -130,7 +134,7 @@ export class ShopperVectors {
       usedRows: vectors.itemIds.length,
       derivedAt: new Map(),
       foldsIn,
-      content: fitContentMapping(trainedContent, vectors.itemFactors, vectors.factors),
+      content,
       fromContent: new Set(),
       model: {
         factors: vectors.factors,

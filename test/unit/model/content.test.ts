@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { contentNeighbours, contentTokens, contentVector, fitContentMapping } from '../../../src/model/content.ts';
+import { fitContentMappingOffThread } from '../../../src/model/content-thread.ts';
 
 const trained = [
   { name: 'Pink cherry blossom lantern', description: 'paper lantern', category: 'lights' },
@@ -42,5 +43,23 @@ describe('content mapping', () => {
     const neighbours = contentNeighbours(mapping, trained[2] as (typeof trained)[number], 2);
 
     expect(neighbours.map((n) => n.row)).toEqual([3]);
+  });
+
+  it('when the mapping is fitted on a thread of its own then it maps a cold item exactly as the in-process fit does', async () => {
+    let fellBack: string | undefined;
+    const threaded = await fitContentMappingOffThread(trained, itemFactors, 2, {
+      minItems: 0,
+      onFallback: (reason) => {
+        fellBack = reason;
+      },
+    });
+    const cold = { name: 'Oak star garland', description: 'wooden decoration', category: 'decor' };
+
+    expect(fellBack).toBeUndefined();
+    expect(threaded.itemFactors).toBe(itemFactors);
+    expect(threaded.idf).toEqual(mapping.idf);
+    expect(threaded.postingsItems).toEqual(mapping.postingsItems);
+    expect(contentNeighbours(threaded, cold)).toEqual(contentNeighbours(mapping, cold));
+    expect(contentVector(threaded, cold)).toEqual(contentVector(mapping, cold));
   });
 });
