@@ -14,5 +14,5 @@ UPDATE "Event" e
 DROP TABLE "ExperimentEvent";
 
 -- Partial: only attributed events are indexed, so events outside experiments (most of them) pay nothing for
--- it. Prisma's schema cannot express a partial index; schema.prisma says so beside the columns.
-CREATE INDEX "Event_experiment_idx" ON "Event"("experimentId", "experimentPhase") WHERE "experimentId" IS NOT NULL;
+-- it. schema.prisma declares the index by its columns (it cannot express the predicate) and says so.
+CREATE INDEX "Event_experimentId_experimentPhase_idx" ON "Event"("experimentId", "experimentPhase") WHERE "experimentId" IS NOT NULL;
