@@ -29,10 +29,11 @@
 //   the earlier event's effect too (the worker announces a shopper once per job, the gateway folds changes
 //   that arrive during a recompute into one), so nothing was missed, but it has no latency of its own.
 // - lostPushes: events whose effect the shopper never saw within --drain-seconds (10 s) after the load of
-//   its phase stopped: no push naming the event or a later event of the same shopper, and no catalogue or
-//   model push after it whose list lacks the item bought. shownByOtherPush counts that last kind of
-//   delivery (a fan-out recompute ran after the worker applied the event, before its announcement reached
-//   the gateway; the list then does not change again, so no push names the event). See bench/README.md.
+//   its phase stopped: no push naming the event or a later event of the same shopper, and no other push
+//   after it whose list lacks the item bought. shownByOtherPush counts that last kind of delivery: a
+//   fan-out recompute, or one for an earlier event of the shopper, ran after the worker applied the event
+//   and before its announcement reached the gateway; the list then does not change again, so no push names
+//   the event. See bench/README.md.
 // - Windows (by when an event was sent): the main run (--seconds at `rate`); `duringTraining`, from the
 //   retrainModel request to the new version serving on both gateways and its MODEL pushes over (none for
 //   500 ms); `outsideTraining`, the rest of the main run (which lasts --seconds, or until the training

@@ -174,13 +174,17 @@ export class ShopperLoad {
     const ids = list.items.map((r) => r.item.id);
     this.#lists[user] = ids;
     this.strategies.set(list.strategy, (this.strategies.get(list.strategy) ?? 0) + 1);
-    const cause = list.causedBy;
-    if (!cause) {
+    // Any push after a purchase whose list lacks the item bought shows the purchase: a catalogue or model push
+    // (no causedBy), or one naming an earlier event of the shopper whose ranking already read this one's
+    // features (the worker applied both before the gateway ranked). The event's own recompute then finds the
+    // list unchanged and pushes nothing: nothing was missed, and the event has no latency of its own.
+    if (trigger !== 'SUBSCRIBED') {
       for (const event of this.#pendingOf[user]!) {
-        if (trigger !== 'SUBSCRIBED' && !ids.includes(event.itemId)) event.shownByOtherPush ??= trigger;
+        if (!ids.includes(event.itemId)) event.shownByOtherPush ??= trigger;
       }
-      return;
     }
+    const cause = list.causedBy;
+    if (!cause) return;
     const event = this.#pending.get(cause.eventId);
     if (!event) return; // answered or superseded already, or given up on by an earlier phase
     event.outcome = 'answered';
@@ -211,12 +215,16 @@ export class ShopperLoad {
   }
 
   #send(inFlight: Set<Promise<void>>): void {
-    // A shopper with no event in flight, so the item bought is on the list they see now.
+    // A shopper with no event in flight, so the item bought is on the list they see now: a random one, else the
+    // next free one after it. Under overload every shopper may have one in flight; then the item is one none of
+    // their pending events bought: buying again what a pending event bought changes nothing (the list lacks it
+    // already), so no push would name the event and it would count as lost though nothing was missed.
     let user = Math.floor(Math.random() * this.#shoppers);
-    for (let tries = 0; tries < 20 && this.#pendingOf[user]!.size > 0; tries++) {
-      user = Math.floor(Math.random() * this.#shoppers);
+    for (let step = 1; step < this.#shoppers && this.#pendingOf[user]!.size > 0; step++) {
+      user = (user + 1) % this.#shoppers;
     }
-    const list = this.#lists[user]!;
+    const bought = new Set([...this.#pendingOf[user]!].map((pending) => pending.itemId));
+    const list = this.#lists[user]!.filter((id) => !bought.has(id));
     const itemId = list[Math.floor(Math.random() * list.length)] ?? `i${Math.floor(Math.random() * this.#items)}`;
     const event: SentEvent = { eventId: randomUUID(), user, itemId, sentAt: performance.now(), outcome: 'pending' };
     this.events.push(event);
