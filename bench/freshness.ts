@@ -733,7 +733,9 @@ try {
     trainingP99Ratio: duringTraining && outsideTraining ? duringTraining.p99Ms / outsideTraining.p99Ms : null,
     fanOut: fanOut ?? null,
     subscribers10k: subscribers10k ?? null,
-    bytesPerIdleSubscriber: idleMemory?.bytesPerSubscriber ?? null,
+    // The V8 heap's growth, as `memory` reports it: the RSS difference (idleSubscriberMemory.bytesPerSubscriber)
+    // keeps the pages the warm-up round freed resident and can read below zero.
+    bytesPerIdleSubscriber: idleMemory?.heapBytesPerSubscriber ?? null,
     idleSubscriberMemory: idleMemory ?? null,
     workerRssMb: rssBytes(worker.child.pid!) / 2 ** 20,
     baseline: {
