@@ -161,8 +161,9 @@ const Env = z.object({
   /** How training searches each family's parameters: `grid`, `random` (both with successive halving) or `bayes` (TPE). */
   TUNE_SEARCH: z.enum(['grid', 'random', 'bayes'], { error: 'must be grid, random or bayes' }).default('bayes'),
   /**
-   * Seconds of parameter search per training, shared by the families (the best candidate's last full fit may
-   * run past it). 0: no search, each family fits the previous version's best params or the library defaults.
+   * Seconds of model selection per training: the validation split, each family's search and served validation,
+   * and the blend (a trial started before the deadline may finish past it). 0: no search, each family fits
+   * the previous version's best params or the library defaults.
    */
   TUNE_BUDGET_SECONDS: z.coerce.number().min(0).max(86_400).default(60),
   /** Neighbours per item kept in an item-to-item version's neighbour table (what EASE, item-kNN and blends serve from). */
