@@ -1,6 +1,7 @@
 import type { ChainableCommander, Redis, Result } from 'ioredis';
 import type { Db } from '../db/client.ts';
 import { loadModelVectors, toFloat32 } from '../db/models.ts';
+import type { Logger } from '../logger.ts';
 import { addGram, type ConfidenceParams } from '../model/als-kernel.ts';
 import { type ContentMapping, contentVector, type ItemContent } from '../model/content.ts';
 import { fitContentMappingOffThread } from '../model/content-thread.ts';
@@ -91,13 +92,17 @@ export class ShopperVectors {
   readonly #redis: Redis;
   readonly #features: FeatureStore;
   readonly #newItems: NewItemVectors;
+  readonly #logger: Logger | undefined;
   #state: FoldInState | undefined;
+  /** The version useVersion was last asked for: a load that an activation overtook is dropped. */
+  #wanted: number | undefined;
 
-  constructor(deps: { db: Db; redis: Redis; features: FeatureStore; newItems: NewItemVectors }) {
+  constructor(deps: { db: Db; redis: Redis; features: FeatureStore; newItems: NewItemVectors; logger?: Logger }) {
     this.#db = deps.db;
     this.#redis = deps.redis;
     this.#features = deps.features;
     this.#newItems = deps.newItems;
+    this.#logger = deps.logger;
     deps.redis.defineCommand('pgwStoreVector', { numberOfKeys: 2, lua: STORE_VECTOR_LUA });
   }
 
@@ -107,6 +112,8 @@ export class ShopperVectors {
 
   /** Folds in against this model version from now on (worker side). */
   async useVersion(versionId: number): Promise<void> {
+    // Set first: a rollback to the version in use while another loads must still win over that load.
+    this.#wanted = versionId;
     if (this.#state?.versionId === versionId) return;
     const [version, vectors, newItems, catalogue] = await Promise.all([
       this.#db.modelVersion.findUnique({ where: { id: versionId } }),
@@ -125,8 +132,13 @@ export class ShopperVectors {
     const itemGram = new Float64Array(foldsIn ? vectors.factors * vectors.factors : 0);
     if (foldsIn) addGram(vectors.itemFactors, vectors.factors, 0, vectors.itemIds.length, itemGram);
     // Off this event loop from a few thousand items on: the worker keeps processing events meanwhile.
-    const content = await fitContentMappingOffThread(trainedContent, vectors.itemFactors, vectors.factors);
-    if (this.#state?.versionId === versionId) return;
+    const content = await fitContentMappingOffThread(trainedContent, vectors.itemFactors, vectors.factors, {
+      onFallback: (reason) =>
+        this.#logger?.warn({ reason, versionId }, 'content mapping fitted on the event loop: no thread started'),
+    });
+    // Loading takes seconds at a large catalogue: meanwhile another version may have been activated (and
+    // loaded, or be loading), or this one loaded by a call that started later.
+    if (this.#wanted !== versionId || this.#state?.versionId === versionId) return;
     const state: FoldInState = {
       versionId,
       rows: new Map(vectors.itemIds.map((id, index) => [id, index])),

@@ -66,7 +66,7 @@ export async function startWorkers(
   const queue = createEventsQueue(queues, config.REDIS_PREFIX);
 
   const newItems = new NewItemVectors({ redis: command, prefix: config.REDIS_PREFIX });
-  const vectors = new ShopperVectors({ db, redis: command, features, newItems });
+  const vectors = new ShopperVectors({ db, redis: command, features, newItems, logger });
   // Cold items (never touched) get vectors from their content: for the whole catalogue when a version starts
   // serving here, and for the items a catalogue change names; the gateways add them to their index.
   const announce = async (derived: { versionId: number; newItemIds: string[] } | undefined) => {
