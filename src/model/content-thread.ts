@@ -26,7 +26,7 @@ type FittedArrays = Omit<ContentMapping, 'itemFactors'>;
  * fitContentMapping, on a thread of its own when there are at least `minItems` items. The contents are copied
  * to the thread (a structured clone on the calling thread: tens of milliseconds at 100,000 items, against the
  * fit's seconds); falls back to the calling thread, saying why through `onFallback`, when the thread cannot
- * start. The result references `itemFactors`, as fitContentMapping's does.
+ * start or fails. The result references `itemFactors`, as fitContentMapping's does.
  */
 export async function fitContentMappingOffThread(
   contents: readonly ItemContent[],
@@ -47,11 +47,17 @@ export async function fitContentMappingOffThread(
   try {
     const fitted = await new Promise<FittedArrays>((resolve, reject) => {
       worker.once('error', reject);
+      // A thread that dies without a word (out of memory) must not leave the load waiting forever.
+      worker.once('exit', (code) => reject(new Error(`content fit thread exited with code ${code}`)));
       worker.once('message', (m: FittedArrays | string) => (typeof m === 'string' ? reject(new Error(m)) : resolve(m)));
       const job: FitJob = { contents, itemFactors, factors };
       worker.postMessage(job);
     });
     return { ...fitted, itemFactors };
+  } catch (err) {
+    // The fit is deterministic: whatever failed on the thread is worth one try on this one.
+    options.onFallback?.(err instanceof Error ? err.message : String(err));
+    return fitContentMapping(contents, itemFactors, factors);
   } finally {
     await worker.terminate();
   }

@@ -134,7 +134,7 @@ export class ShopperVectors {
     // Off this event loop from a few thousand items on: the worker keeps processing events meanwhile.
     const content = await fitContentMappingOffThread(trainedContent, vectors.itemFactors, vectors.factors, {
       onFallback: (reason) =>
-        this.#logger?.warn({ reason, versionId }, 'content mapping fitted on the event loop: no thread started'),
+        this.#logger?.warn({ reason, versionId }, 'content mapping fitted on the event loop: its thread failed'),
     });
     // Loading takes seconds at a large catalogue: meanwhile another version may have been activated (and
     // loaded, or be loading), or this one loaded by a call that started later.
