@@ -335,13 +335,14 @@ function itemknnRunner(validation: Validation, weighting: ModelParams): FamilyRu
   return runner;
 }
 
-/** Points of the simplex over `n` weights with step `step`, every weight > 0 (each part really takes part). */
+/** How many families a subset mask names. */
 function bitCount(mask: number): number {
   let n = 0;
   for (let m = mask; m; m &= m - 1) n++;
   return n;
 }
 
+/** Points of the simplex over `n` weights with step `step`, every weight > 0 (each part really takes part). */
 function simplexPoints(n: number, step: number): number[][] {
   const units = Math.round(1 / step);
   const out: number[][] = [];
