@@ -66,7 +66,13 @@ import { closeHttp, post, postAdmin, postAdminWhenAccepted, trivialQueryCeiling 
 import { WindowProfiler } from './lib/inspector.ts';
 import { CpuMeter, cpuSeconds, rssBytes } from './lib/process-cpu.ts';
 import { percentile, writeResults } from './lib/results.ts';
-import { BENCH_SERVER_URL, createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
+import {
+  BENCH_SERVER_URL,
+  createBenchEnvironment,
+  freePort,
+  postgresBackendPids,
+  startProcess,
+} from './lib/services.ts';
 import {
   type LoadStats,
   openMultiplexedSubscriptions,
@@ -189,13 +195,7 @@ const cpu = new CpuMeter({
   gateway: async () => gateways.map((gateway) => gateway.child.pid!),
   worker: async () => [worker.child.pid!],
   redis: async () => (env.redisPid ? [env.redisPid] : []),
-  postgres: async () =>
-    (
-      await pgAdmin.query<{ pid: number }>(
-        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
-        [env.id],
-      )
-    ).rows.map((row) => row.pid),
+  postgres: () => postgresBackendPids(pgAdmin, env.id),
   trainer: async () => (trainer ? [trainer.child.pid!] : []),
 });
 

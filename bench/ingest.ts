@@ -16,7 +16,13 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { CpuMeter } from './lib/process-cpu.ts';
 import { percentile, writeResults } from './lib/results.ts';
-import { BENCH_SERVER_URL, createBenchEnvironment, freePort, startProcess } from './lib/services.ts';
+import {
+  BENCH_SERVER_URL,
+  createBenchEnvironment,
+  freePort,
+  postgresBackendPids,
+  startProcess,
+} from './lib/services.ts';
 
 const { values } = parseArgs({
   options: {
@@ -134,13 +140,7 @@ async function experimentRun(url: string, databaseUrl: string, databaseName: str
   /** The gateway, and the Postgres backends serving this run's database: the two that share the cores. */
   const cpu = new CpuMeter({
     gateway: async () => [pid],
-    postgres: async () =>
-      (
-        await admin.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
-          [databaseName],
-        )
-      ).rows.map((row) => row.pid),
+    postgres: () => postgresBackendPids(admin, databaseName),
   });
   /** A load run with CPU milliseconds per event by process (less sensitive to a busy machine than rates). */
   const measured = async (perRequest: number, body: () => string) => {

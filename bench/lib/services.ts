@@ -155,3 +155,12 @@ export async function startProcess(
     },
   };
 }
+
+/** The Postgres backend processes serving `databaseName` now (one per open connection), for CPU metering. */
+export async function postgresBackendPids(admin: pg.Client, databaseName: string): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>(
+    "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
+    [databaseName],
+  );
+  return rows.map((row) => row.pid);
+}
