@@ -282,7 +282,6 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       categoryOf: (itemId) => catalog.get(itemId)?.category ?? null,
       consent,
       ids,
-      attribution: experiments,
     }),
     recommendations: new RecommendationService({
       features,

@@ -37,7 +37,8 @@ export interface Metrics {
   /**
    * `pgw_experiment_attributions_total{outcome}`: events carrying a recommendationId that is an experiment's
    * (`attributed`), looks like one but fails its signature (`forged`), or is neither ours nor a plain list id
-   * (`malformed`). Forged and malformed ones are stored, not attributed.
+   * (`malformed`). Forged and malformed ones are stored, not attributed. Counted by the feature worker as it
+   * applies the events (again if it applies one again after a crash).
    */
   readonly experimentAttributions: Counter<'outcome'>;
   /** `pgw_experiment_impressions_total{outcome}`: served experiment lists `logged`, or `dropped` (buffer full). */
@@ -151,7 +152,7 @@ export function createMetrics(roles: readonly MetricsRole[]): Metrics {
       name: 'pgw_experiment_attributions_total',
       help: 'Events with a recommendationId: attributed to an experiment variant, forged (bad signature) or malformed.',
       labelNames: ['outcome'],
-      registers: registers('gateway'),
+      registers: registers('worker'),
     }),
     experimentImpressions: new Counter({
       name: 'pgw_experiment_impressions_total',

@@ -15,11 +15,6 @@ export interface NewEvent {
   occurredAt: Date;
   context: unknown;
   recommendationId: string | null;
-  /**
-   * The experiment variant its recommendationId was verified to name (ExperimentService#originOf): stored in
-   * the event's own row (Event.experimentId, experimentPhase, experimentVariant).
-   */
-  attribution?: { experimentId: string; phase: number; variant: string } | null;
 }
 
 /** What the feature worker needs of a stored event. */
@@ -33,6 +28,11 @@ export interface StoredEvent {
   occurredAt: Date;
   receivedAt: Date;
   processedAt: Date | null;
+  /**
+   * The list id the event carried, on the processing path only (the worker attributes it to an experiment's
+   * variant, see markEventsProcessed); absent where nothing attributes (history reads, replays).
+   */
+  recommendationId?: string | null;
   /**
    * False when the shopper's consent did not cover this event (read from the log with their consent): it
    * counts toward trending only. Unset on the live path, where the worker's Redis state decides.
@@ -56,7 +56,7 @@ export interface StoredRow {
 }
 
 /** The event insert of the acknowledgement path. */
-const INSERT_PLAIN = `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
+const INSERT_EVENTS = `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
                           "context", "recommendationId")
      SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
             "context", "recommendationId"
@@ -67,23 +67,11 @@ const INSERT_PLAIN = `INSERT INTO "Event" ("eventId", "userId", "type", "itemId"
      ON CONFLICT ("eventId") DO NOTHING
      RETURNING "id", "eventId", "receivedAt"`;
 
-/** INSERT_PLAIN, with the experiment attribution of the events that carry one in the same rows. */
-const INSERT_ATTRIBUTED = `INSERT INTO "Event" ("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt",
-                          "context", "recommendationId", "experimentId", "experimentPhase", "experimentVariant")
-     SELECT "eventId", "userId", "type"::"EventType", "itemId", "sessionId", "quantity", "value", "occurredAt",
-            "context", "recommendationId", "experimentId", "experimentPhase", "experimentVariant"
-     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[],
-                 $8::timestamptz[], $9::jsonb[], $10::text[], $11::text[], $12::int[], $13::text[])
-       AS t("eventId", "userId", "type", "itemId", "sessionId", "quantity", "value", "occurredAt", "context",
-            "recommendationId", "experimentId", "experimentPhase", "experimentVariant")
-     ON CONFLICT ("eventId") DO NOTHING
-     RETURNING "id", "eventId", "receivedAt"`;
-
 /**
  * Stores a batch in one statement and returns the eventIds that were new, with their sequence number and the
- * time Postgres received each. This is the acknowledgement path, so it writes the event log only (and, for events
- * carrying a verified experiment recommendationId, their attribution); the shopper and placeholder-item rows an
- * event implies are written by the feature worker (markEventsProcessed).
+ * time Postgres received each. This is the acknowledgement path, so it writes the event log only; the shopper and
+ * placeholder-item rows an event implies, and its experiment attribution, are written by the feature worker
+ * (markEventsProcessed).
  */
 export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): Promise<Map<string, StoredRow>> {
   if (events.length === 0) return new Map();
@@ -99,25 +87,12 @@ export async function insertEvents(pool: pg.Pool, events: readonly NewEvent[]): 
     events.map((e) => (e.context === null || e.context === undefined ? null : JSON.stringify(e.context))),
     events.map((e) => e.recommendationId),
   ];
-  // Named statements: each pooled connection parses and plans them once, not on every acknowledgement. An
-  // attribution is three columns of the event's own row, so it is exactly as durable as its event and costs
-  // neither a round trip nor a row of its own; a batch without any (all traffic outside experiments) keeps the
-  // plain insert and sends no empty arrays.
-  const attributed = events.some((e) => e.attribution);
-  const { rows } = await pool.query<{ id: string; eventId: string; receivedAt: Date }>(
-    attributed
-      ? {
-          name: 'insert-events-attributed',
-          text: INSERT_ATTRIBUTED,
-          values: [
-            ...values,
-            events.map((e) => e.attribution?.experimentId ?? null),
-            events.map((e) => e.attribution?.phase ?? null),
-            events.map((e) => e.attribution?.variant ?? null),
-          ],
-        }
-      : { name: 'insert-events', text: INSERT_PLAIN, values },
-  );
+  // A named statement: each pooled connection parses and plans it once, not on every acknowledgement.
+  const { rows } = await pool.query<{ id: string; eventId: string; receivedAt: Date }>({
+    name: 'insert-events',
+    text: INSERT_EVENTS,
+    values,
+  });
   // pg returns bigint columns as decimal strings.
   return new Map(rows.map((row) => [row.eventId, { id: BigInt(row.id), receivedAt: row.receivedAt }]));
 }
@@ -143,7 +118,7 @@ export async function findEventPayloads(
 export async function findEventsForProcessing(db: Db, eventIds: readonly string[]): Promise<StoredEvent[]> {
   return db.$queryRawUnsafe<StoredEvent[]>(
     `SELECT e."id", e."eventId", e."userId", e."type", e."itemId", i."category", e."occurredAt", e."receivedAt",
-            e."processedAt"
+            e."processedAt", e."recommendationId"
      FROM "Event" e LEFT JOIN "Item" i ON i."id" = e."itemId"
      WHERE e."eventId" = ANY($1::text[])
      ORDER BY e."id"`,
@@ -151,28 +126,45 @@ export async function findEventsForProcessing(db: Db, eventIds: readonly string[
   );
 }
 
+/** The experiment variant an event's recommendationId was verified to name (EventAttributor). */
+export interface EventOrigin {
+  experimentId: string;
+  phase: number;
+  variant: string;
+}
+
 /**
- * Records that the events' derived state is applied, in one statement with what they imply: their shoppers'
- * rows (first and last seen). Placeholder items were made before the events applied (ItemAdmission). Rows are
- * written in id order so that concurrent batches over the same shoppers do not deadlock.
+ * Records that the events' derived state is applied, in one statement with what they imply: their experiment
+ * attribution (`origin`, three columns of the event's own row, so exactly as durable as the event; one
+ * attributed before keeps its own) and their shoppers' rows (first and last seen). Placeholder items were made
+ * before the events applied (ItemAdmission). Rows are written in id order so that concurrent batches over the
+ * same shoppers do not deadlock.
  * A shopper row comes only from events this statement marked: an event deleted by an erasure (before, or
  * while this statement waited for its row lock) brings no row back; nor does one their consent does not
  * cover (`personal` false): a shopper without consent gets no row, unless they stated it (setConsent).
  */
 export async function markEventsProcessed(
   db: Db,
-  events: readonly Pick<StoredEvent, 'eventId' | 'userId' | 'occurredAt' | 'personal'>[],
+  events: readonly (Pick<StoredEvent, 'eventId' | 'userId' | 'occurredAt' | 'personal'> & {
+    origin?: EventOrigin | null;
+  })[],
 ) {
   if (events.length === 0) return;
   await db.$executeRawUnsafe(
-    `WITH processed AS (
-       UPDATE "Event" SET "processedAt" = now() WHERE "eventId" = ANY($1::text[]) AND "processedAt" IS NULL
-       RETURNING "eventId"
+    `WITH t AS (
+       SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::boolean[], $5::text[], $6::int[], $7::text[])
+         AS t("eventId", "userId", "at", "personal", "experimentId", "phase", "variant")
+     ), processed AS (
+       UPDATE "Event" e SET "processedAt" = now(),
+              "experimentId" = COALESCE(e."experimentId", t."experimentId"),
+              "experimentPhase" = COALESCE(e."experimentPhase", t."phase"),
+              "experimentVariant" = COALESCE(e."experimentVariant", t."variant")
+         FROM t WHERE e."eventId" = t."eventId" AND e."processedAt" IS NULL
+       RETURNING e."eventId"
      )
      INSERT INTO "User" ("id", "firstSeenAt", "lastSeenAt")
      SELECT "userId", min("at"), max("at")
-     FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::boolean[]) AS t("eventId", "userId", "at", "personal")
-     JOIN processed USING ("eventId")
+     FROM t JOIN processed USING ("eventId")
      WHERE t."personal"
      GROUP BY 1 ORDER BY 1
      ON CONFLICT ("id") DO UPDATE SET
@@ -182,6 +174,9 @@ export async function markEventsProcessed(
     events.map((e) => e.userId),
     events.map((e) => e.occurredAt.toISOString()),
     events.map((e) => e.personal !== false),
+    events.map((e) => e.origin?.experimentId ?? null),
+    events.map((e) => e.origin?.phase ?? null),
+    events.map((e) => e.origin?.variant ?? null),
   );
 }
 

@@ -209,6 +209,8 @@ export class EventWriter {
       category: event.itemId === null ? null : this.#categoryOf(event.itemId),
       occurredAt: event.occurredAt.toISOString(),
       receivedAt: row.receivedAt.toISOString(),
+      // Left out when absent, so the hand-off of events outside lists carries no extra field.
+      ...(event.recommendationId === null ? {} : { recommendationId: event.recommendationId }),
     };
   }
 }

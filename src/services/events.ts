@@ -9,7 +9,6 @@ import type { LiveEventsWriter } from '../workers/live-events.ts';
 import type { EventsQueue } from '../workers/queues.ts';
 import type { ConsentService } from './consent.ts';
 import { type CategoryLookup, EventWriter, type WriteOutcome } from './event-writer.ts';
-import type { ListOrigin } from './experiment-ids.ts';
 import type { IngestBacklog } from './ingest-backlog.ts';
 import type { ShopperIds } from './shopper-ids.ts';
 import { checkBatchSize, checkId, checkJson, parseIsoDateTime } from './validation.ts';
@@ -166,12 +165,6 @@ function samePayload(sent: CheckedEvent, stored: StoredPayload): boolean {
   );
 }
 
-/** What attributes events to experiment variants (ExperimentService). */
-export interface EventAttribution {
-  /** The variant a recommendationId verifiably names, or null (a plain list's id, or a forged or malformed one). */
-  originOf(recommendationId: string): ListOrigin | null;
-}
-
 /** Records shopper interactions: stored in Postgres first (that is the acknowledgement), then queued. */
 export class EventService {
   readonly #writer: EventWriter;
@@ -183,7 +176,6 @@ export class EventService {
   readonly #backlog: IngestBacklog | undefined;
   readonly #consent: ConsentService | undefined;
   readonly #internalId: (field: string, userId: string) => string;
-  readonly #attribution: EventAttribution | undefined;
 
   constructor(deps: {
     pool: pg.Pool;
@@ -204,10 +196,7 @@ export class EventService {
     consent?: ConsentService;
     /** Pseudonymises shopper ids (USER_ID_KEY); without it they are stored as sent. */
     ids?: ShopperIds;
-    /** Attributes stored events that carry an experiment's recommendationId; none: nothing is attributed. */
-    attribution?: EventAttribution;
   }) {
-    this.#attribution = deps.attribution;
     this.#backlog = deps.backlog;
     this.#consent = deps.consent;
     const { ids } = deps;
@@ -260,13 +249,6 @@ export class EventService {
 
   async #record(events: CheckedEvent[]): Promise<(TrackResult | InvalidInputError)[]> {
     if (events.length > 0 && this.#backlog?.over) throw new OverloadedError(this.#backlog.maxEvents);
-    // Verified before the write, which stores the attribution with the event (see insertEvents).
-    const attribution = this.#attribution;
-    if (attribution) {
-      for (const { row } of events) {
-        if (row.recommendationId !== null) row.attribution = attribution.originOf(row.recommendationId);
-      }
-    }
     let outcomes: WriteOutcome[];
     let stored: Map<string, StoredPayload>;
     try {

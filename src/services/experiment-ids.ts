@@ -90,6 +90,36 @@ export class RecommendationIds {
   }
 }
 
+/** Counts each recommendationId an attributor reads (`pgw_experiment_attributions_total`). */
+export interface AttributionCounter {
+  inc(labels: { outcome: 'attributed' | 'forged' | 'malformed' }): void;
+}
+
+/**
+ * Attributes stored events to the experiment variant whose list they came from: the feature worker asks it for
+ * each event it applies (the attribution is written with the event's processed mark, see markEventsProcessed),
+ * so the acknowledgement path spends nothing on it. An id that is neither a plain list's nor an experiment's,
+ * or whose signature does not match, is counted (malformed, forged) and otherwise ignored: the event stays
+ * stored, unattributed.
+ */
+export class EventAttributor {
+  readonly #ids: RecommendationIds;
+  readonly #counter: AttributionCounter;
+
+  constructor(ids: RecommendationIds, counter: AttributionCounter) {
+    this.#ids = ids;
+    this.#counter = counter;
+  }
+
+  /** The variant a recommendationId verifiably names, or null (a plain list's id, or a forged or malformed one). */
+  originOf(recommendationId: string): ListOrigin | null {
+    const read = this.#ids.read(recommendationId);
+    if (read.kind === 'plain') return null;
+    this.#counter.inc({ outcome: read.kind === 'experiment' ? 'attributed' : read.kind });
+    return read.kind === 'experiment' ? read.origin : null;
+  }
+}
+
 /**
  * A shopper's two uniform draws for an experiment, from SHA-256 of (salt, userId): `traffic` decides whether
  * they are in it at all (below the traffic share), `variant` which variant (by cumulative weight). The same on

@@ -116,7 +116,6 @@ export class ExperimentService {
   readonly #db: Db;
   readonly #pubsub: PubSub;
   readonly #logger: Logger;
-  readonly #metrics: Metrics;
   readonly #models: ModelService;
   readonly #placements: PlacementService;
   readonly #ids: RecommendationIds;
@@ -129,7 +128,7 @@ export class ExperimentService {
 
   constructor(deps: {
     db: Db;
-    /** The ingest pool: attribution runs on the acknowledgement path of the events that carry an id. */
+    /** The ingest pool: the impression log and attribution rebuilds write on it. */
     pool: pg.Pool;
     pubsub: PubSub;
     logger: Logger;
@@ -143,7 +142,6 @@ export class ExperimentService {
     this.#pool = pool;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
-    this.#metrics = deps.metrics;
     this.#models = deps.models;
     this.#placements = deps.placements;
     this.#ids = deps.ids;
@@ -204,23 +202,10 @@ export class ExperimentService {
   }
 
   /**
-   * The variant an event's recommendationId verifiably names (the event is then stored with its attribution,
-   * see insertEvents), or null. An id that is neither a plain list's nor an experiment's, or one whose
-   * signature does not match, is counted in `pgw_experiment_attributions_total` (malformed, forged) and
-   * otherwise ignored: the event is stored, unattributed. Counted as received: a retried event counts again.
-   */
-  originOf(recommendationId: string): ListOrigin | null {
-    const read = this.#ids.read(recommendationId);
-    if (read.kind === 'plain') return null;
-    this.#metrics.experimentAttributions.inc({ outcome: read.kind === 'experiment' ? 'attributed' : read.kind });
-    return read.kind === 'experiment' ? read.origin : null;
-  }
-
-  /**
    * Rebuilds an experiment's attribution from the Event table (after a lost attribution write, or to check the
    * table): every stored event whose recommendationId verifies as this experiment's, and that has none yet, is
-   * attributed as `originOf` would have. Idempotent; returns how many events it attributed. Reads the whole
-   * event log: an operator's repair, not a routine.
+   * attributed as the feature worker would have (EventAttributor), processed or not. Idempotent; returns how
+   * many events it attributed. Reads the whole event log: an operator's repair, not a routine.
    */
   async rebuildAttribution(id: string): Promise<number> {
     const experiment = await this.get(id);

@@ -316,7 +316,8 @@ function isQueuedEvent(value: unknown): value is QueuedEvent {
     typeof event.receivedAt === 'string' &&
     (event.id === undefined || typeof event.id === 'string') &&
     (event.itemId === null || typeof event.itemId === 'string') &&
-    (event.category === null || typeof event.category === 'string')
+    (event.category === null || typeof event.category === 'string') &&
+    (event.recommendationId === undefined || typeof event.recommendationId === 'string')
   );
 }
 

@@ -1,8 +1,11 @@
 import type { Db } from '../db/client.ts';
-import { markEventsProcessed, type StoredEvent } from '../db/events.ts';
+import { type EventOrigin, markEventsProcessed, type StoredEvent } from '../db/events.ts';
 import type { Logger } from '../logger.ts';
 
-type Processed = Pick<StoredEvent, 'eventId' | 'userId' | 'itemId' | 'occurredAt' | 'personal'>;
+type Processed = Pick<StoredEvent, 'eventId' | 'userId' | 'itemId' | 'occurredAt' | 'personal'> & {
+  /** The experiment variant it is attributed to, if any. */
+  origin?: EventOrigin | null;
+};
 
 /** How long processed events wait to be recorded together. */
 const FLUSH_AFTER_MS = 100;
@@ -10,7 +13,7 @@ const FLUSH_AFTER_MS = 100;
 const FLUSH_AT = 1000;
 
 /**
- * Records processed events (processedAt and the shopper rows) in one statement per short
+ * Records processed events (processedAt, their attribution and the shopper rows) in one statement per short
  * window instead of one per job: under load that turns hundreds of small transactions a second into a few,
  * which frees the CPU the freshness path needs. Nothing is lost if the process dies first: the events stay
  * unprocessed, the outbox sweep re-queues them and the shoppers' applied-id windows skip what was applied.

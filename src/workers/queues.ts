@@ -23,6 +23,8 @@ export interface QueuedEvent {
   occurredAt: string;
   /** ISO-8601, as Postgres stored it. */
   receivedAt: string;
+  /** The list id the event carried, when it carried one: the worker attributes it to an experiment variant. */
+  recommendationId?: string;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { PubSub } from '../realtime/pubsub.ts';
 import { connectRoleConnections, createRedis } from '../redis.ts';
+import { EventAttributor, RecommendationIds, recommendationIdKey } from '../services/experiment-ids.ts';
 import { FeatureCheckpoint } from '../services/feature-checkpoint.ts';
 import { FeatureStore, ReplayRunningError } from '../services/features.ts';
 import { ItemAdmission } from '../services/item-admission.ts';
@@ -100,6 +101,10 @@ export async function startWorkers(
     vectors,
     pubsub,
     processed,
+    attributor: new EventAttributor(
+      new RecommendationIds(recommendationIdKey(config).key),
+      metrics.experimentAttributions,
+    ),
     logger,
     redis: command,
   });

@@ -90,15 +90,26 @@ describe('experiments', () => {
     }
     return lists;
   };
+  /** Every event stored, then applied by the feature worker, which attributes it. */
   const track = async (events: EventInput[]) => {
+    const eventIds: string[] = [];
     for (let i = 0; i < events.length; i += 500) {
       const results = await gateway.app.services.events.trackMany(events.slice(i, i + 500));
-      expect(results.every((result) => !(result instanceof Error))).toBe(true);
+      for (const result of results) {
+        if (result instanceof Error) throw result;
+        eventIds.push(result.eventId);
+      }
     }
+    await processed(eventIds);
   };
+  const processed = (eventIds: string[]) =>
+    eventually(
+      async () => (await gateway.app.db.event.count({ where: { eventId: { in: eventIds }, processedAt: null } })) === 0,
+      30_000,
+    );
 
   beforeAll(async () => {
-    gateway = await startGateway(await createTestConfig(), { workers: false });
+    gateway = await startGateway(await createTestConfig());
     await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, { items });
   });
 
@@ -431,8 +442,8 @@ describe('experiments', () => {
     const shopper = uniqueId('forger');
     const forged = `x1.someexp.1.b.AAAAAAAAAAAA.${'A'.repeat(22)}`;
 
-    const tracked = await gateway.graphql<{ trackEvents: { status: string }[] }>(
-      `mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`,
+    const tracked = await gateway.graphql<{ trackEvents: { eventId: string; status: string }[] }>(
+      `mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { eventId status } }`,
       {
         inputs: [
           { userId: shopper, type: 'CLICK', itemId: items[0]!.id, recommendationId: forged },
@@ -440,6 +451,7 @@ describe('experiments', () => {
         ],
       },
     );
+    await processed(tracked.data?.trackEvents.map((r) => r.eventId) ?? []);
     const after = await scrape(gateway.url);
 
     expect(tracked.data?.trackEvents.map((r) => r.status)).toEqual(['ACCEPTED', 'ACCEPTED']);
@@ -449,6 +461,43 @@ describe('experiments', () => {
       sample(text, 'pgw_experiment_attributions_total', { outcome }) ?? 0;
     expect(count(after, 'forged') - count(before, 'forged')).toBe(1);
     expect(count(after, 'malformed') - count(before, 'malformed')).toBe(1);
+  });
+
+  it('when an event reaches the worker through the outbox sweep then it is attributed from its stored row', async () => {
+    const where = await placement(uniqueId('swept'));
+    const id = uniqueId('swept');
+    await upsert({
+      id,
+      placement: where,
+      variants: [
+        { name: 'a', weight: 1 },
+        { name: 'b', weight: 1 },
+      ],
+    });
+    const [list] = await serve([uniqueId('swept-shopper')], where);
+    const eventId = uniqueId('click');
+    await track([
+      {
+        eventId,
+        userId: list!.userId,
+        type: 'CLICK',
+        itemId: list!.items[0]!.item.id,
+        recommendationId: list!.recommendationId,
+      },
+    ]);
+    // As after a lost hand-off: unprocessed and unattributed, so only the sweep, which reads the row, brings it back.
+    await gateway.app.db.event.update({
+      where: { eventId },
+      data: { processedAt: null, experimentId: null, experimentPhase: null, experimentVariant: null },
+    });
+    await processed([eventId]);
+
+    expect(await gateway.app.db.event.findUnique({ where: { eventId } })).toMatchObject({
+      experimentId: id,
+      experimentPhase: 1,
+      experimentVariant: list!.experiment!.variant,
+    });
+    await gateway.graphql(STOP, { id });
   });
 
   describe('bad input', () => {

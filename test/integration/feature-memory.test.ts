@@ -8,6 +8,7 @@ import { PrismaClient } from '../../src/generated/prisma/client.ts';
 import { createLogger } from '../../src/logger.ts';
 import { PubSub } from '../../src/realtime/pubsub.ts';
 import { connectRedis, createRedis } from '../../src/redis.ts';
+import { EventAttributor, RecommendationIds } from '../../src/services/experiment-ids.ts';
 import { rebuildFeatures } from '../../src/services/feature-rebuild.ts';
 import { APPLIED_IDS_KEPT, BOUGHT_ITEMS_KEPT, type FeatureEvent, FeatureStore } from '../../src/services/features.ts';
 import { ItemAdmission } from '../../src/services/item-admission.ts';
@@ -290,6 +291,7 @@ describe('the feature worker’s Postgres reads', () => {
       vectors: new ShopperVectors({ db, redis, features, newItems: new NewItemVectors({ redis, prefix }) }),
       pubsub: new PubSub({ publisher: redis, subscriber, prefix }),
       processed,
+      attributor: new EventAttributor(new RecommendationIds(Buffer.from('feature-memory-test-key')), { inc() {} }),
       logger,
       redis,
     });

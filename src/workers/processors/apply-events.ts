@@ -6,6 +6,7 @@ import { deleteEventsById } from '../../db/erasure.ts';
 import { findEventsForProcessing, readShopperHistories, type StoredEvent } from '../../db/events.ts';
 import type { Logger } from '../../logger.ts';
 import type { PubSub } from '../../realtime/pubsub.ts';
+import type { EventAttributor } from '../../services/experiment-ids.ts';
 import type { FeatureEvent, FeatureStore } from '../../services/features.ts';
 import type { ItemAdmission } from '../../services/item-admission.ts';
 import type { ShopperVectors } from '../../services/shopper-vectors.ts';
@@ -21,7 +22,7 @@ export const RESTORED_EVENTS_PER_SHOPPER = 2000;
 /**
  * Applies stored events to the online features, folds the shoppers' vectors in against the current model,
  * tells the gateways which shoppers changed (once per shopper, naming their latest event), and then records
- * the events as processed. Idempotent: on a redelivery the shoppers' applied-id windows and processedAt make
+ * the events as processed, with the experiment variant each one's recommendationId names. Idempotent: on a redelivery the shoppers' applied-id windows and processedAt make
  * the repeated steps harmless. A shopper whose state expired (or who is new) gets it rebuilt from their
  * processed events in Postgres before their new events apply; a known shopper costs no Postgres read.
  */
@@ -33,6 +34,8 @@ export function makeEventsApplier(deps: {
   vectors: ShopperVectors;
   pubsub: PubSub;
   processed: ProcessedMarker;
+  /** Reads the events' recommendationIds: which experiment variant's list each came from, if any. */
+  attributor: EventAttributor;
   logger: Logger;
   /** The connection `features` and `pubsub` publish on, for the commands this processor sends together. */
   redis: Redis;
@@ -135,7 +138,13 @@ export function makeEventsApplier(deps: {
     );
     // After the announcement: the push needs only Redis, so this commit stays off the freshness path. Should
     // the process die first, the outbox sweep re-queues the events and the applied-id windows skip the features.
-    deps.processed.add(pending.map((event) => ({ ...event, personal: !anonymous.has(event.userId) })));
+    deps.processed.add(
+      pending.map((event) => ({
+        ...event,
+        personal: !anonymous.has(event.userId),
+        origin: event.recommendationId ? deps.attributor.originOf(event.recommendationId) : null,
+      })),
+    );
   };
 }
 
@@ -156,5 +165,6 @@ function fromQueued(event: QueuedEvent & { id: string }): StoredEvent {
     occurredAt: new Date(event.occurredAt),
     receivedAt: new Date(event.receivedAt),
     processedAt: null,
+    recommendationId: event.recommendationId ?? null,
   };
 }
