@@ -9,6 +9,7 @@ import type { EaseExecutor } from './ease-pool.ts';
 import {
   type Csr,
   eventWeights,
+  historyAges,
   type InteractionLog,
   transposeCsr,
   userItemMatrix,
@@ -47,10 +48,28 @@ function weightingOf(params: ModelParams): WeightingParams {
   };
 }
 
-/** The user → item matrix of summed event weights under the params' weighting. */
-export function historyMatrix(data: TrainingData, params: ModelParams): Csr {
+/** A user → item matrix with, per entry, the days before the user's newest event they last touched the item. */
+export interface HistoryMatrix extends Csr {
+  readonly ages: Float32Array;
+}
+
+/**
+ * Ages per log: a matrix's entries come in the same order whatever the weighting (by user, then first touch),
+ * so every history of one log shares them, and an ALS search that builds a matrix per trial computes them
+ * once. Weak: a log's ages go with the log.
+ */
+const agesByLog = new WeakMap<InteractionLog, Float32Array>();
+
+/** The user → item matrix of summed event weights under the params' weighting, with its entries' ages. */
+export function historyMatrix(data: TrainingData, params: ModelParams): HistoryMatrix {
   const weights = eventWeights(data.log, data.typeNames, weightingOf(params));
-  return userItemMatrix(data.log, data.users, data.items, weights);
+  const matrix = userItemMatrix(data.log, data.users, data.items, weights);
+  let ages = agesByLog.get(data.log);
+  if (!ages) {
+    ages = historyAges(data.log, matrix);
+    agesByLog.set(data.log, ages);
+  }
+  return { ...matrix, ages };
 }
 
 /** Where the heavy fits run: ALS half-steps and EASE solves, each on its worker threads. */
@@ -65,7 +84,7 @@ export async function fitModel(
   params: ModelParams,
   data: TrainingData,
   executors: Executors,
-): Promise<{ recommender: Recommender; history: Csr }> {
+): Promise<{ recommender: Recommender; history: HistoryMatrix }> {
   const history = historyMatrix(data, params);
   switch (name) {
     case 'popularity':
@@ -104,14 +123,14 @@ export function usersWithTestItems(testIndptr: Int32Array): number[] {
 }
 
 /**
- * Evaluates `recommender` for every user with held-out items: their training history is `history` row u, their
- * held-out items `testItems[testIndptr[u]..testIndptr[u+1])`. `catalogue` is the coverage denominator;
+ * Evaluates `recommender` for every user with held-out items: their training history is `history` row u (with
+ * its entries' ages, when it has them), their held-out items `testItems[testIndptr[u]..testIndptr[u+1])`. `catalogue` is the coverage denominator;
  * `users`, when given, restricts the evaluation to those users (a validation sample). The share of top-k slots
  * taken by the 1 % most popular items is measured against the popularity in `history`.
  */
 export function evaluateRecommender(
   recommender: Recommender,
-  history: Csr,
+  history: Csr & { readonly ages?: Float32Array },
   testIndptr: Int32Array,
   testItems: Int32Array,
   k: number,
@@ -131,7 +150,7 @@ export function evaluateRecommender(
     const h0 = u < history.rows ? (history.indptr[u] as number) : 0;
     const h1 = u < history.rows ? (history.indptr[u + 1] as number) : 0;
     const items = history.indices.subarray(h0, h1);
-    recommender.score(items, history.data.subarray(h0, h1), scores);
+    recommender.score(items, history.data.subarray(h0, h1), scores, history.ages?.subarray(h0, h1));
     for (let i = 0; i < items.length; i++) scores[items[i] as number] = Number.NEGATIVE_INFINITY;
     const n = topK(scores, k, ranked);
     metrics.add(ranked.subarray(0, n), new Set(testItems.subarray(from, to)));

@@ -210,3 +210,59 @@ export function userItemMatrix(
 ): Csr {
   return buildCsr(users, items, log.user, log.item, weights, shared);
 }
+
+/** Milliseconds in a day: ages are in days. */
+export const DAY_MS = 86_400_000;
+
+/**
+ * For every entry of `history` (the user × item matrix built from `log`), how many days before the user's
+ * newest event in `log` they last touched that item: what a recency-weighted history multiplies by (see
+ * `recencyWeight`). Aligned with `history.indices`; an entry no log row names gets age 0.
+ */
+export function historyAges(log: InteractionLog, history: Csr): Float32Array {
+  const nnz = history.indptr[history.rows] as number;
+  const last = new Float64Array(nnz).fill(Number.NEGATIVE_INFINITY);
+  // Log rows grouped by user (counting sort), so each user's row of `history` is indexed once.
+  const start = new Int32Array(history.rows + 1);
+  for (let i = 0; i < log.user.length; i++) {
+    const u = (log.user[i] as number) + 1;
+    start[u] = (start[u] as number) + 1;
+  }
+  for (let u = 0; u < history.rows; u++) start[u + 1] = (start[u + 1] as number) + (start[u] as number);
+  const fill = start.slice(0, history.rows);
+  const byUser = new Int32Array(log.user.length);
+  for (let i = 0; i < log.user.length; i++) {
+    const u = log.user[i] as number;
+    byUser[fill[u] as number] = i;
+    fill[u] = (fill[u] as number) + 1;
+  }
+  const position = new Int32Array(history.cols).fill(-1);
+  const ages = new Float32Array(nnz);
+  for (let u = 0; u < history.rows; u++) {
+    const from = history.indptr[u] as number;
+    const to = history.indptr[u + 1] as number;
+    for (let p = from; p < to; p++) position[history.indices[p] as number] = p;
+    let newest = Number.NEGATIVE_INFINITY;
+    for (let r = start[u] as number; r < (start[u + 1] as number); r++) {
+      const i = byUser[r] as number;
+      const p = position[log.item[i] as number] as number;
+      const t = log.time[i] as number;
+      if (p >= from && t > (last[p] as number)) last[p] = t;
+      if (t > newest) newest = t;
+    }
+    for (let p = from; p < to; p++) {
+      const t = last[p] as number;
+      ages[p] = t === Number.NEGATIVE_INFINITY ? 0 : (newest - t) / DAY_MS;
+      position[history.indices[p] as number] = -1;
+    }
+  }
+  return ages;
+}
+
+/**
+ * The weight of a history item last touched `ageDays` before the shopper's newest event: halved every
+ * `halfLifeDays`; 1 when the half-life is 0 (off) or the age unknown.
+ */
+export function recencyWeight(ageDays: number | undefined, halfLifeDays: number): number {
+  return halfLifeDays > 0 && ageDays !== undefined && ageDays > 0 ? 0.5 ** (ageDays / halfLifeDays) : 1;
+}

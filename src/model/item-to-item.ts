@@ -4,6 +4,7 @@
 // scores from a neighbour table exactly as serving does.
 import type { AlsModel } from './als.ts';
 import { invertSpd } from './ease.ts';
+import { recencyWeight } from './interactions.ts';
 import { type NeighbourTable, neighbourTableFromRows, scoreHistory } from './neighbour-table.ts';
 import type { ItemToItemModel, Recommender } from './recommender.ts';
 
@@ -83,15 +84,19 @@ export function neighbourTableOf(model: ItemToItemModel, items: number, neighbou
   return neighbourTableFromRows(items, neighbours, (item, out) => model.row(item, out));
 }
 
-/** Scores as serving does: the shopper's distinct items (weight 1 each) times the table. */
-export function tableRecommender(table: NeighbourTable, name: string): Recommender {
-  let ones = new Float32Array(64).fill(1);
+/**
+ * Scores as serving does: the shopper's distinct items times the table, each item weighing 1, or with
+ * `historyHalfLifeDays` halved for every that many days it was last touched before the shopper's newest event.
+ */
+export function tableRecommender(table: NeighbourTable, name: string, historyHalfLifeDays = 0): Recommender {
+  let weights = new Float32Array(64);
   return {
     name,
-    score(history, _weights, out) {
-      if (ones.length < history.length) ones = new Float32Array(history.length).fill(1);
+    score(history, _weights, out, ages) {
+      if (weights.length < history.length) weights = new Float32Array(history.length);
+      for (let h = 0; h < history.length; h++) weights[h] = recencyWeight(ages?.[h], historyHalfLifeDays);
       out.fill(0);
-      scoreHistory(table, history, ones.subarray(0, history.length), out);
+      scoreHistory(table, history, weights.subarray(0, history.length), out);
     },
   };
 }

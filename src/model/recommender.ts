@@ -8,9 +8,10 @@ export interface Recommender {
   readonly name: string;
   /**
    * Writes a score for every item into `out` (length = item count); higher is better. `items` and `weights`
-   * are the shopper's distinct items and summed event weights.
+   * are the shopper's distinct items and summed event weights; `ages`, when known, how many days before the
+   * shopper's newest event each item was last touched (a recency-weighted model reads it).
    */
-  score(items: Int32Array, weights: Float32Array, out: Float32Array): void;
+  score(items: Int32Array, weights: Float32Array, out: Float32Array, ages?: Float32Array): void;
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   type Executors,
   evaluateRecommender,
   evenSample,
+  type HistoryMatrix,
   historyMatrix,
   type ModelParams,
   type TrainingData,
@@ -47,6 +48,8 @@ export type BlendWeights = Partial<Record<Family, number>>;
 export interface ChoiceParams {
   readonly families: Partial<Record<Family, ModelParams>>;
   readonly blend?: BlendWeights;
+  /** An item-to-item choice's history recency (see HISTORY_HALF_LIVES); absent or 0: every item weighs 1. */
+  readonly historyHalfLifeDays?: number;
 }
 
 /** A trial as stored with a model version. */
@@ -57,6 +60,8 @@ export interface StoredTrial extends TrialRecord {
 export interface FamilyOutcome {
   readonly family: Choice;
   readonly params: ModelParams;
+  /** The history recency an item-to-item family serves with (chosen on the search users). */
+  readonly historyHalfLifeDays?: number;
   /** On the validation users set apart for selection (no search saw them), as it would serve. */
   readonly validation: RankingSummary;
   readonly seconds: number;
@@ -124,6 +129,14 @@ export const SEARCH_SPACES: Readonly<Record<Family, ParamSpace>> = {
     power: { kind: 'uniform', lo: 1, hi: 3 },
   },
 };
+
+/**
+ * History recencies an item-to-item choice is validated with, in days: a history item's weight halves for every
+ * that many days it was last touched before the shopper's newest event (0: all weigh 1). A temporal split
+ * rewards recent tastes when a shop has them; the validation decides whether it does. Chosen after the
+ * search, on the served table: it changes how a table is read, not what is fitted. Wide, generic values.
+ */
+export const HISTORY_HALF_LIVES: readonly number[] = [0, 7, 30, 90, 365];
 
 /** The first candidate of a search without a previous version: each library's own defaults. */
 const LIBRARY_DEFAULTS: Readonly<Record<Family, ModelParams>> = {
@@ -196,7 +209,7 @@ function selecting(validation: Validation): Validation {
   return { ...validation, users: validation.selectUsers };
 }
 
-function validate(validation: Validation, recommender: Recommender, history: Csr): RankingSummary {
+function validate(validation: Validation, recommender: Recommender, history: HistoryMatrix): RankingSummary {
   return evaluateRecommender(
     recommender,
     history,
@@ -208,15 +221,25 @@ function validate(validation: Validation, recommender: Recommender, history: Csr
   );
 }
 
-/** An item-to-item model scored as it serves: from its top-`neighbours` table. */
+/**
+ * An item-to-item model scored as it serves: from its top-`neighbours` table, with the history recency of
+ * HISTORY_HALF_LIVES that scores best on the search users; the summary is on the users set apart for selection,
+ * which did not choose it.
+ */
 function validateTable(
   validation: Validation,
   model: ItemToItemModel,
-  history: Csr,
+  history: HistoryMatrix,
   neighbours: number,
-): RankingSummary {
+): { summary: RankingSummary; historyHalfLifeDays: number } {
   const table = neighbourTableOf(model, validation.train.items, neighbours);
-  return validate(validation, tableRecommender(table, model.name), history);
+  let best = { ndcg: Number.NEGATIVE_INFINITY, historyHalfLifeDays: 0 };
+  for (const historyHalfLifeDays of HISTORY_HALF_LIVES) {
+    const { ndcg } = validate(validation, tableRecommender(table, model.name, historyHalfLifeDays), history);
+    if (ndcg > best.ndcg) best = { ndcg, historyHalfLifeDays };
+  }
+  const served = tableRecommender(table, model.name, best.historyHalfLifeDays);
+  return { summary: validate(selecting(validation), served, history), historyHalfLifeDays: best.historyHalfLifeDays };
 }
 
 const asModelParams = (params: SearchParams, extra: ModelParams): ModelParams => ({ ...extra, ...params });
@@ -227,7 +250,7 @@ interface BestFit {
   summary: RankingSummary;
   model: ItemToItemModel;
   serving: Recommender;
-  history: Csr;
+  history: HistoryMatrix;
 }
 
 type FamilyRunner = TrialRunner & { best?: BestFit };
@@ -545,12 +568,12 @@ export async function selectModel(
     const validated = now();
     const served =
       family === 'als'
-        ? validate(selecting(validation), best.serving, best.history)
-        : validateTable(selecting(validation), best.model, best.history, neighbours);
+        ? { summary: validate(selecting(validation), best.serving, best.history), historyHalfLifeDays: 0 }
+        : validateTable(validation, best.model, best.history, neighbours);
     validationSeconds = Math.max(validationSeconds, now() - validated);
-    outcomes.push({ family, params: best.params, validation: served, seconds: now() - t0 });
+    outcomes.push({ family, params: best.params, validation: served.summary, seconds: now() - t0, ...recency(served) });
     log(
-      `${family}: validation ndcg@${k} ${served.ndcg.toFixed(4)} as served (${best.summary.ndcg.toFixed(4)} in its search) (${Math.round(now() - t0)} s) ${JSON.stringify(best.params)}`,
+      `${family}: validation ndcg@${k} ${served.summary.ndcg.toFixed(4)} as served${halfLifeNote(served)} (${best.summary.ndcg.toFixed(4)} in its search) (${Math.round(now() - t0)} s) ${JSON.stringify(best.params)}`,
     );
   }
   // The grid stops early enough to leave its served validation, which builds one table from every member's
@@ -562,10 +585,16 @@ export async function selectModel(
       .filter(({ family }) => (blend.weights[family] ?? 0) > 0)
       .map(({ family, fit }) => ({ model: fit.model, weight: blend.weights[family] ?? 0 }));
     const history = (fits[0] as { fit: BestFit }).fit.history;
-    const served = validateTable(selecting(validation), blendItemToItem(parts, data.items), history, neighbours);
-    outcomes.push({ family: 'blend', params: blend.weights, validation: served, seconds: blend.seconds + now() - t0 });
+    const served = validateTable(validation, blendItemToItem(parts, data.items), history, neighbours);
+    outcomes.push({
+      family: 'blend',
+      params: blend.weights,
+      validation: served.summary,
+      seconds: blend.seconds + now() - t0,
+      ...recency(served),
+    });
     log(
-      `blend: validation ndcg@${k} ${served.ndcg.toFixed(4)} as served (${blend.summary.ndcg.toFixed(4)} from full scores) (${Math.round(blend.seconds)} s grid, ${Math.round(now() - t0)} s served validation) ${JSON.stringify(blend.weights)}`,
+      `blend: validation ndcg@${k} ${served.summary.ndcg.toFixed(4)} as served${halfLifeNote(served)} (${blend.summary.ndcg.toFixed(4)} from full scores) (${Math.round(blend.seconds)} s grid, ${Math.round(now() - t0)} s served validation) ${JSON.stringify(blend.weights)}`,
     );
   }
   const winner = outcomes.reduce((a, b) => (b.validation.ndcg > a.validation.ndcg ? b : a));
@@ -573,13 +602,26 @@ export async function selectModel(
   for (const { family, fit } of fits) familyParams[family] = fit.params;
   return {
     chosen: winner.family,
-    params: { families: familyParams, ...(winner.family === 'blend' && blend ? { blend: blend.weights } : {}) },
+    params: {
+      families: familyParams,
+      ...(winner.family === 'blend' && blend ? { blend: blend.weights } : {}),
+      ...recency(winner),
+    },
     validation: winner.validation,
     outcomes,
     trials,
     seconds: now() - started,
     validationUsers: validation.users.length,
   };
+}
+
+/** `historyHalfLifeDays` when one was chosen and is not 0, for spreading into outcomes and params. */
+function recency(served: { historyHalfLifeDays?: number }): { historyHalfLifeDays?: number } {
+  return served.historyHalfLifeDays ? { historyHalfLifeDays: served.historyHalfLifeDays } : {};
+}
+
+function halfLifeNote(served: { historyHalfLifeDays?: number }): string {
+  return served.historyHalfLifeDays ? ` with a ${served.historyHalfLifeDays}-day history half-life` : '';
 }
 
 const FAMILIES_BY_COST: readonly Family[] = ['itemknn', 'ease', 'als'];
@@ -589,7 +631,7 @@ export interface FittedChoice {
   readonly choice: Choice;
   /** Scores as serving does: ALS by fold-in, the others from their neighbour table. */
   readonly recommender: Recommender;
-  readonly history: Csr;
+  readonly history: HistoryMatrix;
   /** The ALS fit, when the choice is ALS or a blend with ALS in it. */
   readonly als?: AlsModel;
   /** The neighbour table, for every item-to-item choice. */
@@ -643,5 +685,11 @@ export async function fitChoice(
   const model =
     parts.length === 1 ? (parts[0] as { model: ItemToItemModel }).model : blendItemToItem(parts, data.items);
   const neighbours = neighbourTableOf(model, data.items, options.neighbours);
-  return { choice, recommender: tableRecommender(neighbours, choice), history, ...(als ? { als } : {}), neighbours };
+  return {
+    choice,
+    recommender: tableRecommender(neighbours, choice, params.historyHalfLifeDays ?? 0),
+    history,
+    ...(als ? { als } : {}),
+    neighbours,
+  };
 }

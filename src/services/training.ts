@@ -340,6 +340,10 @@ export async function trainModelVersion(db: Db, logger: Logger, options: Trainin
           budgetSeconds: options.budgetSeconds,
           families: selection.params.families,
           ...(selection.params.blend ? { blend: selection.params.blend } : {}),
+          // Read by serving (models.ts): how an item-to-item version weighs a shopper's history by recency.
+          ...(selection.params.historyHalfLifeDays
+            ? { historyHalfLifeDays: selection.params.historyHalfLifeDays }
+            : {}),
           ...weighting,
         } as Prisma.InputJsonObject,
         metrics: {

@@ -159,3 +159,70 @@ describe('selectModel', () => {
     expect(again.trials.map((t) => t.score)).toEqual(selection.trials.map((t) => t.score));
   }, 120_000);
 });
+
+describe('selectModel when shoppers’ tastes move', () => {
+  const executors: Executors = { als: inProcessExecutor(), ease: inProcessEaseExecutor() };
+  const CLUSTERS = 30;
+  const SIZE = 20;
+  const DAY = 86_400_000;
+
+  /**
+   * 30 clusters of 20 items. Each shopper buys 5 items of one cluster in their first month, then, a year later,
+   * 8 of another: the hold-out keeps the last of those, so the items bought lately say what comes next and the
+   * old cluster's other items only crowd the list.
+   */
+  function driftingShoppers() {
+    const random = seededRandom(11);
+    const user: number[] = [];
+    const item: number[] = [];
+    const time: number[] = [];
+    const users = 900;
+    for (let u = 0; u < users; u++) {
+      const old = Math.floor(random() * CLUSTERS);
+      const now = (old + 1 + Math.floor(random() * (CLUSTERS - 1))) % CLUSTERS;
+      const pick = (cluster: number, count: number, fromDay: number) => {
+        const chosen = new Set<number>();
+        while (chosen.size < count) chosen.add(cluster * SIZE + Math.floor(random() * SIZE));
+        [...chosen].forEach((i, at) => {
+          user.push(u);
+          item.push(i);
+          time.push((fromDay + at) * DAY);
+        });
+      };
+      pick(old, 5, 0);
+      pick(now, 8, 365);
+    }
+    const log: InteractionLog = {
+      user: Int32Array.from(user),
+      item: Int32Array.from(item),
+      time: Float64Array.from(time),
+      type: new Uint8Array(user.length),
+      value: new Float32Array(user.length).fill(1),
+    };
+    const data: TrainingData = { log, users, items: CLUSTERS * SIZE, typeNames: ['purchase'] };
+    const split = temporalSplit(log, users, CLUSTERS * SIZE);
+    return { train: { ...data, log: selectRows(log, split.trainRows) }, split };
+  }
+
+  afterAll(async () => {
+    await executors.als.close();
+  });
+
+  it('when recent items predict the next ones then an item-to-item choice serves with a half-life, and the hold-out agrees', async () => {
+    const { train, split } = driftingShoppers();
+    const selection = await selectModel(train, executors, {
+      search: 'random',
+      budgetSeconds: 0,
+      families: ['itemknn'],
+      now: tickingClock(),
+    });
+    const holdout = async (historyHalfLifeDays: number) => {
+      const params = { ...selection.params, historyHalfLifeDays };
+      const fitted = await fitChoice('itemknn', params, train, executors, { neighbours: 50 });
+      return evaluateRecommender(fitted.recommender, fitted.history, split.testIndptr, split.testItems, 10).ndcg;
+    };
+
+    expect(selection.params.historyHalfLifeDays).toBeGreaterThan(0);
+    expect(await holdout(selection.params.historyHalfLifeDays ?? 0)).toBeGreaterThan((await holdout(0)) + 0.05);
+  }, 60_000);
+});
