@@ -200,17 +200,21 @@ return ${APPLIED}
 `;
 
 /**
- * The shopper's newest ARGV[1] items by last touch (KEYS[1]) with their summed event weights (KEYS[2]), as
- * flat [item, weight, …], newest first; one round trip for a per-request read.
+ * The shopper's newest ARGV[1] items by last touch (KEYS[1]) with their summed event weights (KEYS[2]) and
+ * the time of that touch (ms), as flat [item, weight, touched, …], newest first; one round trip for a
+ * per-request read.
  */
 const RECENT_HISTORY_LUA = `
-local items = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local items = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
 if #items == 0 then return {} end
-local weights = redis.call('HMGET', KEYS[2], unpack(items))
+local ids = {}
+for i = 1, #items, 2 do ids[#ids + 1] = items[i] end
+local weights = redis.call('HMGET', KEYS[2], unpack(ids))
 local out = {}
-for i, item in ipairs(items) do
-  out[2 * i - 1] = item
-  out[2 * i] = weights[i] or '0'
+for i, item in ipairs(ids) do
+  out[3 * i - 2] = item
+  out[3 * i - 1] = weights[i] or '0'
+  out[3 * i] = items[2 * i]
 end
 return out
 `;
@@ -222,10 +226,12 @@ declare module 'ioredis' {
   }
 }
 
-/** One item of a shopper's history: its summed event weight. */
+/** One item of a shopper's history: its summed event weight and when they last touched it. */
 export interface HistoryEntry {
   itemId: string;
   weight: number;
+  /** Epoch ms of the latest event of theirs that named it. */
+  touchedAt: number;
 }
 
 /** A trending item: its id and its score relative to the most trending item (1 = the top). */
@@ -630,7 +636,7 @@ export class FeatureStore {
 
   /**
    * The shopper's latest `count` distinct items, newest first, with their summed event weights (items whose
-   * events weigh nothing come with 0): what an item-to-item model scores them by.
+   * events weigh nothing come with 0) and last touch: what an item-to-item model scores them by.
    */
   async recentHistory(userId: string, count = SERVED_HISTORY_ITEMS): Promise<HistoryEntry[]> {
     const flat = await this.#redis.pgwRecentHistory(
@@ -639,8 +645,12 @@ export class FeatureStore {
       String(count),
     );
     const history: HistoryEntry[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      history.push({ itemId: flat[i] as string, weight: Number(flat[i + 1]) || 0 });
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      history.push({
+        itemId: flat[i] as string,
+        weight: Number(flat[i + 1]) || 0,
+        touchedAt: Number(flat[i + 2]) || 0,
+      });
     }
     return history;
   }

@@ -10,6 +10,7 @@ import { DomainError, ErrorCode } from '../errors.ts';
 import type { ModelVersion } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { DAY_MS, recencyWeight } from '../model/interactions.ts';
 import {
   type HistoryRanking,
   type HistoryWeighting,
@@ -36,7 +37,9 @@ interface LoadedModel {
   /** The version's NDCG@10 on its training hold-out, when it was measured. */
   ndcg10: number | undefined;
   /** An item-to-item version's table: it ranks shoppers by their history instead of a shopper vector. */
-  neighbours: { table: NeighbourTable; weighting: HistoryWeighting; scratch: RankingScratch } | undefined;
+  neighbours:
+    | { table: NeighbourTable; weighting: HistoryWeighting; historyHalfLifeDays: number; scratch: RankingScratch }
+    | undefined;
 }
 
 /**
@@ -275,6 +278,7 @@ export class ModelService {
       neighbours: vectors.neighbours && {
         table: vectors.neighbours,
         weighting: historyWeightingOf(version?.params),
+        historyHalfLifeDays: historyHalfLifeOf(version?.params),
         scratch: makeRankingScratch(vectors.neighbours.items),
       },
     };
@@ -394,11 +398,15 @@ export class ModelService {
     if (!model || !neighbours) return undefined;
     const rows: number[] = [];
     const weights: number[] = [];
-    for (const { itemId, weight } of history) {
+    // Ages as the selection validated them: days before the shopper's newest touch.
+    let newest = 0;
+    for (const { touchedAt } of history) newest = Math.max(newest, touchedAt);
+    for (const { itemId, weight, touchedAt } of history) {
       const row = model.items.get(itemId);
       if (row === undefined || !(weight > 0)) continue;
       rows.push(row);
-      weights.push(historyWeight(neighbours.weighting, weight));
+      const recency = recencyWeight((newest - touchedAt) / DAY_MS, neighbours.historyHalfLifeDays);
+      weights.push(historyWeight(neighbours.weighting, weight) * recency);
     }
     const query = { rows: Int32Array.from(rows), weights: Float32Array.from(weights) };
     const ranking = rankHistory(neighbours.table, query.rows, query.weights, neighbours.scratch, limit);
@@ -500,6 +508,18 @@ function historyWeightingOf(params: unknown): HistoryWeighting {
   const value =
     typeof params === 'object' && params !== null && 'historyWeighting' in params ? params.historyWeighting : undefined;
   return value === 'summed' || value === 'log' ? value : 'binary';
+}
+
+/**
+ * The history recency an item-to-item version serves with: `params.historyHalfLifeDays` as its selection chose
+ * it (days; see HISTORY_HALF_LIVES), else 0, every history item weighing the same.
+ */
+function historyHalfLifeOf(params: unknown): number {
+  const value =
+    typeof params === 'object' && params !== null && 'historyHalfLifeDays' in params
+      ? params.historyHalfLifeDays
+      : undefined;
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
 }
 
 /** `metrics['ndcg@10']` of a stored version, if it is a number. */

@@ -35,6 +35,7 @@ describe('an item-to-item model version (neighbour table) served in realtime', (
   let gateway: RunningGateway;
   let versionId: number;
   let redis: Redis;
+  let pubsub: PubSub;
   // Two history items, six neighbours in two categories, four fillers; the table's rows in this order.
   const h = [uniqueId('h0'), uniqueId('h1')];
   const n = Array.from({ length: 6 }, (_, i) => uniqueId(`n${i}`));
@@ -68,11 +69,8 @@ describe('an item-to-item model version (neighbour table) served in realtime', (
   };
   const ids = (list: List | undefined) => list?.items.map((r) => r.item.id);
 
-  beforeAll(async () => {
-    gateway = await startGateway(await createTestConfig());
-    await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, {
-      items: itemIds.map((id) => ({ id, name: id, category: category(id) })),
-    });
+  /** Stores a READY item-to-item version serving the table above, with `params` as training would store them. */
+  const storeTableVersion = async (params: { lambda: number; historyHalfLifeDays?: number }) => {
     const table = neighbourTableFromRows(itemIds.length, 100, (i, out) => {
       for (const [to, weight] of neighbours[itemIds[i] as string] ?? []) out[row(to)] = weight;
     });
@@ -80,7 +78,7 @@ describe('an item-to-item model version (neighbour table) served in realtime', (
     const factors = 4;
     const itemFactors = Float32Array.from({ length: itemIds.length * factors }, (_, i) => Math.sin(i + 1));
     const index = HnswIndex.build({ space: 'ip', dim: factors, ids: itemIds, vectors: itemFactors });
-    const version = await createModelVersion(gateway.app.db, 'ease', { lambda: 100 });
+    const version = await createModelVersion(gateway.app.db, 'ease', params);
     await completeModelVersion(
       gateway.app.db,
       version.id,
@@ -96,15 +94,26 @@ describe('an item-to-item model version (neighbour table) served in realtime', (
       },
       true,
     );
-    versionId = version.id;
+    return version.id;
+  };
+  const activate = async (id: number) => {
+    await pubsub.publishModelActivated({ versionId: id });
+    await eventually(async () => gateway.app.services.models.currentVersionId === id);
+  };
+
+  beforeAll(async () => {
+    gateway = await startGateway(await createTestConfig());
+    await gateway.graphql(`mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`, {
+      items: itemIds.map((id) => ({ id, name: id, category: category(id) })),
+    });
+    versionId = await storeTableVersion({ lambda: 100 });
     // As the trainer announces it: the gateway and its in-process worker both follow.
     redis = createRedis(gateway.config.REDIS_URL, 'command');
     const subscriber = createRedis(gateway.config.REDIS_URL, 'subscriber');
     await connectRedis(redis, gateway.config.REDIS_URL);
-    const pubsub = new PubSub({ publisher: redis, subscriber, prefix: gateway.config.REDIS_PREFIX });
-    await pubsub.publishModelActivated({ versionId });
+    pubsub = new PubSub({ publisher: redis, subscriber, prefix: gateway.config.REDIS_PREFIX });
+    await activate(versionId);
     subscriber.disconnect();
-    await eventually(async () => gateway.app.services.models.currentVersionId === versionId);
   });
   afterAll(async () => {
     redis.disconnect();
@@ -206,5 +215,30 @@ describe('an item-to-item model version (neighbour table) served in realtime', (
     expect(body.errors).toBeUndefined();
     expect(body.data?.recommendations.items).toHaveLength(3);
     expect(body.data?.recommendations.items.every((r) => r.explanation.source !== 'LEARNED')).toBe(true);
+  });
+
+  it('when the version weighs history by recency then an item viewed long ago counts for less than one viewed now', async () => {
+    const userId = uniqueId('shopper');
+    const view = async (itemId: string, daysAgo: number) => {
+      const eventId = uniqueId('evt');
+      const occurredAt = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
+      await gateway.graphql(TRACK, { input: { eventId, userId, type: 'VIEW', itemId, occurredAt } });
+      await eventually(async () => (await gateway.app.db.event.findUnique({ where: { eventId } }))?.processedAt);
+    };
+    const list = async () =>
+      ids((await gateway.graphql<{ recommendations: List }>(RECOMMEND, { userId, k: 3 })).data?.recommendations);
+    await view(h[0] as string, 60);
+    await view(h[1] as string, 0);
+    const uniform = await list();
+
+    // The same table, read as a selection that chose a 7-day half-life stores it: h0 then weighs 0.5^(60/7).
+    const recent = await storeTableVersion({ lambda: 100, historyHalfLifeDays: 7 });
+    await activate(recent);
+    const weighted = await list();
+    await activate(versionId);
+
+    // n0 = 0.9 (h0) + 0.2 (h1) leads while both weigh the same; with h0 sixty days old, h1's row leads.
+    expect(uniform).toEqual([n[0], n[4], n[5]]);
+    expect(weighted).toEqual([n[4], n[5], n[0]]);
   });
 });
