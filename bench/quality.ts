@@ -48,7 +48,10 @@ const data: SplitData = splitLog(log, ids.users.size, ids.items.size, ids.typeNa
 console.error(`${log.user.length} events, ${ids.users.size} users, ${ids.items.size} items`);
 
 const executors = await createExecutors(os.availableParallelism(), (why) => console.error(`one thread: ${why}`));
-const results: Record<string, { params: unknown; metrics: Record<string, number>; fitSeconds: number }> = {};
+const results: Record<
+  string,
+  { params: unknown; historyHalfLifeDays?: number; metrics: Record<string, number>; fitSeconds: number }
+> = {};
 let auto: Record<string, unknown> = {};
 let selectionSummary: Record<string, unknown> = {};
 try {
@@ -78,10 +81,13 @@ try {
   const cache = new Map<Family, ItemToItemModel>();
   for (const choice of CHOICES) {
     if (choice === 'blend' && !selection.outcomes.some((o) => o.family === 'blend')) continue;
-    const blend = choice === 'blend' ? selection.outcomes.find((o) => o.family === 'blend')?.params : undefined;
+    const outcome = selection.outcomes.find((o) => o.family === choice);
+    const blend = choice === 'blend' ? outcome?.params : undefined;
     const params = {
       families: selection.params.families,
       ...(blend ? { blend: blend as Record<Family, number> } : {}),
+      // Each choice as it was validated: with the history recency chosen for it.
+      ...(outcome?.historyHalfLifeDays ? { historyHalfLifeDays: outcome.historyHalfLifeDays } : {}),
     };
     const started = performance.now();
     const fitted = await fitChoice(choice as Choice, params, data.train, executors, {
@@ -92,6 +98,7 @@ try {
     const summary = evaluateRecommender(fitted.recommender, fitted.history, data.testIndptr, data.testItems, k);
     results[choice] = {
       params: choice === 'blend' ? blend : selection.params.families[choice as Family],
+      historyHalfLifeDays: outcome?.historyHalfLifeDays ?? 0,
       metrics: metricsOf(summary, k),
       fitSeconds: Math.round(fitSeconds * 10) / 10,
     };
