@@ -82,6 +82,20 @@ describe('experiments', () => {
     expect(body.errors).toBeUndefined();
     return id;
   };
+  /** Starts an A/A experiment (variants a and b, equal weights) on a placement of its own. */
+  const startAa = async (label: string) => {
+    const where = await placement(uniqueId(label));
+    const id = uniqueId(label);
+    await upsert({
+      id,
+      placement: where,
+      variants: [
+        { name: 'a', weight: 1 },
+        { name: 'b', weight: 1 },
+      ],
+    });
+    return { id, where };
+  };
   /** Serves each shopper one list in-process (the GraphQL path is tested separately) and returns them. */
   const serve = async (shoppers: readonly string[], placementId: string) => {
     const lists = [];
@@ -309,16 +323,7 @@ describe('experiments', () => {
   });
 
   it('when the assignment is skewed then the sample-ratio check flags it', async () => {
-    const where = await placement(uniqueId('srm'));
-    const id = uniqueId('srm');
-    await upsert({
-      id,
-      placement: where,
-      variants: [
-        { name: 'a', weight: 1 },
-        { name: 'b', weight: 1 },
-      ],
-    });
+    const { id, where } = await startAa('srm');
     await serve(
       Array.from({ length: 600 }, (_, i) => `srm-${i}-${uniqueId('s')}`),
       where,
@@ -347,16 +352,7 @@ describe('experiments', () => {
   });
 
   it('when the allocation changes then a new phase starts and the old phase keeps its results', async () => {
-    const where = await placement(uniqueId('phase'));
-    const id = uniqueId('phase');
-    await upsert({
-      id,
-      placement: where,
-      variants: [
-        { name: 'a', weight: 1 },
-        { name: 'b', weight: 1 },
-      ],
-    });
+    const { id, where } = await startAa('phase');
     await serve(['p1', 'p2', 'p3'].map(uniqueId), where);
 
     const same = await upsert({
@@ -464,16 +460,7 @@ describe('experiments', () => {
   });
 
   it('when an event reaches the worker through the outbox sweep then it is attributed from its stored row', async () => {
-    const where = await placement(uniqueId('swept'));
-    const id = uniqueId('swept');
-    await upsert({
-      id,
-      placement: where,
-      variants: [
-        { name: 'a', weight: 1 },
-        { name: 'b', weight: 1 },
-      ],
-    });
+    const { id, where } = await startAa('swept');
     const [list] = await serve([uniqueId('swept-shopper')], where);
     const eventId = uniqueId('click');
     await track([

@@ -1,23 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import {
-  DAY_MS,
-  historyAges,
-  type InteractionLog,
-  recencyWeight,
-  userItemMatrix,
-} from '../../../src/model/interactions.ts';
+import { DAY_MS, historyAges, recencyWeight, userItemMatrix } from '../../../src/model/interactions.ts';
 import { tableRecommender } from '../../../src/model/item-to-item.ts';
 import { neighbourTableFromRows } from '../../../src/model/neighbour-table.ts';
+import { purchaseLog } from '../../helpers/interaction-log.ts';
 
-function logOf(rows: [user: number, item: number, day: number][]): InteractionLog {
-  return {
-    user: Int32Array.from(rows.map(([u]) => u)),
-    item: Int32Array.from(rows.map(([, i]) => i)),
-    time: Float64Array.from(rows.map(([, , day]) => day * DAY_MS)),
-    type: new Uint8Array(rows.length),
-    value: new Float32Array(rows.length).fill(1),
-  };
-}
+/** Purchases from (user, item, day) rows. */
+const logOf = (rows: [user: number, item: number, day: number][]) =>
+  purchaseLog(rows.map(([u, i, day]) => [u, i, day * DAY_MS] as const));
 
 describe('history recency', () => {
   it('gives each history entry the days between its last touch and the shopper’s newest event', () => {

@@ -3,12 +3,17 @@ import { seededRandom } from '../../../src/model/als.ts';
 import { inProcessExecutor } from '../../../src/model/als-pool.ts';
 import { inProcessEaseExecutor } from '../../../src/model/ease-pool.ts';
 import { type Executors, evaluateRecommender, type TrainingData } from '../../../src/model/evaluation.ts';
-import { type InteractionLog, selectRows } from '../../../src/model/interactions.ts';
+import { selectRows } from '../../../src/model/interactions.ts';
 import { type Choice, FAMILIES, fitChoice, type Selection, selectModel } from '../../../src/model/selection.ts';
 import { temporalSplit } from '../../../src/model/split.ts';
+import { purchaseLog } from '../../helpers/interaction-log.ts';
 
 const ITEMS = 600;
 const USERS = 800;
+
+/** Purchases of `item[r]` by `user[r]` at `time[r]`. */
+const purchasesOf = (user: number[], item: number[], time: number[]) =>
+  purchaseLog(user.map((u, r) => [u, item[r] as number, time[r] as number] as const));
 
 /**
  * Shoppers who buy complementary pairs: item 2p always goes with item 2p+1. Each shopper first buys one item
@@ -38,13 +43,7 @@ function pairShoppers(holdout: 'partners' | 'popular'): {
       time.push(u * 1000 + at);
     });
   }
-  const log: InteractionLog = {
-    user: Int32Array.from(user),
-    item: Int32Array.from(item),
-    time: Float64Array.from(time),
-    type: new Uint8Array(user.length),
-    value: new Float32Array(user.length).fill(1),
-  };
+  const log = purchasesOf(user, item, time);
   const data: TrainingData = { log, users: USERS, items: ITEMS, typeNames: ['purchase'] };
   const split = temporalSplit(log, USERS, ITEMS);
   if (holdout === 'popular') {
@@ -192,13 +191,7 @@ describe('selectModel when shoppers’ tastes move', () => {
       pick(old, 5, 0);
       pick(now, 8, 365);
     }
-    const log: InteractionLog = {
-      user: Int32Array.from(user),
-      item: Int32Array.from(item),
-      time: Float64Array.from(time),
-      type: new Uint8Array(user.length),
-      value: new Float32Array(user.length).fill(1),
-    };
+    const log = purchasesOf(user, item, time);
     const data: TrainingData = { log, users, items: CLUSTERS * SIZE, typeNames: ['purchase'] };
     const split = temporalSplit(log, users, CLUSTERS * SIZE);
     return { train: { ...data, log: selectRows(log, split.trainRows) }, split };

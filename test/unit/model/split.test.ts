@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { InteractionLog } from '../../../src/model/interactions.ts';
 import { temporalSplit } from '../../../src/model/split.ts';
-
-/** A log from (user, item, time) triples, in the given row order. */
-function log(rows: [number, number, number][]): InteractionLog {
-  return {
-    user: Int32Array.from(rows.map((r) => r[0])),
-    item: Int32Array.from(rows.map((r) => r[1])),
-    time: Float64Array.from(rows.map((r) => r[2])),
-    type: new Uint8Array(rows.length),
-    value: new Float32Array(rows.length).fill(1),
-  };
-}
+import { purchaseLog as log } from '../../helpers/interaction-log.ts';
 
 describe('temporalSplit', () => {
   it('when a user has 5 distinct items then the last one by first purchase is held out with all its events', () => {
