@@ -527,6 +527,16 @@ try {
     training !== undefined && event.sentAt >= training.startedAt && event.sentAt < training.endedAt;
   const duringTraining = training ? summarize(mainEvents.filter(inTraining)) : undefined;
   const outsideTraining = training ? summarize(mainEvents.filter((event) => !inTraining(event))) : undefined;
+  // The training window in two: while the trainer works (until retrainModel answers), and the activation after
+  // (both gateways loading the version, its MODEL pushes), so a miss says which of them costs the latency.
+  const trainingPhases = training && {
+    fitting: summarize(
+      mainEvents.filter((event) => inTraining(event) && event.sentAt < training.startedAt + training.requestMs),
+    ),
+    activation: summarize(
+      mainEvents.filter((event) => inTraining(event) && event.sentAt >= training.startedAt + training.requestMs),
+    ),
+  };
 
   // Fan-out: many open subscriptions, the shopper stream at `rate`, then a catalogue change and a model
   // activation, each with the CPU, pushes and freshness of the window after it.
@@ -729,6 +739,7 @@ try {
         }
       : null,
     duringTraining: duringTraining ?? null,
+    trainingPhases: trainingPhases ?? null,
     outsideTraining: outsideTraining ?? null,
     trainingP99Ratio: duringTraining && outsideTraining ? duringTraining.p99Ms / outsideTraining.p99Ms : null,
     fanOut: fanOut ?? null,
