@@ -124,9 +124,10 @@ export function usersWithTestItems(testIndptr: Int32Array): number[] {
 
 /**
  * Evaluates `recommender` for every user with held-out items: their training history is `history` row u (with
- * its entries' ages, when it has them), their held-out items `testItems[testIndptr[u]..testIndptr[u+1])`. `catalogue` is the coverage denominator;
- * `users`, when given, restricts the evaluation to those users (a validation sample). The share of top-k slots
- * taken by the 1 % most popular items is measured against the popularity in `history`.
+ * its entries' ages, when it has them), their held-out items `testItems[testIndptr[u]..testIndptr[u+1])`.
+ * `catalogue` is the coverage denominator; `users`, when given, restricts the evaluation to those users (a
+ * validation sample). The share of top-k slots taken by the 1 % most popular items is measured against the
+ * popularity in `history`.
  */
 export function evaluateRecommender(
   recommender: Recommender,
