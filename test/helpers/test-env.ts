@@ -46,6 +46,14 @@ export function uniqueId(label: string): string {
   return `${label}-${randomBytes(5).toString('hex')}`;
 }
 
+/**
+ * A Redis key prefix of this run's own (the run id first), for a test that writes Redis outside its config's
+ * prefix: the run's teardown deletes every key under the run id, so nothing is left in the shared Redis.
+ */
+export function redisTestPrefix(label: string): string {
+  return `${inject('runId')}_${uniqueId(label)}`;
+}
+
 /** Purchases of `userId`, one per item. */
 export function purchasesOf(userId: string, items: readonly string[]) {
   return items.map((itemId) => ({ userId, type: 'PURCHASE', itemId }));

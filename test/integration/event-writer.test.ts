@@ -7,7 +7,7 @@ import { EventWriter, MAX_IN_FLIGHT } from '../../src/services/event-writer.ts';
 import { createEventsQueue, type EventsQueue } from '../../src/workers/queues.ts';
 import { eventually } from '../helpers/gateway.ts';
 import { TEST_REDIS_URL, TEST_SERVER_URL } from '../helpers/global-setup.ts';
-import { uniqueId } from '../helpers/test-env.ts';
+import { redisTestPrefix, uniqueId } from '../helpers/test-env.ts';
 
 const event = (): NewEvent => ({
   eventId: uniqueId('evt'),
@@ -27,7 +27,7 @@ describe('EventWriter', () => {
   let queue: EventsQueue;
 
   beforeAll(() => {
-    queue = createEventsQueue(redis, uniqueId('writer-test'));
+    queue = createEventsQueue(redis, redisTestPrefix('writer-test'));
   });
   afterAll(async () => {
     await queue.close();

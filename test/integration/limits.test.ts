@@ -6,7 +6,7 @@ import { clientKey, RateLimits } from '../../src/http/rate-limit.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createRedis } from '../../src/redis.ts';
 import { type RunningGateway, startGateway, subscribe } from '../helpers/gateway.ts';
-import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
+import { createTestConfig, redisTestPrefix, uniqueId } from '../helpers/test-env.ts';
 
 const GRAPHQL_JSON = { 'content-type': 'application/json', accept: 'application/graphql-response+json' };
 const RECOMMENDATIONS = `subscription Watch($userId: ID!) { recommendationsUpdated(userId: $userId, k: 3) { userId } }`;
@@ -388,7 +388,7 @@ describe('RateLimits', () => {
     const recording = { warn: (...args: unknown[]) => void warnings.push(String(args[1])) };
     // Never connected: the limiter must not wait for it.
     const redis = createRedis('redis://127.0.0.1:1', 'command');
-    const limits = new RateLimits({ redis, prefix: uniqueId('rl'), perSecond: 1, burst: 0, logger: recording });
+    const limits = new RateLimits({ redis, prefix: redisTestPrefix('rl'), perSecond: 1, burst: 0, logger: recording });
 
     const decisions = [await limits.consume('ip:a'), await limits.consume('ip:a')];
 

@@ -7,7 +7,7 @@ import { LiveEventsReader, LiveEventsWriter, liveEventsKey } from '../../src/wor
 import type { EventJob, QueuedEvent } from '../../src/workers/queues.ts';
 import { eventually } from '../helpers/gateway.ts';
 import { TEST_REDIS_URL } from '../helpers/global-setup.ts';
-import { uniqueId } from '../helpers/test-env.ts';
+import { redisTestPrefix, uniqueId } from '../helpers/test-env.ts';
 
 const logger = createLogger('silent', 'test');
 const connections = Array.from({ length: 3 }, () => createRedis(TEST_REDIS_URL, 'blocking'));
@@ -48,7 +48,7 @@ function startReader(prefix: string, apply: (job: EventJob) => Promise<void>, re
 
 describe('live events hand-off', () => {
   it('when a gateway appends stored batches then a worker applies them in order and leaves nothing behind', async () => {
-    const prefix = uniqueId('live');
+    const prefix = redisTestPrefix('live');
     await connectRedis(writerRedis, TEST_REDIS_URL);
     const writer = new LiveEventsWriter(writerRedis, prefix);
     const applied: string[] = [];
@@ -66,7 +66,7 @@ describe('live events hand-off', () => {
   });
 
   it('when a worker read entries and died before acknowledging them then another worker claims and applies them', async () => {
-    const prefix = uniqueId('live');
+    const prefix = redisTestPrefix('live');
     const key = liveEventsKey(prefix);
     const writer = new LiveEventsWriter(writerRedis, prefix);
     await writerRedis.xgroup('CREATE', key, 'feature-workers', '0', 'MKSTREAM');
@@ -87,7 +87,7 @@ describe('live events hand-off', () => {
   });
 
   it('when a batch keeps failing then it is retried a few times and then left to the outbox sweep', async () => {
-    const prefix = uniqueId('live');
+    const prefix = redisTestPrefix('live');
     const writer = new LiveEventsWriter(writerRedis, prefix);
     let attempts = 0;
     const reader = startReader(prefix, async () => {
@@ -109,7 +109,7 @@ describe('replay pause of live applies', () => {
 
   it('when a replay paused live applies then the worker’s apply is refused until it resumes, and the replay’s own applies go on', async () => {
     await connectRedis(redis, TEST_REDIS_URL);
-    const prefix = uniqueId('pause');
+    const prefix = redisTestPrefix('pause');
     const features = new FeatureStore(redis, {
       prefix,
       halfLifeHours: 24,

@@ -6,7 +6,7 @@ import { rebuildFeatures } from '../../src/services/feature-rebuild.ts';
 import { FeatureStore } from '../../src/services/features.ts';
 import { ItemAdmission } from '../../src/services/item-admission.ts';
 import { eventually, type RunningGateway, startGateway } from '../helpers/gateway.ts';
-import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
+import { createTestConfig, redisTestPrefix, uniqueId } from '../helpers/test-env.ts';
 
 const TRACK_MANY = `mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`;
 const UPSERT = `mutation($items: [ItemInput!]!) { upsertItems(items: $items) { upserted } }`;
@@ -43,7 +43,7 @@ describe('placeholder items', () => {
     const { config, gateway, features, placeholders, trending, processed, track } = await start({
       MAX_PLACEHOLDER_ITEMS: '3',
     });
-    const prefix = uniqueId('made-up');
+    const prefix = redisTestPrefix('made-up');
     const unknown = Array.from({ length: 10 }, (_, i) => `${prefix}-${String(i).padStart(2, '0')}`);
     const catalogue = [uniqueId('sku'), uniqueId('sku')];
     await gateway.graphql(UPSERT, { items: catalogue.map((id) => ({ id, name: id })) });
@@ -73,7 +73,7 @@ describe('placeholder items', () => {
       MAX_PLACEHOLDER_ITEMS: '2',
       PLACEHOLDER_WINDOW_HOURS: String(5 / 3600),
     });
-    const prefix = uniqueId('late');
+    const prefix = redisTestPrefix('late');
     const [stale, declared, third] = [`${prefix}-a`, `${prefix}-b`, `${prefix}-c`];
     await track([stale, declared, third]);
     await processed();

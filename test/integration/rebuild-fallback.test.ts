@@ -8,7 +8,7 @@ import { RebuildFallback } from '../../src/services/rebuild-fallback.ts';
 import { ReplayStatus } from '../../src/services/replay-status.ts';
 import { createReplayQueue, requestReplay } from '../../src/workers/queues.ts';
 import { eventually, type RunningGateway, startGateway } from '../helpers/gateway.ts';
-import { createTestConfig, uniqueId } from '../helpers/test-env.ts';
+import { createTestConfig, redisTestPrefix, uniqueId } from '../helpers/test-env.ts';
 
 const TRACK_MANY = `mutation($inputs: [EventInput!]!) { trackEvents(inputs: $inputs) { status } }`;
 const TRENDING = `{ trending(k: 3) { item { id } } }`;
@@ -152,7 +152,7 @@ describe('lists while the online features are rebuilt', () => {
   });
 
   it('when the features were whole and then a rebuild starts then trending is the last good list, and without one the newest events in Postgres', async () => {
-    const prefix = uniqueId('fallback');
+    const prefix = redisTestPrefix('fallback');
     const store = FeatureStore.fromConfig(redis, { ...config, REDIS_PREFIX: prefix });
     const options = {
       features: store,
