@@ -23,6 +23,9 @@ export interface Csr {
   readonly data: Float32Array;
 }
 
+/** Milliseconds in a day: half-lives and ages are in days. */
+export const DAY_MS = 86_400_000;
+
 /** How event types and time turn into an interaction's weight before it is summed per (user, item). */
 export interface WeightingParams {
   /** Weight per event type name; types not listed weigh `defaultTypeWeight`. */
@@ -87,7 +90,7 @@ export function eventWeights(
   if (typeNames.length <= 1) byType.fill(1);
   let newest = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < n; i++) if ((log.time[i] as number) > newest) newest = log.time[i] as number;
-  const halfLifeMs = (params.halfLifeDays ?? 0) * 86_400_000;
+  const halfLifeMs = (params.halfLifeDays ?? 0) * DAY_MS;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     let w = byType[log.type[i] as number] as number;
@@ -210,9 +213,6 @@ export function userItemMatrix(
 ): Csr {
   return buildCsr(users, items, log.user, log.item, weights, shared);
 }
-
-/** Milliseconds in a day: ages are in days. */
-export const DAY_MS = 86_400_000;
 
 /**
  * For every entry of `history` (the user × item matrix built from `log`), how many days before the user's

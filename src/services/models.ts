@@ -505,8 +505,7 @@ export class ModelService {
  * training stored it, else `binary` (EASE and item-kNN fit on which items a shopper has).
  */
 function historyWeightingOf(params: unknown): HistoryWeighting {
-  const value =
-    typeof params === 'object' && params !== null && 'historyWeighting' in params ? params.historyWeighting : undefined;
+  const value = fieldOf(params, 'historyWeighting');
   return value === 'summed' || value === 'log' ? value : 'binary';
 }
 
@@ -515,16 +514,18 @@ function historyWeightingOf(params: unknown): HistoryWeighting {
  * it (days; see HISTORY_HALF_LIVES), else 0, every history item weighing the same.
  */
 function historyHalfLifeOf(params: unknown): number {
-  const value =
-    typeof params === 'object' && params !== null && 'historyHalfLifeDays' in params
-      ? params.historyHalfLifeDays
-      : undefined;
+  const value = fieldOf(params, 'historyHalfLifeDays');
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
 }
 
 /** `metrics['ndcg@10']` of a stored version, if it is a number. */
 function holdoutNdcg10(metrics: unknown): number | undefined {
-  if (typeof metrics !== 'object' || metrics === null || !('ndcg@10' in metrics)) return undefined;
-  const ndcg = metrics['ndcg@10'];
+  const ndcg = fieldOf(metrics, 'ndcg@10');
   return typeof ndcg === 'number' ? ndcg : undefined;
+}
+
+/** `key` of a stored JSON column (a version's params or metrics), when it is an object that has it. */
+function fieldOf(json: unknown, key: string): unknown {
+  // `in` with a string key does not narrow; a parsed JSON object is a string-keyed record, so reading is safe.
+  return typeof json === 'object' && json !== null && key in json ? (json as Record<string, unknown>)[key] : undefined;
 }
