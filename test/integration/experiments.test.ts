@@ -284,6 +284,8 @@ describe('experiments', () => {
     const random = seeded(11);
     const repetitions = 20;
     let significant = 0;
+    /** Repetitions whose both variants had attributed purchases: the comparison then compared something. */
+    let compared = 0;
 
     for (let r = 0; r < repetitions; r++) {
       const id = uniqueId(`aa${r}`);
@@ -315,10 +317,12 @@ describe('experiments', () => {
       await track(events);
       const found = await results(id);
       if (found.variants[1]!.versusControl!.purchaseRate!.significant) significant++;
+      if (found.variants.every((variant) => variant.purchaseRate > 0)) compared++;
       await gateway.graphql(STOP, { id });
     }
 
     // At α = 0.05 about one in twenty; five or more has probability 0.3 %.
+    expect(compared).toBe(repetitions);
     expect(significant).toBeLessThanOrEqual(4);
   });
 
