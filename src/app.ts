@@ -38,6 +38,7 @@ import { FeatureStore } from './services/features.ts';
 import { IngestBacklog } from './services/ingest-backlog.ts';
 import { ModelService } from './services/models.ts';
 import { NewItemVectors } from './services/new-item-vectors.ts';
+import { eventLoopGauge } from './services/pacer.ts';
 import { PlacementService } from './services/placements.ts';
 import { RebuildFallback } from './services/rebuild-fallback.ts';
 import { RecommendationService } from './services/recommendations.ts';
@@ -292,8 +293,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       placements,
       pubsub,
       logger,
-      fanoutConcurrency: config.FANOUT_CONCURRENCY,
-      fanoutRate: config.FANOUT_RATE,
+      fanout: {
+        concurrency: config.FANOUT_CONCURRENCY,
+        maxRate: config.FANOUT_RATE,
+        load:
+          config.FANOUT_BUSY_TARGET < 1
+            ? { gauge: eventLoopGauge(), target: config.FANOUT_BUSY_TARGET, minRate: config.FANOUT_MIN_RATE }
+            : undefined,
+      },
       metrics,
       experiments,
     }),

@@ -48,6 +48,11 @@ export interface Metrics {
    * gateway and in-process workers both hold an `events` queue) replaces the earlier one. Returns an unwatch.
    */
   watchQueues(queues: readonly WatchedQueue[]): () => void;
+  /**
+   * Reports the gateway's fan-out at scrape time: `pgw_fanout_waiting_lists` (lists waiting to be recomputed
+   * after a catalogue or model change) and `pgw_fanout_rate` (recomputations per second the model, rebuild and experiment pacer allows now).
+   */
+  watchFanout(read: () => { waiting: number; rate: number }): void;
 }
 
 /** How long a scrape waits for Redis before leaving the queue gauges out. */
@@ -87,6 +92,24 @@ export function createMetrics(roles: readonly MetricsRole[]): Metrics {
     });
     return reading;
   };
+
+  let fanout: (() => { waiting: number; rate: number }) | undefined;
+  const fanoutWaiting = new Gauge({
+    name: 'pgw_fanout_waiting_lists',
+    help: 'Open lists waiting to be recomputed after a catalogue, model or placement change.',
+    registers: registers('gateway'),
+    collect() {
+      if (fanout) this.set(fanout().waiting);
+    },
+  });
+  const fanoutRate = new Gauge({
+    name: 'pgw_fanout_rate',
+    help: 'Recomputations per second the pacer of model, rebuild and experiment fan-outs allows now (it slows while the event loop is busy; 0: no limit).',
+    registers: registers('gateway'),
+    collect() {
+      if (fanout) this.set(fanout().rate);
+    },
+  });
 
   const showsModel = roles.includes('gateway');
   const serving = optionalGauge(registry, showsModel, {
@@ -163,6 +186,11 @@ export function createMetrics(roles: readonly MetricsRole[]): Metrics {
     setServingModel(versionId, ndcg10) {
       serving(versionId);
       ndcg(ndcg10);
+    },
+    watchFanout(read) {
+      fanout = read;
+      fanoutWaiting.set(0);
+      fanoutRate.set(0);
     },
     watchQueues(watched) {
       for (const queue of watched) queues.set(queue.name, queue);

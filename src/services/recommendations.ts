@@ -23,7 +23,7 @@ import { diffLists, type ListChange, type ListTrigger } from './list-changes.ts'
 import { canEnter, type EntryContext, type ListReach } from './list-reach.ts';
 import { selectList } from './list-selection.ts';
 import type { ModelService } from './models.ts';
-import { type PacedTask, Pacer } from './pacer.ts';
+import { type PacedTask, Pacer, type PacerOptions } from './pacer.ts';
 import type { PlacementService } from './placements.ts';
 import type { RebuildFallback } from './rebuild-fallback.ts';
 import {
@@ -45,6 +45,12 @@ import { checkId, checkK } from './validation.ts';
 
 /** Triggers about the shopper themselves: recomputed at once, never paced behind a fan-out. */
 const isOwn = (trigger: ListTrigger) => trigger === 'EVENT' || trigger === 'PRIVACY';
+/**
+ * Changes that reach every open list (a model version, a finished rebuild, an experiment): their fan-out
+ * adapts to the gateway's load. Catalogue and placement changes reach only the lists they can alter and keep
+ * the fixed rate, so a price or stock change is not held back behind the floor of a busy gateway.
+ */
+const isBulk = (trigger: ListTrigger) => trigger === 'MODEL' || trigger === 'FEATURES' || trigger === 'EXPERIMENT';
 /** Items becoming recommendable at once beyond which a catalogue change recomputes every watched list. */
 const MAX_ENTERING_CHECKED = 100;
 /** With rules that reorder (boosts, diversity, pins, a cap), the pool holds this many times k candidates… */
@@ -180,12 +186,17 @@ export interface FanoutStats {
   recomputes: Record<ListTrigger, number>;
   /** Lists pushed: rankings that changed something the subscriber sees. */
   pushes: Record<ListTrigger, number>;
-  /** Catalogue-, model- and placement-triggered recomputations running now (at most FANOUT_CONCURRENCY). */
+  /**
+   * Catalogue-, model- and placement-triggered recomputations running now: at most FANOUT_CONCURRENCY in each
+   * of the two pacers (catalogue and placement changes; model, rebuild and experiment changes).
+   */
   inFlight: number;
   /** Catalogue-, model- and placement-triggered recomputations waiting for a slot. */
   waiting: number;
-  /** The most that ever ran at once. */
+  /** The most that ever ran at once in one pacer. */
   maxInFlight: number;
+  /** Starts per second the model, rebuild and experiment pacer allows now (0: no limit). */
+  rate: number;
 }
 
 /** What a request asks of the ranking besides the shopper and k. */
@@ -246,7 +257,10 @@ export class RecommendationService {
   readonly #pubsub: PubSub;
   readonly #logger: Logger;
   readonly #watched = new Set<Watched>();
-  readonly #pacer: Pacer;
+  /** Paces catalogue- and placement-triggered recomputations at a fixed rate. */
+  readonly #targeted: Pacer;
+  /** Paces model-, rebuild- and experiment-triggered ones, slowing while the gateway is busy. */
+  readonly #bulk: Pacer;
   readonly #counts = { recomputes: byTrigger(), pushes: byTrigger() };
   readonly #metrics: Metrics;
   readonly #stopListening: Promise<() => Promise<void>>;
@@ -262,10 +276,12 @@ export class RecommendationService {
     placements: PlacementService;
     pubsub: PubSub;
     logger: Logger;
-    /** Catalogue-, model- and placement-triggered recomputations run at once (config FANOUT_CONCURRENCY). */
-    fanoutConcurrency: number;
-    /** And started per second (config FANOUT_RATE; 0 = no limit). */
-    fanoutRate: number;
+    /**
+     * How recomputations not caused by the shopper are paced: at once (config FANOUT_CONCURRENCY) and started
+     * per second (FANOUT_RATE, 0 = no limit); those of model, rebuild and experiment changes also slow towards
+     * `load.minRate` (FANOUT_MIN_RATE) while the event loop is busier than `load.target` (FANOUT_BUSY_TARGET).
+     */
+    fanout: PacerOptions;
     metrics: Metrics;
     /** Assigns shoppers to experiment variants and logs what they were served; none: no experiments. */
     experiments?: ExperimentService;
@@ -279,7 +295,9 @@ export class RecommendationService {
     this.#placements = deps.placements;
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
-    this.#pacer = new Pacer(deps.fanoutConcurrency, deps.fanoutRate);
+    this.#targeted = new Pacer({ concurrency: deps.fanout.concurrency, maxRate: deps.fanout.maxRate });
+    this.#bulk = new Pacer(deps.fanout);
+    deps.metrics.watchFanout(() => ({ waiting: this.#targeted.waiting + this.#bulk.waiting, rate: this.#bulk.rate }));
     // One listener each for all watched lists: a change is matched against every list in one pass.
     this.#catalog.onChange((change) => this.#catalogChanged(change));
     this.#models.onActivated(() => {
@@ -691,7 +709,8 @@ export class RecommendationService {
    * The shopper's list now, then a fresh list whenever what they would see changes: after a processed event
    * of theirs, a catalogue change that touches the list (price, stock) or could put an item on it (see
    * `canEnter`), a new model version, or a change of the placement it names. Event-triggered recomputations
-   * run at once; catalogue-, model- and placement-triggered ones wait their turn in the gateway's pacer. Changes that arrive while a list is pending
+   * run at once; catalogue-, model- and placement-triggered ones wait their turn in one of the gateway's
+   * pacers (see `isBulk`). Changes that arrive while a list is pending
    * or being computed fold into one recomputation, and a recomputation that changes nothing visible pushes
    * nothing. Ends, and unsubscribes, when the consumer returns.
    */
@@ -710,7 +729,8 @@ export class RecommendationService {
     const rulesOf = () => servingOf().rules;
     const catalog = this.#catalog;
     const counts = this.#counts;
-    const pacer = this.#pacer;
+    const targeted = this.#targeted;
+    const bulk = this.#bulk;
     return new Repeater<RecommendationList>(async (push, stop) => {
       // A pending recomputation: what asked for it, with the shopper's latest event when one did.
       let pending: { trigger: ListTrigger; cause: UserChanged | null } | null = null;
@@ -721,8 +741,10 @@ export class RecommendationService {
       const kick = () => {
         if (computing || !pending) return;
         // The freshness path: a shopper's own event (or their erasure) is never queued behind a fan-out.
+        // A list may wait in both pacers (a catalogue change joining a model change): whichever runs it first
+        // takes what is pending, and the other run finds nothing to do.
         if (isOwn(pending.trigger)) void refresh(false);
-        else pacer.schedule(watched);
+        else (isBulk(pending.trigger) ? bulk : targeted).schedule(watched);
       };
       const refresh = async (paced: boolean) => {
         if (computing) return;
@@ -762,8 +784,9 @@ export class RecommendationService {
           kick();
         },
         affectedBy(changed, entering, context) {
-          // A pending recomputation reads the changed catalogue anyway.
-          if (pending) return false;
+          // A pending recomputation reads the changed catalogue anyway, but one waiting in the bulk pacer may
+          // wait long: a change that alters the list moves it to the catalogue pacer.
+          if (pending && !isBulk(pending.trigger)) return false;
           // Mid-ranking, the list may have read the catalogue before the change.
           if (computing || !shown || !reach) return true;
           if (shown.items.some(({ item }) => changed.has(item.id))) return true;
@@ -801,7 +824,8 @@ export class RecommendationService {
       } finally {
         this.#metrics.subscriptionsOpen.dec();
         this.#watched.delete(watched);
-        pacer.cancel(watched);
+        targeted.cancel(watched);
+        bulk.cancel(watched);
         await unsubscribe();
       }
     });
@@ -846,9 +870,10 @@ export class RecommendationService {
       watching: this.#watched.size,
       recomputes: { ...this.#counts.recomputes },
       pushes: { ...this.#counts.pushes },
-      inFlight: this.#pacer.inFlight,
-      waiting: this.#pacer.waiting,
-      maxInFlight: this.#pacer.maxInFlight,
+      inFlight: this.#targeted.inFlight + this.#bulk.inFlight,
+      waiting: this.#targeted.waiting + this.#bulk.waiting,
+      maxInFlight: Math.max(this.#targeted.maxInFlight, this.#bulk.maxInFlight),
+      rate: this.#bulk.rate,
     };
   }
 

@@ -22,7 +22,7 @@ const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 describe('Pacer', () => {
   it('when more tasks are queued than slots then at most concurrency run, in arrival order', async () => {
     const started: string[] = [];
-    const pacer = new Pacer(2);
+    const pacer = new Pacer({ concurrency: 2 });
     const tasks = ['a', 'b', 'c', 'd'].map((name) => heldTask(started, name));
 
     for (const task of tasks) pacer.schedule(task);
@@ -39,7 +39,7 @@ describe('Pacer', () => {
 
   it('when a waiting task is scheduled again then it runs once', async () => {
     const started: string[] = [];
-    const pacer = new Pacer(1);
+    const pacer = new Pacer({ concurrency: 1 });
     const blocker = heldTask(started, 'blocker');
     const twice = heldTask(started, 'twice');
 
@@ -57,7 +57,7 @@ describe('Pacer', () => {
 
   it('when a waiting task is cancelled or a running one fails then the others still run', async () => {
     const started: string[] = [];
-    const pacer = new Pacer(1);
+    const pacer = new Pacer({ concurrency: 1 });
     const failing: PacedTask = {
       run: async () => {
         started.push('failing');
@@ -80,7 +80,7 @@ describe('Pacer', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'performance'] });
     try {
       const started: string[] = [];
-      const pacer = new Pacer(2, 10);
+      const pacer = new Pacer({ concurrency: 2, maxRate: 10 });
       const tasks = ['a', 'b', 'c', 'd'].map((name) => ({ run: async () => void started.push(name) }));
 
       for (const task of tasks) pacer.schedule(task);
@@ -93,6 +93,75 @@ describe('Pacer', () => {
       expect(burst).toEqual(['a', 'b']);
       expect(afterOneTick).toEqual(['a', 'b', 'c']);
       expect(started).toEqual(['a', 'b', 'c', 'd']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('when the loop is busier than the target then a fan-out backs off to the floor rate, and climbs back once it is not', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'performance'] });
+    try {
+      let busy = 0.9;
+      const pacer = new Pacer({ concurrency: 1, maxRate: 80, load: { gauge: () => busy, target: 0.5, minRate: 10 } });
+      let started = 0;
+      const queueMany = (n: number) => {
+        for (let i = 0; i < n; i++) pacer.schedule({ run: async () => void started++ });
+      };
+      const startsIn = async (ms: number) => {
+        const before = started;
+        await vi.advanceTimersByTimeAsync(ms);
+        return started - before;
+      };
+
+      queueMany(400);
+      const whileBusy = await startsIn(2000);
+      busy = 0.2;
+      await startsIn(2000);
+      const rateOnceIdle = pacer.rate;
+      const whileIdle = await startsIn(1000);
+      busy = 0.9;
+      await startsIn(1000);
+      const rateBusyAgain = pacer.rate;
+
+      // Busy throughout: the fan-out stays at the floor of 10/s (plus its one-task burst).
+      expect(whileBusy).toBeLessThanOrEqual(21);
+      expect(whileBusy).toBeGreaterThanOrEqual(19);
+      expect(rateOnceIdle).toBe(80);
+      expect(whileIdle).toBeGreaterThanOrEqual(75);
+      expect(rateBusyAgain).toBe(10);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('when a fan-out ends then the next one starts at the floor rate and reads the load afresh', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'performance'] });
+    try {
+      const readings: number[] = [];
+      const pacer = new Pacer({
+        concurrency: 1,
+        maxRate: 80,
+        load: {
+          gauge: () => {
+            readings.push(performance.now());
+            return 0;
+          },
+          target: 0.5,
+          minRate: 10,
+        },
+      });
+      for (let i = 0; i < 60; i++) pacer.schedule({ run: async () => undefined });
+      await vi.advanceTimersByTimeAsync(5000);
+      const rateAfterFanout = pacer.rate;
+      const readsDuringFanout = readings.length;
+      await vi.advanceTimersByTimeAsync(60_000);
+      pacer.schedule({ run: async () => undefined });
+
+      expect(rateAfterFanout).toBe(10);
+      expect(readsDuringFanout).toBeGreaterThan(1);
+      expect(pacer.waiting).toBe(0);
+      // The new fan-out's first reading is taken when it starts, not averaged over the idle minute.
+      expect(readings.at(-1)).toBe(performance.now());
     } finally {
       vi.useRealTimers();
     }
