@@ -104,8 +104,8 @@ const Env = z
     /** Open subscriptions one gateway process serves, over WebSocket and SSE (an SSE request holds one) together. */
     MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(50_000),
     /**
-     * Watched lists one gateway recomputes at once after a catalogue change or a model activation; the rest
-     * wait their turn, so a fan-out over every open subscription does not crowd out requests. Recomputations
+     * Watched lists one gateway recomputes at once after a catalogue or placement change, and as many again
+     * after a model activation, rebuild or experiment (two pacers); the rest wait their turn, so a fan-out over every open subscription does not crowd out requests. Recomputations
      * for a shopper's own event do not wait.
      */
     FANOUT_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(8),
