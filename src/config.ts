@@ -105,8 +105,9 @@ const Env = z
     MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(50_000),
     /**
      * Watched lists one gateway recomputes at once after a catalogue or placement change, and as many again
-     * after a model activation, rebuild or experiment (two pacers); the rest wait their turn, so a fan-out over every open subscription does not crowd out requests. Recomputations
-     * for a shopper's own event do not wait.
+     * after a model activation, rebuild or experiment (two pacers); the rest wait their turn, so a fan-out
+     * over every open subscription does not crowd out requests. Recomputations for a shopper's own event do
+     * not wait.
      */
     FANOUT_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(8),
     /**
@@ -125,9 +126,10 @@ const Env = z
      */
     FANOUT_MIN_RATE: z.coerce.number().positive().max(1_000_000).default(25),
     /**
-     * Event-loop utilization (0–1) above which a model, rebuild or experiment fan-out slows: the pacer halves its rate whenever the loop was
-     * busier than this over a quarter second, and raises it towards `FANOUT_RATE` while it is not. At half
-     * busy the loop still has room for bursts of shopper events; 1 turns the adaptation off (a fixed `FANOUT_RATE`).
+     * Event-loop utilization (0–1) above which a model, rebuild or experiment fan-out slows: the pacer halves
+     * its rate whenever the loop was busier than this over a quarter second, and raises it towards
+     * `FANOUT_RATE` while it is not. At half busy the loop still has room for bursts of shopper events; 1 turns
+     * the adaptation off (a fixed `FANOUT_RATE`).
      */
     FANOUT_BUSY_TARGET: z.coerce.number().positive().max(1).default(0.5),
     /**

@@ -50,7 +50,8 @@ export interface Metrics {
   watchQueues(queues: readonly WatchedQueue[]): () => void;
   /**
    * Reports the gateway's fan-out at scrape time: `pgw_fanout_waiting_lists` (lists waiting to be recomputed
-   * after a catalogue or model change) and `pgw_fanout_rate` (recomputations per second the model, rebuild and experiment pacer allows now).
+   * after a catalogue or model change) and `pgw_fanout_rate` (recomputations per second the model, rebuild
+   * and experiment pacer allows now).
    */
   watchFanout(read: () => { waiting: number; rate: number }): void;
 }
