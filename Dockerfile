@@ -10,4 +10,4 @@ RUN npm ci
 COPY . .
 ENV NODE_ENV=production
 EXPOSE 4000
-CMD ["node", "--import", "tsx", "src/server.ts", "--role=gateway"]
+CMD ["node", "--single-threaded-gc", "--import", "tsx", "src/server.ts", "--role=gateway"]

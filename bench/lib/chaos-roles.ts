@@ -3,6 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { nodeFlagsOf } from '../../src/node-flags.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -65,7 +66,8 @@ export class RoleProcess {
   start(): void {
     this.#expectingExit = false;
     this.#lines = [];
-    const child = spawn(process.execPath, ['--import', 'tsx', `${root}src/${this.#entry}`, ...this.#args], {
+    const flags = [...nodeFlagsOf(this.#entry), '--import', 'tsx'];
+    const child = spawn(process.execPath, [...flags, `${root}src/${this.#entry}`, ...this.#args], {
       cwd: root,
       env: { ...process.env, ...this.#env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ensureDatabase, migrate } from '../../src/db/migrator.ts';
+import { nodeFlagsOf } from '../../src/node-flags.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 export const BENCH_SERVER_URL = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgresql://postgres@127.0.0.1:5432';
@@ -114,9 +115,10 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts `src/<entry>` as its own process (so the load generator does not share its event loop).
- * BENCH_NODE_FLAGS adds Node flags to it, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run;
- * `nodeFlags` adds this one process's own (an inspector port, say).
+ * Starts `src/<entry>` as its own process (so the load generator does not share its event loop), with the
+ * Node flags it runs with in production (src/node-flags.ts). BENCH_NODE_FLAGS adds Node flags to it, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run; `nodeFlags` adds this one process's own (an
+ * inspector port, say).
  */
 export async function startProcess(
   entry: string,
@@ -125,7 +127,11 @@ export async function startProcess(
   readyUrl?: string,
   nodeFlags: readonly string[] = [],
 ) {
-  const flags = [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...nodeFlags];
+  const flags = [
+    ...nodeFlagsOf(entry),
+    ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ...nodeFlags,
+  ];
   const child: ChildProcess = spawn(process.execPath, [...flags, '--import', 'tsx', `${root}src/${entry}`, ...args], {
     cwd: root,
     // A benchmark loads the gateway from one address on purpose: the per-client rate limit would measure itself.
