@@ -16,9 +16,9 @@
 export const SERVING_NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
 
 /** The entry points (under `src/`) that run with `SERVING_NODE_FLAGS`. */
-const SERVING_ENTRIES: ReadonlySet<string> = new Set(['server.ts', 'worker.ts']);
+export const SERVING_ENTRIES: readonly string[] = ['server.ts', 'worker.ts'];
 
 /** The Node flags `src/<entry>` runs with in production. */
 export function nodeFlagsOf(entry: string): readonly string[] {
-  return SERVING_ENTRIES.has(entry) ? SERVING_NODE_FLAGS : [];
+  return SERVING_ENTRIES.includes(entry) ? SERVING_NODE_FLAGS : [];
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { nodeFlagsOf, SERVING_NODE_FLAGS } from '../../src/node-flags.ts';
+import { nodeFlagsOf, SERVING_ENTRIES, SERVING_NODE_FLAGS } from '../../src/node-flags.ts';
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
@@ -24,7 +24,7 @@ describe('the serving processes’ Node flags', () => {
     const dockerfile = read('Dockerfile').match(/^CMD (\[.*\])$/m)?.[1];
 
     for (const [script, entry] of starts) expect(flagsBefore(script.split(' '), entry)).toEqual(SERVING_NODE_FLAGS);
-    for (const entry of ['server.ts', 'worker.ts']) {
+    for (const entry of SERVING_ENTRIES) {
       const command = commands.find((words) => words.includes(`src/${entry}`));
       expect(command && flagsBefore(command, entry)).toEqual(SERVING_NODE_FLAGS);
     }
